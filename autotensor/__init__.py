@@ -1,0 +1,232 @@
+"""autotensor: a reverse-mode autograd tensor engine on numpy, with PyTorch's API.
+
+    import autotensor as at
+    x = at.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward()          # x.grad == 2 * x
+"""
+
+# Note [import order]: tensor first; it imports the engine and the primitives at its end.
+from autotensor.tensor import Tensor  # noqa: I001
+from autotensor import autograd, dtypes, functional, ops, random, testing
+from autotensor.creation import (
+    arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
+    multinomial, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
+    tensor, zeros, zeros_like,
+)  # fmt: skip
+from autotensor.dtypes import (
+    bool_, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
+    long, set_default_dtype, uint8,
+)  # fmt: skip
+from autotensor.engine import backward, grad
+from autotensor.function import Function
+from autotensor.functional import (
+    argmax, argmin, cat, chunk, clamp, clip, concat, expand, flatten, flip, gather, index_select,
+    logsumexp, masked_fill, matmul, max, mean, min, norm, outer, pad, permute, repeat, reshape,
+    scatter_add, softmax, log_softmax, split, squeeze, stack, std, sum_to, transpose, unbind,
+    unsqueeze, var, where,
+)  # fmt: skip
+from autotensor.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from autotensor.random import Generator, initial_seed, manual_seed, seed
+from autotensor.testing.gradcheck import gradcheck, gradgradcheck
+
+bool = bool_  # noqa: A001 - torch.bool
+float = float32  # noqa: A001 - torch.float
+int = int32  # noqa: A001 - torch.int
+__version__ = "0.1.0"
+
+
+# Functions that torch offers as both `torch.f(x)` and `x.f()`: one-line forwards.
+def add(x, y, alpha=1):  # noqa: D103
+    return as_tensor(x).add(y, alpha=alpha)
+
+
+def sub(x, y, alpha=1):  # noqa: D103
+    return as_tensor(x).sub(y, alpha=alpha)
+
+
+def mul(x, y):  # noqa: D103
+    return as_tensor(x) * y
+
+
+def div(x, y, rounding_mode=None):  # noqa: D103
+    return as_tensor(x).div(y, rounding_mode=rounding_mode)
+
+
+def pow(x, y):  # noqa: A001, D103
+    return as_tensor(x) ** y if isinstance(x, Tensor) else x ** as_tensor(y)
+
+
+def neg(x):  # noqa: D103
+    return -x
+
+
+def abs(x):  # noqa: A001, D103
+    return x.abs()
+
+
+def exp(x):  # noqa: D103
+    return x.exp()
+
+
+def log(x):  # noqa: D103
+    return x.log()
+
+
+def log1p(x):  # noqa: D103
+    return x.log1p()
+
+
+def sqrt(x):  # noqa: D103
+    return x.sqrt()
+
+
+def rsqrt(x):  # noqa: D103
+    return x.rsqrt()
+
+
+def square(x):  # noqa: D103
+    return x * x
+
+
+def sin(x):  # noqa: D103
+    return x.sin()
+
+
+def cos(x):  # noqa: D103
+    return x.cos()
+
+
+def tanh(x):  # noqa: D103
+    return x.tanh()
+
+
+def sigmoid(x):  # noqa: D103
+    return x.sigmoid()
+
+
+def relu(x):  # noqa: D103
+    return x.relu()
+
+
+def sign(x):  # noqa: D103
+    return x.sign()
+
+
+def floor(x):  # noqa: D103
+    return x.floor()
+
+
+def ceil(x):  # noqa: D103
+    return x.ceil()
+
+
+def round(x, decimals=0):  # noqa: A001, D103
+    return x.round(decimals)
+
+
+def maximum(x, y):  # noqa: D103
+    return as_tensor(x).maximum(y)
+
+
+def minimum(x, y):  # noqa: D103
+    return as_tensor(x).minimum(y)
+
+
+def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001, D103
+    return x.sum(dim, keepdim, dtype=dtype)
+
+
+def prod(x, dim=None, keepdim=False):  # noqa: D103
+    return x.prod(dim, keepdim)
+
+
+def amax(x, dim=None, keepdim=False):  # noqa: D103
+    return x.amax(dim, keepdim)
+
+
+def amin(x, dim=None, keepdim=False):  # noqa: D103
+    return x.amin(dim, keepdim)
+
+
+def cumsum(x, dim):  # noqa: D103
+    return x.cumsum(dim)
+
+
+def t(x):  # noqa: D103
+    return x.t()
+
+
+def clone(x):  # noqa: D103
+    return x.clone()
+
+
+def detach(x):  # noqa: D103
+    return x.detach()
+
+
+def numel(x):  # noqa: D103
+    return x.numel()
+
+
+def isnan(x):  # noqa: D103
+    return x.isnan()
+
+
+def isinf(x):  # noqa: D103
+    return x.isinf()
+
+
+def isfinite(x):  # noqa: D103
+    return x.isfinite()
+
+
+def allclose(x, y, rtol=1e-5, atol=1e-8, equal_nan=False):  # noqa: D103
+    return as_tensor(x).allclose(y, rtol=rtol, atol=atol, equal_nan=equal_nan)
+
+
+def equal(x, y):  # noqa: D103
+    return as_tensor(x).equal(y)
+
+
+def eq(x, y):  # noqa: D103
+    return as_tensor(x) == y
+
+
+def ne(x, y):  # noqa: D103
+    return as_tensor(x) != y
+
+
+def lt(x, y):  # noqa: D103
+    return as_tensor(x) < y
+
+
+def le(x, y):  # noqa: D103
+    return as_tensor(x) <= y
+
+
+def gt(x, y):  # noqa: D103
+    return as_tensor(x) > y
+
+
+def ge(x, y):  # noqa: D103
+    return as_tensor(x) >= y
+
+
+def is_tensor(x):  # noqa: D103
+    return isinstance(x, Tensor)
+
+
+def result_type(x, y):  # noqa: D103
+    from autotensor.tensor import _operands
+
+    a = as_tensor(x)
+    return _operands(a, y)[0].dtype
+
+
+def __getattr__(name: str):
+    if name == "viz":  # lazy: the visualiser is optional and imports graphviz lazily
+        import importlib
+
+        return importlib.import_module("autotensor.viz")
+    raise AttributeError(f"module 'autotensor' has no attribute {name!r}")

@@ -1,0 +1,156 @@
+"""Tensor creation functions with torch's names and defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from autotensor import dtypes
+from autotensor.random import generator as _gen
+from autotensor.tensor import Tensor, _new, _size, to_array
+
+
+def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
+    t = _new(arr)
+    if requires_grad:
+        t.requires_grad_(True)
+    return t
+
+
+def _float(dtype: Any) -> np.dtype:
+    return dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
+
+
+def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    """A new tensor holding a copy of data (floats -> float32, ints -> int64, as torch)."""
+    return _finish(to_array(data, dtype), requires_grad)
+
+
+def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+    if isinstance(data, Tensor) and (dtype is None or data.dtype == dtypes.as_dtype(dtype)):
+        return data
+    if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtypes.as_dtype(dtype)):
+        return _new(data)
+    return _new(to_array(data, dtype))
+
+
+def from_numpy(a: np.ndarray) -> Tensor:
+    """A tensor sharing memory with the ndarray a (its dtype kept)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"from_numpy: expected np.ndarray (got {type(a).__name__})")
+    return _new(a)
+
+
+def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return _finish(np.zeros(_size(size), _float(dtype)), requires_grad)
+
+
+def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return _finish(np.ones(_size(size), _float(dtype)), requires_grad)
+
+
+def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+    return _finish(np.empty(_size(size), _float(dtype)), requires_grad)
+
+
+def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
+         device: Any = None) -> Tensor:  # fmt: skip
+    if dtype is None:
+        dtype = to_array(fill_value).dtype
+    return _finish(np.full(_size((size,)), fill_value, dtypes.as_dtype(dtype)), requires_grad)
+
+
+def _like(x: Tensor, dtype: Any) -> tuple:
+    return x.shape, (x.dtype if dtype is None else dtypes.as_dtype(dtype))
+
+
+def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    s, d = _like(x, dtype)
+    return _finish(np.zeros(s, d), requires_grad)
+
+
+def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    s, d = _like(x, dtype)
+    return _finish(np.ones(s, d), requires_grad)
+
+
+def empty_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    s, d = _like(x, dtype)
+    return _finish(np.empty(s, d), requires_grad)
+
+
+def full_like(x: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    s, d = _like(x, dtype)
+    return _finish(np.full(s, fill_value, d), requires_grad)
+
+
+def rand(*size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
+    """Uniform on [0, 1)."""
+    return _finish(_gen(generator).random(_size(size)).astype(_float(dtype)), requires_grad)
+
+
+def randn(*size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
+    """Standard normal."""
+    arr = _gen(generator).standard_normal(_size(size)).astype(_float(dtype))
+    return _finish(arr, requires_grad)
+
+
+def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None,
+            generator: Any = None) -> Tensor:  # fmt: skip
+    """Integers uniform on [low, high) (randint(high, size) also works, as torch)."""
+    if size is None:
+        low, high, size = 0, low, high
+    if high is None:
+        low, high = 0, low
+    d = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
+    return _new(_gen(generator).integers(low, high, _size((size,))).astype(d))
+
+
+def randperm(n: int, dtype: Any = None, generator: Any = None) -> Tensor:
+    return _new(_gen(generator).permutation(n).astype(dtype or np.int64))
+
+
+def rand_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return rand(*x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+
+
+def randn_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return randn(*x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+
+
+def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None) -> Tensor:
+    return _new(_gen(generator).normal(mean, std, _size((size,))).astype(_float(dtype)))
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
+           requires_grad: bool = False) -> Tensor:  # fmt: skip
+    if end is None:
+        start, end = 0, start
+    if dtype is None:
+        is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+        dtype = dtypes.int64 if is_int else dtypes.get_default_dtype()
+    return _finish(np.arange(start, end, step).astype(dtypes.as_dtype(dtype)), requires_grad)
+
+
+def linspace(start: float, end: float, steps: int, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:  # fmt: skip
+    return _finish(np.linspace(start, end, steps).astype(_float(dtype)), requires_grad)
+
+
+def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    return _finish(np.eye(n, m, dtype=_float(dtype)), requires_grad)
+
+
+def bernoulli(p: Tensor, generator: Any = None) -> Tensor:
+    return _new((_gen(generator).random(p.shape) < p._data).astype(p.dtype))
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement: bool = False,
+                generator: Any = None) -> Tensor:  # fmt: skip
+    """Draw indices from each row of (unnormalised) probabilities."""
+    rng = _gen(generator)
+    p = np.atleast_2d(probs._data).astype(np.float64)
+    p = p / p.sum(axis=-1, keepdims=True)
+    out = np.stack([rng.choice(p.shape[-1], num_samples, replace=replacement, p=row) for row in p])
+    return _new(out.astype(np.int64).reshape(probs.shape[:-1] + (num_samples,)))

@@ -1,0 +1,274 @@
+"""The backward engine: reverse topological sweep, accumulation, graph freeing.
+
+Gradients are kept per (node, output index) in `pending` while the sweep runs; a node runs
+once all its consumers have run (reverse topological order), so the gradient it receives is
+complete. Leaf gradients are summed in `leaf_grads` and written to `.grad` at the end (leaf
+hooks see the total, as in torch).
+
+Note [Graph freeing]: unless retain_graph, each node drops its saved tensors after it has
+run; a second backward that needs them raises. Edges are kept, so a graph that saved nothing
+(`y = x + x`) can be walked twice, as in torch.
+
+Note [Higher order]: the sweep runs with grad mode = create_graph; backward rules are
+written in Tensor ops, so with create_graph=True the gradients carry their own graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from autotensor import graph
+from autotensor.grad_mode import _state
+from autotensor.tensor import Tensor, _new
+
+
+def _as_seq(x: Any) -> list:
+    if x is None:
+        return []
+    if isinstance(x, Tensor):
+        return [x]
+    return list(x)
+
+
+def _root_grads(roots: list[Tensor], grads: list, create_graph: bool) -> list[Tensor]:
+    if len(grads) < len(roots):
+        grads = grads + [None] * (len(roots) - len(grads))
+    out = []
+    for r, g in zip(roots, grads):
+        if not isinstance(r, Tensor):
+            raise TypeError(f"backward: expected Tensor roots, got {type(r).__name__}")
+        if not r.requires_grad:
+            raise RuntimeError(
+                f"element {len(out)} of tensors does not require grad and does not have a grad_fn"
+            )
+        if g is None:
+            if r._data.size != 1:
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs; the output has "
+                    f"shape {tuple(r._data.shape)}: pass gradient= of that shape"
+                )
+            g = _new(np.ones_like(r._data))
+        elif not isinstance(g, Tensor):
+            g = _new(np.asarray(g, dtype=r._data.dtype))
+        if g._data.shape != r._data.shape:
+            raise RuntimeError(
+                f"backward: gradient has shape {tuple(g._data.shape)} but the output has shape "
+                f"{tuple(r._data.shape)}"
+            )
+        out.append(g if create_graph else g.detach())
+    return out
+
+
+def execute(
+    roots: Sequence[Tensor],
+    grads: Sequence[Any],
+    retain_graph: bool | None,
+    create_graph: bool,
+    capture: Sequence[Tensor] | None = None,
+    accumulate: bool = True,
+) -> list:
+    """Run backward from `roots`.
+
+    accumulate=True writes `.grad` on leaves (restricted to `capture` when given);
+    accumulate=False returns the gradients of the `capture` tensors instead (autograd.grad).
+    """
+    roots = list(roots)
+    if retain_graph is None:
+        retain_graph = create_graph
+    grads = _root_grads(roots, list(grads), create_graph)
+
+    # Gradients for captured non-leaf tensors are read when their node runs.
+    cap_nodes: dict = {}
+    cap_leaves: dict = {}
+    captured: list = [None] * (len(capture) if capture else 0)
+    for i, t in enumerate(capture or ()):
+        if t.grad_fn is None:
+            cap_leaves.setdefault(id(t), []).append(i)
+        else:
+            cap_nodes.setdefault((t.grad_fn, t._output_nr), []).append(i)
+    restrict = capture is not None
+
+    pending: dict = {}
+    leaf_grads: dict = {}
+    for r, g in zip(roots, grads):
+        if r.grad_fn is None:
+            _add_leaf(leaf_grads, r, g)
+        else:
+            lst = pending.setdefault(r.grad_fn, [None] * len(r.grad_fn._out_meta))
+            nr = r._output_nr
+            lst[nr] = g if lst[nr] is None else lst[nr] + g
+
+    order = graph.topo_sort([r.grad_fn for r in roots if r.grad_fn is not None])
+    anomaly = graph._anomaly.enabled
+    prev_mode = _state.enabled
+    _state.enabled = create_graph
+    try:
+        for node in reversed(order):
+            gl = pending.pop(node, None)
+            if gl is None:
+                continue
+            if node._hooks is not None or node._retained is not None:
+                _output_hooks(node, gl)
+            if cap_nodes:
+                for nr in range(len(gl)):
+                    for i in cap_nodes.get((node, nr), ()):
+                        captured[i] = gl[nr]
+            gin = _run_node(node, gl, create_graph)
+            if anomaly:
+                graph.check_backward(node, gin)
+            for e, g in zip(node._edges, gin):
+                if e is None or g is None:
+                    continue
+                if type(e) is tuple:
+                    n, nr = e
+                    shape, dtype = n._out_meta[nr]
+                    g = _check(node, g, shape, dtype)
+                    lst = pending.get(n)
+                    if lst is None:
+                        lst = pending[n] = [None] * len(n._out_meta)
+                    lst[nr] = g if lst[nr] is None else lst[nr] + g
+                else:
+                    g = _check(node, g, e._data.shape, e._data.dtype)
+                    _add_leaf(leaf_grads, e, g)
+            if not retain_graph:
+                node._saved = None
+                node._freed = True
+    finally:
+        _state.enabled = prev_mode
+
+    for key, (leaf, g) in leaf_grads.items():
+        if leaf._hooks:
+            for h in leaf._hooks:
+                r = h(g)
+                if r is not None:
+                    g = r
+        if key in cap_leaves:
+            for i in cap_leaves[key]:
+                captured[i] = g
+        if accumulate and (not restrict or key in cap_leaves):
+            if not create_graph:
+                g = g.detach()
+            leaf.grad = g if leaf.grad is None else leaf.grad + g
+    if accumulate and cap_nodes:  # backward(inputs=[non-leaf]): populate their .grad
+        for t in capture or ():
+            if t.grad_fn is not None:
+                g = captured[capture.index(t)]
+                if g is not None:
+                    g = g if create_graph else g.detach()
+                    t.grad = g if t.grad is None else t.grad + g
+    return captured
+
+
+def _add_leaf(leaf_grads: dict, leaf: Tensor, g: Tensor) -> None:
+    key = id(leaf)
+    cur = leaf_grads.get(key)
+    leaf_grads[key] = (leaf, g if cur is None else cur[1] + g)
+
+
+def _check(node: Any, g: Any, shape: tuple, dtype: Any) -> Tensor:
+    if not isinstance(g, Tensor):
+        g = _new(np.asarray(g))
+    if g._data.shape != shape:
+        raise RuntimeError(
+            f"{node.name()} returned a gradient of shape {tuple(g._data.shape)} for an input "
+            f"of shape {tuple(shape)}"
+        )
+    if g._data.dtype != dtype:
+        g = g.to(dtype)
+    return g
+
+
+def _run_node(node: Any, gl: list, create_graph: bool) -> tuple:
+    """Call node.backward with one gradient per output (zeros where none arrived)."""
+    if node._materialize and (gl[0] is None or (len(gl) > 1 and any(g is None for g in gl))):
+        gl = [
+            g if g is not None else _new(np.zeros(shape, dtype))
+            for g, (shape, dtype) in zip(gl, node._out_meta)
+        ]
+    if create_graph and not node.differentiable_backward:
+        raise RuntimeError(
+            f"{node.name()}: its backward is not differentiable (once_differentiable); "
+            f"create_graph=True cannot pass through it"
+        )
+    out = type(node).backward(node, *gl)
+    if type(out) is not tuple:
+        out = (out,)
+    n_in = len(node._edges)
+    if len(out) != n_in:
+        if len(out) > n_in and all(o is None for o in out[n_in:]):
+            out = out[:n_in]
+        elif len(out) < n_in and all(e is None for e in node._edges[len(out) :]):
+            out = out + (None,) * (n_in - len(out))  # trailing non-Tensor arguments
+        else:
+            raise RuntimeError(
+                f"{node.name()}: backward returned {len(out)} gradients, expected {n_in} "
+                f"(one per forward input)"
+            )
+    return out
+
+
+def _output_hooks(node: Any, gl: list) -> None:
+    """Hooks and retain_grad of non-leaf tensors, applied when their gradient is complete."""
+    for nr in range(len(gl)):
+        g = gl[nr]
+        if g is None:
+            continue
+        if node._hooks and nr in node._hooks:
+            for h in node._hooks[nr]:
+                r = h(g)
+                if r is not None:
+                    g = r
+            gl[nr] = g
+        if node._retained and nr in node._retained:
+            t = node._retained[nr]()
+            if t is not None:
+                gd = g if _state.enabled else g.detach()
+                t.grad = gd if t.grad is None else t.grad + gd
+
+
+def backward(
+    tensors: Any,
+    grad_tensors: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    inputs: Any = None,
+) -> None:
+    """Accumulate d(tensors)/d(leaf) into each leaf's `.grad` (torch.autograd.backward)."""
+    roots = _as_seq(tensors)
+    caps = _as_seq(inputs) if inputs is not None else None
+    execute(roots, _as_seq(grad_tensors), retain_graph, create_graph, caps, accumulate=True)
+
+
+def grad(
+    outputs: Any,
+    inputs: Any,
+    grad_outputs: Any = None,
+    retain_graph: bool | None = None,
+    create_graph: bool = False,
+    allow_unused: bool | None = None,
+    materialize_grads: bool = False,
+) -> tuple:
+    """Return d(outputs)/d(inputs) without touching `.grad` (torch.autograd.grad)."""
+    roots = _as_seq(outputs)
+    ins = _as_seq(inputs)
+    for i, t in enumerate(ins):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"grad: input {i} does not require grad")
+    res = execute(roots, _as_seq(grad_outputs), retain_graph, create_graph, ins, accumulate=False)
+    out = []
+    for i, (t, g) in enumerate(zip(ins, res)):
+        if g is None:
+            if materialize_grads:
+                g = _new(np.zeros_like(t._data))
+            elif not allow_unused:
+                raise RuntimeError(
+                    f"grad: input {i} (shape {tuple(t.shape)}) was not used in the graph of the "
+                    f"outputs; pass allow_unused=True if this is intended"
+                )
+        elif not create_graph:
+            g = g.detach()
+        out.append(g)
+    return tuple(out)

@@ -1,0 +1,311 @@
+"""`Function`: the one way a differentiable primitive is declared.
+
+Built-in primitives and user primitives are written the same way, with PyTorch's calling
+convention::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):              # x: Tensor (or ndarray when takes_arrays = True)
+            out = x.exp()
+            ctx.save_for_backward(out)    # saving an output is fine: see Note [Saved outputs]
+            return out
+
+        @staticmethod
+        def backward(ctx, grad):          # grad: Tensor; written in Tensor ops, so it is
+            (out,) = ctx.saved_tensors    # itself differentiable (double backward)
+            return grad * out
+
+    y = Exp.apply(x)
+
+Note [Saved outputs]: a node holds its output only as the raw array, never the output
+Tensor, so there is no reference cycle tensor -> node -> tensor; `saved_tensors` rebuilds a
+Tensor on that array whose grad_fn is this node, which is all double backward needs, since the
+engine keys gradients by (node, output index), not by Tensor identity.
+
+Note [Broadcasting]: a Function with `broadcasts = True` (the elementwise binary primitives)
+never sees broadcasting in its backward. `apply` inserts an explicit `BroadcastTo` node in
+front of each input that requires grad and has a smaller shape; its backward is `sum_to`.
+This is the only place broadcasting gradients are reduced.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from autotensor import graph
+from autotensor.grad_mode import _state
+from autotensor.tensor import Tensor, _new
+
+_WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
+
+
+def _describe(args: tuple) -> str:
+    parts = []
+    for a in args:
+        if isinstance(a, Tensor):
+            parts.append(f"Tensor{tuple(a._data.shape)}:{a._data.dtype}")
+        elif isinstance(a, np.ndarray):
+            parts.append(f"ndarray{a.shape}:{a.dtype}")
+        else:
+            parts.append(repr(a) if not isinstance(a, (list, tuple)) or len(a) < 8 else "[...]")
+    return ", ".join(parts)
+
+
+def _op_error(cls: type, args: tuple, kwargs: dict, err: Exception) -> Exception:
+    """Re-raise a numpy error from inside a forward with the op, shapes and dtypes named."""
+    kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    msg = f"{cls.__name__}({_describe(args)}{kw}): {err}"
+    try:
+        return type(err)(msg)
+    except Exception:  # an exception type with an unusual constructor
+        return RuntimeError(msg)
+
+
+class Function:
+    """Base class of every differentiable primitive (built-in or user-written).
+
+    Subclasses define two staticmethods, `forward(ctx, *args, **kwargs)` and
+    `backward(ctx, *grad_outputs)`, and are called as `MyOp.apply(*args, **kwargs)`.
+    The instance passed as `ctx` is also the graph node (`tensor.grad_fn`).
+
+    Class attributes:
+        takes_arrays: forward receives each Tensor argument as its ndarray (fast path used by
+            the built-ins). Otherwise it receives the Tensors, with grad mode off.
+        broadcasts: inputs are broadcast to a common shape by explicit BroadcastTo nodes
+            before forward, so forward and backward see equal shapes (Note [Broadcasting]).
+        differentiable_backward: False marks a backward written on raw arrays (torch's
+            once_differentiable); create_graph through such a node raises.
+    """
+
+    takes_arrays: ClassVar[bool] = False
+    broadcasts: ClassVar[bool] = False
+    differentiable_backward: ClassVar[bool] = True
+
+    # The attributes of a node; set in apply (subclasses may add their own freely).
+    needs_input_grad: tuple[bool, ...]
+    _edges: tuple
+    _out_meta: tuple
+    _saved: list | None
+    _to_save: tuple
+    _non_diff: tuple
+    _materialize: bool
+    _freed: bool
+    _hooks: dict | None
+    _retained: dict | None
+    _scope: tuple
+    _trace: list | None
+
+    @staticmethod
+    def forward(ctx: Function, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx: Function, *grad_outputs: Tensor) -> Any:
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")
+
+    # -- ctx API (torch's names) -------------------------------------------------------------
+    def save_for_backward(self, *tensors: Any) -> None:
+        """Keep tensors (inputs, outputs or other arrays) for backward."""
+        self._to_save = tensors
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The saved tensors, checked against in-place modification since they were saved."""
+        saved = self._saved
+        if saved is None:
+            if self._freed:
+                raise RuntimeError(
+                    f"Trying to backward through the graph a second time (or to access the "
+                    f"saved tensors of {self.name()} after they were freed). Saved "
+                    f"intermediate values of the graph are freed when you call .backward() "
+                    f"or autograd.grad(). Specify retain_graph=True if you need to backward "
+                    f"through the graph a second time."
+                )
+            return ()
+        out = []
+        for kind, obj, vc, version in saved:
+            if vc is not None and vc[0] != version:
+                raise RuntimeError(
+                    f"one of the variables needed for gradient computation has been modified "
+                    f"by an inplace operation: a tensor of shape {tuple(_shape_of(obj))} saved "
+                    f"by {self.name()} is at version {vc[0]}; expected version {version} "
+                    f"instead."
+                )
+            if kind == 1:  # an output of this node: rebuild it (Note [Saved outputs])
+                nr, data = obj
+                t = _new(data, True)
+                t.grad_fn = self
+                t._output_nr = nr
+                t._vc = vc
+                out.append(t)
+            else:
+                out.append(obj)
+        return tuple(out)
+
+    def mark_non_differentiable(self, *outputs: Any) -> None:
+        """Outputs given here get requires_grad=False (e.g. indices)."""
+        self._non_diff = outputs
+
+    def set_materialize_grads(self, value: bool) -> None:
+        """False: backward receives None (not zeros) for outputs that got no gradient."""
+        self._materialize = bool(value)
+
+    def mark_dirty(self, *tensors: Any) -> None:  # accepted for torch compatibility
+        pass
+
+    @classmethod
+    def name(cls) -> str:
+        """Readable node name, as torch's grad_fn names: MulBackward."""
+        return f"{cls.__name__}Backward"
+
+    @property
+    def next_functions(self) -> tuple:
+        """((node or AccumulateGrad or None, output index), ...) per input, as torch."""
+        out = []
+        for e in self._edges:
+            if e is None:
+                out.append((None, 0))
+            elif type(e) is tuple:
+                out.append(e)
+            else:
+                out.append((AccumulateGrad(e), 0))
+        return tuple(out)
+
+    def register_hook(self, fn: Any) -> None:
+        raise NotImplementedError("register hooks on tensors: tensor.register_hook(fn)")
+
+    def __repr__(self) -> str:
+        return f"<{self.name()} object>"
+
+    @staticmethod
+    def sample_inputs(rng: np.random.Generator) -> Iterator[Any]:
+        """Yield `testing.Sample` cases for `testing.check_function` (optional)."""
+        raise NotImplementedError
+
+    # -- apply: the hot path -----------------------------------------------------------------
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
+        """Run forward and, when grad mode is on and an input requires grad, record a node."""
+        record = _state.enabled
+        needs = None
+        if record:
+            needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+            record = True in needs
+        if record and cls.broadcasts:
+            args = graph.broadcast_inputs(cls, args, needs)
+        ctx = cls.__new__(cls)
+        ctx._to_save = ()
+        ctx._non_diff = ()
+        try:
+            if cls.takes_arrays:
+                fargs = [a._data if isinstance(a, Tensor) else a for a in args]
+                out = cls.forward(ctx, *fargs, **kwargs)
+            else:
+                fargs = args
+                prev = _state.enabled
+                _state.enabled = False
+                try:
+                    out = cls.forward(ctx, *args, **kwargs)
+                finally:
+                    _state.enabled = prev
+        except _WRAPPED_ERRORS as err:
+            raise _op_error(cls, args, kwargs, err) from err
+
+        multi = type(out) is tuple
+        outs = out if multi else (out,)
+        results = []
+        for o in outs:
+            d = o._data if isinstance(o, Tensor) else o
+            if type(d) is not np.ndarray:
+                d = np.asarray(d)
+            results.append(_new(d))
+        if graph._anomaly.enabled:
+            graph.check_forward(cls, results)
+        if record:
+            ctx.needs_input_grad = needs
+            ctx._edges = tuple(
+                [
+                    (None if not n else (a if a.grad_fn is None else (a.grad_fn, a._output_nr)))
+                    for a, n in zip(args, needs)
+                ]
+            )
+            ctx._out_meta = tuple([(r._data.shape, r._data.dtype) for r in results])
+            ctx._materialize = True
+            ctx._freed = False
+            ctx._hooks = None
+            ctx._retained = None
+            ctx._scope = graph._scopes.current
+            ctx._trace = traceback.extract_stack()[:-2] if graph._anomaly.enabled else None
+            for i, r in enumerate(results):
+                if r._data.dtype.kind in "fc" and not (ctx._non_diff and _in(outs[i], ctx._non_diff)):
+                    r.requires_grad = True
+                    r.grad_fn = ctx
+                    r._output_nr = i
+            ctx._saved = _pack_saved(ctx._to_save, args, fargs, outs, results) if ctx._to_save else None
+            ctx._to_save = ()
+        return tuple(results) if multi else results[0]
+
+
+def _in(obj: Any, items: tuple) -> bool:
+    return any(obj is x for x in items)
+
+
+def _shape_of(obj: Any) -> tuple:
+    if isinstance(obj, Tensor):
+        return obj._data.shape
+    if isinstance(obj, tuple):
+        return obj[1].shape
+    return np.shape(obj)
+
+
+def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: list) -> list:
+    """Turn what forward saved into (kind, object, version counter, version) entries.
+
+    kind 0: an input Tensor (or anything else, kept as given); kind 1: an output of this node,
+    kept as (output index, array) so the node does not own its output Tensor.
+    """
+    packed = []
+    for s in to_save:
+        entry = None
+        for i, o in enumerate(outs):
+            if s is o:
+                r = results[i]
+                entry = (1, (i, r._data), r._vc, r._vc[0])
+                break
+        if entry is None:
+            for a, fa in zip(args, fargs):
+                if s is a or s is fa:
+                    if isinstance(a, Tensor):
+                        entry = (0, a, a._vc, a._vc[0])
+                    break
+        if entry is None:
+            if isinstance(s, Tensor):
+                entry = (0, s, s._vc, s._vc[0])
+            else:
+                entry = (0, s, None, 0)
+        packed.append(entry)
+    return packed
+
+
+class AccumulateGrad:
+    """Stands for a leaf in `grad_fn.next_functions`, as torch's AccumulateGrad."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    @classmethod
+    def name(cls) -> str:
+        return "AccumulateGrad"
+
+    @property
+    def next_functions(self) -> tuple:
+        return ()
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad object>"

@@ -1,0 +1,499 @@
+"""Composites: functions built from the primitives in `autotensor.ops`, with no derivative
+written by hand (their gradients come from the primitives they are made of).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from autotensor import dtypes, ops
+from autotensor.ops.reduce import norm_dims
+from autotensor.tensor import Tensor, _new, _operands, as_tensor
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+# -- broadcasting and shapes -----------------------------------------------------------------
+def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
+    """Sum x down to `shape` (the reverse of broadcasting x from `shape`)."""
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    lead = x.ndim - len(shape)
+    dims = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and x.shape[lead + i] != 1
+    )
+    out = ops.Sum.apply(x, dim=dims, keepdim=True) if dims else x
+    return out.reshape(shape) if out.shape != shape else out
+
+
+def reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
+    shape = tuple(shape)
+    if x.shape == shape:
+        return x
+    return ops.Reshape.apply(x, shape)
+
+
+def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
+    """torch's expand: -1 keeps a dim; new leading dims may be added."""
+    sizes = tuple(sizes)
+    lead = len(sizes) - x.ndim
+    if lead < 0:
+        raise RuntimeError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater or equal to "
+            f"the number of dimensions in the tensor ({x.ndim})"
+        )
+    target = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    if target == x.shape:
+        return x
+    return ops.BroadcastTo.apply(x, target)
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return x.reshape(1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :]
+    return reshape(x, shape)
+
+
+def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
+    d = dim % x.ndim
+    sizes = list(sizes)
+    if -1 in sizes:
+        known = int(np.prod([s for s in sizes if s != -1]))
+        sizes[sizes.index(-1)] = x.shape[d] // known
+    return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
+
+
+def squeeze(x: Tensor, dim: Any = None) -> Tensor:
+    if dim is None:
+        dims = tuple(i for i, s in enumerate(x.shape) if s == 1)
+    else:
+        dims = tuple(d for d in norm_dims(dim, x.ndim, "squeeze") if x.ndim and x.shape[d] == 1)
+    return reshape(x, tuple(s for i, s in enumerate(x.shape) if i not in dims))
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    n = x.ndim + 1
+    if not -n <= dim < n:
+        raise IndexError(
+            f"unsqueeze: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+            f"but got {dim})"
+        )
+    d = dim % n
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    d0, d1 = norm_dims(dim0, x.ndim, "transpose")[0], norm_dims(dim1, x.ndim, "transpose")[0]
+    if d0 == d1:
+        return x
+    perm = list(range(x.ndim))
+    perm[d0], perm[d1] = perm[d1], perm[d0]
+    return ops.Permute.apply(x, dims=tuple(perm))
+
+
+def permute(x: Tensor, dims: Sequence[int]) -> Tensor:
+    return ops.Permute.apply(x, dims=tuple(dims))
+
+
+def repeat(x: Tensor, sizes: Sequence[int]) -> Tensor:
+    """torch's repeat (numpy's tile): each dim of x repeated sizes[i] times."""
+    sizes = tuple(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(
+            f"repeat: number of repeat dims ({len(sizes)}) can not be smaller than the number "
+            f"of dims of the tensor ({x.ndim})"
+        )
+    shape = (1,) * (len(sizes) - x.ndim) + tuple(x.shape)
+    inter, big, final = [], [], []
+    for r, s in zip(sizes, shape):
+        inter += [1, s]
+        big += [r, s]
+        final.append(r * s)
+    return reshape(expand(reshape(x, tuple(inter)), tuple(big)), tuple(final))
+
+
+def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise RuntimeError("cat: expected a non-empty list of Tensors")
+    rt = tensors[0].dtype
+    for t in tensors[1:]:
+        rt = dtypes.result_type(rt, False, t.dtype, False)
+    tensors = [t if t.dtype == rt else t.to(rt) for t in tensors]
+    nd = tensors[0].ndim
+    for i, t in enumerate(tensors):
+        if t.ndim != nd:
+            raise RuntimeError(
+                f"cat: tensors must have the same number of dimensions: got {nd} and {t.ndim} "
+                f"(tensor {i}, shape {tuple(t.shape)})"
+            )
+    if len(tensors) == 1:
+        return tensors[0]
+    return ops.Cat.apply(*tensors, dim=dim)
+
+
+concat = concatenate = cat
+
+
+def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
+    tensors = [as_tensor(t) for t in tensors]
+    if not tensors:
+        raise RuntimeError("stack: expected a non-empty list of Tensors")
+    shape = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.shape != shape:
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got {tuple(shape)} at entry 0 "
+                f"and {tuple(t.shape)} at entry {i}"
+            )
+    d = dim % (tensors[0].ndim + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    (d,) = norm_dims(dim, x.ndim, "split")
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        step = int(split_size_or_sections)
+        sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+    else:
+        sizes = [int(s) for s in split_size_or_sections]
+    return ops.Split.apply(x, sizes, dim=d)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    (d,) = norm_dims(dim, x.ndim, "chunk")
+    n = x.shape[d]
+    step = -(-n // chunks)
+    return split(x, step, d)
+
+
+def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    (d,) = norm_dims(dim, x.ndim, "unbind")
+    parts = ops.Split.apply(x, [1] * x.shape[d], dim=d)
+    return tuple(squeeze(p, d) for p in parts)
+
+
+def flip(x: Tensor, dims: Any) -> Tensor:
+    return ops.Flip.apply(x, dims=dims)
+
+
+# -- indexing --------------------------------------------------------------------------------
+def _index_array(index: Any, op: str) -> np.ndarray:
+    arr = index._data if isinstance(index, Tensor) else np.asarray(index)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{op}: index must be an integer tensor, got dtype {arr.dtype}")
+    return arr
+
+
+def gather(x: Tensor, dim: int, index: Any) -> Tensor:
+    return ops.Gather.apply(x, dim, _index_array(index, "gather"))
+
+
+def scatter_add(x: Tensor, dim: int, index: Any, src: Any) -> Tensor:
+    return ops.ScatterAdd.apply(x, dim, _index_array(index, "scatter_add"), as_tensor(src))
+
+
+def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
+    idx = _index_array(index, "index_select")
+    if idx.ndim > 1:
+        raise IndexError(f"index_select: index must be 0-d or 1-d, got shape {idx.shape}")
+    (d,) = norm_dims(dim, x.ndim, "index_select")
+    if idx.size and (idx.max() >= x.shape[d] or idx.min() < -x.shape[d]):
+        raise IndexError(
+            f"index_select: index {int(idx.max())} is out of range for dim {d} of size "
+            f"{x.shape[d]}"
+        )
+    return x[(slice(None),) * d + (idx.reshape(-1),)]
+
+
+def index_put(x: Tensor, index: Any, value: Any) -> Tensor:
+    """x with x[index] = value, out of place (what __setitem__ records)."""
+    if isinstance(value, Tensor) and value.dtype != x.dtype:
+        value = value.to(x.dtype)
+    return ops.IndexPut.apply(x, value, index=index)
+
+
+def where(condition: Any, x: Any, y: Any) -> Tensor:
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        cond = cond.astype(bool)
+    if isinstance(x, Tensor):
+        x, y = _operands(x, y)
+    elif isinstance(y, Tensor):
+        y, x = _operands(y, x)
+    else:
+        x, y = as_tensor(x), as_tensor(y)
+    return ops.Where.apply(cond, x, y)
+
+
+def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
+    if isinstance(value, Tensor):
+        if value.ndim:
+            raise RuntimeError(
+                f"masked_fill only supports a 0-dimensional value tensor, got shape "
+                f"{tuple(value.shape)}"
+            )
+        value = value.to(x.dtype)
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
+    try:
+        np.broadcast_shapes(m.shape, x.shape)
+    except ValueError:
+        raise RuntimeError(
+            f"masked_fill: mask of shape {m.shape} does not broadcast to {tuple(x.shape)}"
+        ) from None
+    return ops.Where.apply(m, value, x)
+
+
+def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+    """torch.nn.functional.pad: `pad` = (last_lo, last_hi, prev_lo, prev_hi, ...);
+    modes 'constant', 'reflect', 'replicate', 'circular'."""
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise RuntimeError(
+            f"pad: padding {list(pad)} must have an even length of at most 2 * {x.ndim} "
+            f"(input shape {tuple(x.shape)})"
+        )
+    if mode == "constant":
+        pos = tuple(max(p, 0) for p in pad)
+        out = ops.Pad.apply(x, pos, value=0.0 if value is None else value) if any(pos) else x
+        if any(p < 0 for p in pad):  # negative padding crops
+            idx = [slice(None)] * x.ndim
+            for i in range(len(pad) // 2):
+                d = x.ndim - 1 - i
+                lo, hi = pad[2 * i], pad[2 * i + 1]
+                n = out.shape[d]
+                idx[d] = slice(-lo if lo < 0 else 0, n + hi if hi < 0 else n)
+            out = out[tuple(idx)]
+        return out
+    if mode not in ("reflect", "replicate", "circular"):
+        raise ValueError(f"pad: unknown mode {mode!r}")
+    out = x
+    for i in range(len(pad) // 2):
+        d = x.ndim - 1 - i
+        lo, hi = pad[2 * i], pad[2 * i + 1]
+        n = x.shape[d]
+        pos = np.arange(-lo, n + hi)
+        if mode == "replicate":
+            src = np.clip(pos, 0, n - 1)
+        elif mode == "circular":
+            src = pos % n
+        else:
+            if lo >= n or hi >= n:
+                raise RuntimeError(
+                    f"pad: reflect padding ({lo}, {hi}) must be smaller than the dim size {n}"
+                )
+            period = 2 * (n - 1)
+            m = np.abs(pos) % period if period else np.zeros_like(pos)
+            src = np.where(m >= n, period - m, m)
+        out = out[(slice(None),) * d + (src,)]
+    return out
+
+
+# -- reductions ------------------------------------------------------------------------------
+def mean(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    if x.dtype.kind not in "fc":
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either a floating "
+            f"point or complex dtype. Got: {x.dtype}"
+        )
+    dims = norm_dims(dim, x.ndim, "mean")
+    n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
+    s = ops.Sum.apply(x, dim=dims, keepdim=keepdim)
+    return s / n if n else s * float("nan")
+
+
+def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+        correction: Any = None) -> Tensor:  # fmt: skip
+    """Variance over dim with `correction` (default 1, Bessel); `unbiased=False` means 0."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = norm_dims(dim, x.ndim, "var")
+    n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
+    d = x - mean(x, dims, keepdim=True)
+    return ops.Sum.apply(d * d, dim=dims, keepdim=keepdim) / max(n - correction, 0)
+
+
+def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
+        correction: Any = None) -> Tensor:  # fmt: skip
+    return var(x, dim, unbiased, keepdim, correction).sqrt()
+
+
+def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    """log(sum(exp(x))) over dim, shifted by the (constant) max so nothing overflows."""
+    dims = norm_dims(dim, x.ndim, "logsumexp")
+    m = np.amax(x._data, axis=dims, keepdims=True) if x.numel() else np.zeros(())
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    out = (x - m).exp().sum(dims, keepdim=True).log() + m
+    return out if keepdim else squeeze(out, dims) if dims else out
+
+
+def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    """max(x): the largest value; max(x, dim): (values, indices); max(x, other): maximum."""
+    if isinstance(dim, Tensor):
+        return x.maximum(dim)
+    if dim is None:
+        return ops.Amax.apply(x)
+    v, i = ops.MaxDim.apply(x, dim, keepdim)
+    return values_indices(v, i)
+
+
+def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
+    if isinstance(dim, Tensor):
+        return x.minimum(dim)
+    if dim is None:
+        return ops.Amin.apply(x)
+    v, i = ops.MinDim.apply(x, dim, keepdim)
+    return values_indices(v, i)
+
+
+def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    if dim is None:
+        return _new(np.asarray(np.argmax(x._data), dtype=np.int64))
+    (d,) = norm_dims(dim, x.ndim, "argmax") or (0,)
+    return _new(np.argmax(x._data, axis=d, keepdims=keepdim).astype(np.int64))
+
+
+def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    if dim is None:
+        return _new(np.asarray(np.argmin(x._data), dtype=np.int64))
+    (d,) = norm_dims(dim, x.ndim, "argmin") or (0,)
+    return _new(np.argmin(x._data, axis=d, keepdims=keepdim).astype(np.int64))
+
+
+def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+    """Vector p-norm over dim (all elements by default); 'fro' is the 2-norm. The gradient
+    of the 2-norm at 0 is 0, as in torch."""
+    if p in ("fro", 2, 2.0):
+        s = (x * x).sum(dim, keepdim=keepdim)
+        zero = s._data == 0
+        if zero.any():  # sqrt'(0) is infinite; torch defines this gradient as 0
+            safe = where(zero, 1.0, s).sqrt()
+            return where(zero, 0.0, safe)
+        return s.sqrt()
+    if p in (float("inf"), "inf"):
+        return x.abs().amax(dim, keepdim)
+    if p in (float("-inf"), "-inf"):
+        return x.abs().amin(dim, keepdim)
+    if p in (1, 1.0):
+        return x.abs().sum(dim, keepdim=keepdim)
+    if p == 0:
+        return (x != 0).to(x.dtype).sum(dim, keepdim=keepdim)
+    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+
+
+def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    return ops.Softmax.apply(x if dtype is None else x.to(dtype), dim)
+
+
+def log_softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
+    return ops.LogSoftmax.apply(x if dtype is None else x.to(dtype), dim)
+
+
+# -- elementwise -----------------------------------------------------------------------------
+def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
+    if min is None and max is None:
+        raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = x
+        if min is not None:
+            out = out.maximum(as_tensor(min, x.dtype))
+        if max is not None:
+            out = out.minimum(as_tensor(max, x.dtype))
+        return out
+    return ops.Clamp.apply(x, min=min, max=max)
+
+
+clip = clamp
+
+
+def matmul(x: Any, y: Any) -> Tensor:
+    """torch.matmul, 1-D rules included: a 1-D first operand is a row, a 1-D second one a
+    column, and the added dim is removed from the result."""
+    x, y = as_tensor(x), as_tensor(y)
+    if x.dtype != y.dtype:
+        x, y = _operands(x, y)
+    if x.ndim == 0 or y.ndim == 0:
+        raise RuntimeError(
+            f"matmul: both arguments need at least 1 dimension, got {x.ndim}D and {y.ndim}D"
+        )
+    if x.ndim == 1 and y.ndim == 1 and x.shape != y.shape:
+        raise RuntimeError(
+            f"matmul: 1D tensors expected of the same size, got sizes {x.shape[0]} and "
+            f"{y.shape[0]}"
+        )
+    xv = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
+    yv = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
+    out = ops.MatMul.apply(xv, yv)
+    if y.ndim == 1:
+        out = out.reshape(out.shape[:-1])
+    if x.ndim == 1:
+        out = out.reshape(out.shape[:-2] + out.shape[-1:])
+    return out
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x @ weight^T + bias.  Shapes: x (*, in), weight (out, in), bias (out,) -> (*, out)."""
+    if x.shape[-1:] != weight.shape[-1:]:
+        raise RuntimeError(
+            f"linear: input has {x.shape[-1] if x.ndim else 0} features (shape "
+            f"{tuple(x.shape)}) but the weight {tuple(weight.shape)} expects {weight.shape[-1]}"
+        )
+    if x.ndim == 2:
+        out = ops.MatMul.apply(x, weight.T)
+    else:
+        out = matmul(x, weight.T)
+    return out if bias is None else out + bias
+
+
+def dropout(x: Tensor, p: float = 0.5, training: bool = True, generator: Any = None) -> Tensor:
+    """Inverted dropout: zero each element with probability p, scale the rest by 1/(1-p)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return x
+    if p == 1.0:
+        return x * 0.0
+    from autotensor import random
+
+    keep = random.generator(generator).random(x.shape) >= p
+    return x * (keep * (1.0 / (1.0 - p))).astype(x.dtype)
+
+
+def relu(x: Tensor) -> Tensor:
+    return ops.ReLU.apply(x)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return x.sigmoid()
+
+
+def tanh(x: Tensor) -> Tensor:
+    return x.tanh()
+
+
+def outer(x: Tensor, y: Tensor) -> Tensor:
+    return x.reshape(-1, 1) * y.reshape(1, -1)
+
+
+def one_hot(index: Any, num_classes: int = -1, dtype: Any = None) -> Tensor:
+    idx = _index_array(index, "one_hot")
+    if num_classes < 0:
+        num_classes = int(idx.max()) + 1 if idx.size else 0
+    if idx.size and (idx.min() < 0 or idx.max() >= num_classes):
+        raise RuntimeError(f"one_hot: class values must be in [0, {num_classes})")
+    out = np.zeros(idx.shape + (num_classes,), dtype=dtype or np.int64)
+    np.put_along_axis(out, idx[..., None], 1, axis=-1)
+    return _new(out)
+

@@ -1,0 +1,24 @@
+"""The primitives: the only place where derivatives are written by hand.
+
+Every class here is a `Function` with `takes_arrays = True` (forward on ndarrays, backward in
+Tensor ops so it is differentiable again) and a `sample_inputs` the tests check it from.
+"""
+
+from autotensor.ops.elementwise import (
+    Abs, Add, Cast, Ceil, Clamp, Clone, Cos, Div, Exp, Floor, Log, Log1p, Maximum, Minimum,
+    Mul, Neg, Pow, ReLU, Round, Sigmoid, Sign, Sin, Sqrt, Sub, Tanh, Trunc, Where,
+)  # fmt: skip
+from autotensor.ops.linalg import MatMul
+from autotensor.ops.movement import (
+    BroadcastTo, Cat, Flip, Gather, GetItem, IndexAccumulate, IndexPut, Pad, Permute, Reshape,
+    ScatterAdd, Split,
+)  # fmt: skip
+from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim, Prod, Softmax, Sum
+
+__all__ = [
+    "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Cos",
+    "Cumsum", "Div", "Exp", "Flip", "Floor", "Gather", "GetItem", "IndexAccumulate", "IndexPut",
+    "Log", "Log1p", "LogSoftmax", "MatMul", "MaxDim", "Maximum", "MinDim", "Minimum", "Mul",
+    "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round", "ScatterAdd", "Sigmoid",
+    "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",
+]  # fmt: skip

@@ -1,0 +1,322 @@
+"""Reductions and the normalisations along a dim (softmax, log-softmax).
+
+`dim` follows torch: None reduces everything, an int or a tuple of ints names dims, negative
+dims count from the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from autotensor.function import Function
+from autotensor.testing.sample import Sample
+from autotensor.tensor import Tensor, _new
+
+
+def norm_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
+    """torch dims -> a sorted tuple of non-negative axes; raises naming the op."""
+    if dim is None:
+        return tuple(range(ndim))
+    dims = (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim)
+    if len(dims) == 0:
+        return tuple(range(ndim))
+    out = []
+    n = max(ndim, 1)
+    for d in dims:
+        d = int(d)
+        if not -n <= d < n:
+            raise IndexError(
+                f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
+                f"but got {d})"
+            )
+        out.append(d % n if ndim else 0)
+    return tuple(sorted(set(out))) if ndim else ()
+
+
+def kept_shape(shape: tuple, dims: tuple) -> tuple:
+    return tuple(1 if i in dims else s for i, s in enumerate(shape))
+
+
+def _expand_back(g: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
+    """Broadcast a reduced gradient back over the reduced dims: the backward of a reduction."""
+    if not keepdim:
+        g = g.reshape(kept_shape(shape, dims))
+    return g.expand(shape)
+
+
+def _reduce_samples(rng):
+    x = rng.normal(size=(3, 4, 2))
+    yield Sample(x)
+    yield Sample(x, dim=1)
+    yield Sample(x, dim=-1, keepdim=True)
+    yield Sample(x, dim=(0, 2))
+    yield Sample(rng.normal(size=()), note="0-d")
+    yield Sample(rng.normal(size=(4, 3)).T, dim=0, note="transposed")
+
+
+class Sum(Function):
+    """out = sum of x over `dim`;  dx = g broadcast back.  Shapes: x (*) -> reduced."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        dims = norm_dims(dim, x.ndim, "sum")
+        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        return np.sum(x, axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _reduce_samples(rng)
+        yield Sample(rng.normal(size=(0, 3)), dim=0, note="empty")
+
+
+class _Extremum(Function):
+    """amax/amin over `dim`; the gradient is split evenly between tied extrema (as torch)."""
+
+    takes_arrays = True
+    reducer = staticmethod(np.amax)
+
+    @classmethod
+    def _fwd(cls, ctx, x, dim, keepdim):
+        dims = norm_dims(dim, x.ndim, cls.__name__.lower())
+        if x.size == 0:
+            raise RuntimeError(
+                f"{cls.__name__.lower()}: cannot reduce an empty tensor of shape {x.shape}"
+            )
+        out = cls.reducer(x, axis=dims, keepdims=True)
+        mask = x == out
+        ctx.weight = mask / mask.sum(axis=dims, keepdims=True)
+        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+
+    @staticmethod
+    def backward(ctx, g):
+        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim) * ctx.weight.astype(g.dtype)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _reduce_samples(rng)
+        yield Sample(np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 0.5]]), dim=1, note="ties")
+
+
+class Amax(_Extremum):
+    """out = max of x over `dim` (ties share the gradient)."""
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        return Amax._fwd(ctx, x, dim, keepdim)
+
+
+class Amin(_Extremum):
+    """out = min of x over `dim` (ties share the gradient)."""
+
+    reducer = staticmethod(np.amin)
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        return Amin._fwd(ctx, x, dim, keepdim)
+
+
+class MaxDim(Function):
+    """(values, indices) = max of x along one dim; the gradient goes to the chosen index."""
+
+    takes_arrays = True
+    arg = staticmethod(np.argmax)
+
+    @classmethod
+    def _fwd(cls, ctx, x, dim, keepdim):
+        (d,) = norm_dims(dim, x.ndim, "max") or (0,)
+        if x.ndim and x.shape[d] == 0:
+            raise IndexError(f"max/min: cannot reduce over empty dimension {d} of shape {x.shape}")
+        xv = x if x.ndim else x.reshape(1)
+        idx = cls.arg(xv, axis=d, keepdims=True)
+        vals = np.take_along_axis(xv, idx, axis=d)
+        ctx.dim, ctx.keepdim, ctx.shape, ctx.idx = d, keepdim, x.shape, idx
+        if not keepdim or not x.ndim:
+            vals, idx = vals.squeeze(d), idx.squeeze(d)
+            if not x.ndim:
+                vals, idx = vals.reshape(()), idx.reshape(())
+        return vals, idx.astype(np.int64)
+
+    @staticmethod
+    def backward(ctx, gv, gi):
+        if not ctx.shape:
+            return gv
+        g = gv if ctx.keepdim else gv.unsqueeze(ctx.dim)
+        zeros = _new(np.zeros(ctx.shape, dtype=g._data.dtype))
+        return ScatterAddProxy.scatter(zeros, ctx.dim, ctx.idx, g)
+
+    @staticmethod
+    def sample_inputs(rng):
+        x = rng.normal(size=(3, 4, 2))
+        yield Sample(x, dim=1)
+        yield Sample(x, dim=-1, keepdim=True)
+        yield Sample(rng.normal(size=()), dim=0, note="0-d")
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim=False):
+        return MaxDim._fwd(ctx, x, dim, keepdim)
+
+
+class MinDim(MaxDim):
+    """(values, indices) = min of x along one dim."""
+
+    arg = staticmethod(np.argmin)
+
+    @staticmethod
+    def forward(ctx, x, dim, keepdim=False):
+        return MinDim._fwd(ctx, x, dim, keepdim)
+
+
+class ScatterAddProxy:
+    """Late import of ScatterAdd (movement.py imports this module)."""
+
+    @staticmethod
+    def scatter(base, dim, idx, src):
+        from autotensor.ops.movement import ScatterAdd
+
+        return ScatterAdd.apply(base, dim, idx, src)
+
+
+class Prod(Function):
+    """out = product of x over `dim` (None: all);  dx_i = g * prod_{j != i} x_j."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        dims = norm_dims(dim, x.ndim, "prod") if dim is not None else tuple(range(x.ndim))
+        out = np.prod(x, axis=dims, keepdims=keepdim)
+        ctx.save_for_backward(x, out)
+        ctx.dims, ctx.keepdim, ctx.flat = dims, keepdim, dim is None
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        ge = _expand_back(g, x.shape, ctx.dims, ctx.keepdim)
+        if not (x._data == 0).any():
+            return ge * _expand_back(out, x.shape, ctx.dims, ctx.keepdim) / x
+        # With zeros present, out / x is undefined: use the product of the others, from
+        # exclusive cumulative products on both sides (not differentiable again).
+        xd = x._data
+        if ctx.flat:
+            flat = xd.reshape(-1)
+            others = _exclusive_prod(flat, 0).reshape(xd.shape)
+        else:
+            (d,) = ctx.dims
+            others = _exclusive_prod(xd, d)
+        return ge * others.astype(g.dtype)
+
+    @staticmethod
+    def sample_inputs(rng):
+        x = rng.uniform(0.5, 1.5, (3, 4))
+        yield Sample(x)
+        yield Sample(x, dim=1)
+        yield Sample(x, dim=0, keepdim=True)
+        yield Sample(rng.uniform(0.5, 1.5, ()), note="0-d")
+
+
+def _exclusive_prod(x: np.ndarray, axis: int) -> np.ndarray:
+    ones_shape = list(x.shape)
+    ones_shape[axis] = 1
+    one = np.ones(ones_shape, x.dtype)
+    left = np.cumprod(np.concatenate([one, x], axis=axis), axis=axis)
+    right = np.flip(np.cumprod(np.flip(np.concatenate([x, one], axis=axis), axis), axis), axis)
+    n = x.shape[axis]
+    take = [slice(None)] * x.ndim
+    take[axis] = slice(0, n)
+    left = left[tuple(take)]
+    take[axis] = slice(1, n + 1)
+    return left * right[tuple(take)]
+
+
+class Cumsum(Function):
+    """out_i = sum_{j <= i} x_j along `dim`;  dx = reversed cumsum of g."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        (d,) = norm_dims(dim, x.ndim, "cumsum") or (0,)
+        ctx.dim = d
+        return np.cumsum(x, axis=d) if x.ndim else x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        if g.ndim == 0:
+            return g
+        return g.flip(ctx.dim).cumsum(ctx.dim).flip(ctx.dim)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield Sample(rng.normal(size=(3, 4)), dim=1)
+        yield Sample(rng.normal(size=(3, 4)), dim=-2)
+        yield Sample(rng.normal(size=()), dim=0, note="0-d")
+
+
+class Softmax(Function):
+    """out = exp(x - max) / sum(exp(x - max)) along `dim`;  dx = out * (g - sum(g * out)).
+
+    A primitive (not a composite) for speed and stability: one pass, no overflow."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        (d,) = norm_dims(dim, x.ndim, "softmax") or (0,)
+        if x.ndim == 0:
+            out = np.ones_like(x)
+        else:
+            e = np.exp(x - x.max(axis=d, keepdims=True))
+            out = e / e.sum(axis=d, keepdims=True)
+        ctx.dim = d
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        if out.ndim == 0:
+            return g * 0.0
+        return out * (g - (g * out).sum(ctx.dim, keepdim=True))
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield Sample(rng.normal(size=(3, 5)), dim=1)
+        yield Sample(rng.normal(size=(2, 3, 4)), dim=0)
+        yield Sample(rng.normal(size=(4, 3)).T, dim=-1, note="transposed")
+
+
+class LogSoftmax(Function):
+    """out = x - logsumexp(x) along `dim`;  dx = g - exp(out) * sum(g).
+
+    A primitive for numerical stability: extreme logits give finite values and gradients."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        (d,) = norm_dims(dim, x.ndim, "log_softmax") or (0,)
+        if x.ndim == 0:
+            out = np.zeros_like(x)
+        else:
+            s = x - x.max(axis=d, keepdims=True)
+            out = s - np.log(np.exp(s).sum(axis=d, keepdims=True))
+        ctx.dim = d
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        if out.ndim == 0:
+            return g * 0.0
+        return g - out.exp() * g.sum(ctx.dim, keepdim=True)
+
+    sample_inputs = Softmax.sample_inputs

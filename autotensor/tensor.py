@@ -1,0 +1,940 @@
+"""`Tensor`: an ndarray plus what autograd needs (grad, requires_grad, grad_fn).
+
+Methods are explicit one-liners over the primitives in `autotensor.ops` and the composites
+in `autotensor.functional`; no method is attached by reflection.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from autotensor import dtypes
+from autotensor.grad_mode import _state
+
+_SCALARS = (int, float, bool, np.number, np.bool_)
+
+
+def _new(data: np.ndarray, requires_grad: bool = False) -> Tensor:
+    """Fast internal constructor: wraps an ndarray without copying or checking."""
+    t = object.__new__(Tensor)
+    t._data = data
+    t.grad = None
+    t.requires_grad = requires_grad
+    t.grad_fn = None
+    t._output_nr = 0
+    t._vc = [0]
+    t._hooks = None
+    return t
+
+
+def to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """An ndarray from data, with torch's default dtypes (Python floats -> float32)."""
+    if isinstance(data, Tensor):
+        arr = data._data
+        return arr.copy() if dtype is None else arr.astype(dtypes.as_dtype(dtype))
+    if dtype is not None:
+        return np.array(data, dtype=dtypes.as_dtype(dtype))
+    if isinstance(data, np.ndarray):
+        return data.copy()
+    if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
+        data = [x._data if isinstance(x, Tensor) else x for x in data]
+    arr = np.array(data)
+    if arr.dtype == np.float64 and not isinstance(data, np.floating):
+        arr = arr.astype(dtypes.get_default_dtype())
+    elif arr.dtype.kind in "iu" and not isinstance(data, np.integer):
+        arr = arr.astype(np.int64)
+    elif arr.dtype.kind not in "biuf":
+        raise TypeError(f"tensor: cannot make a tensor from data of type {arr.dtype}")
+    return arr
+
+
+class Tensor:
+    """A multi-dimensional array that records the operations applied to it.
+
+    Shapes follow numpy/torch. float32 is the default floating dtype; float64, int64 and
+    bool are supported. Only floating tensors can require grad.
+    """
+
+    __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "_output_nr", "_vc", "_hooks",
+                 "__weakref__", "__dict__")  # fmt: skip
+    __array_ufunc__ = None  # so ndarray * Tensor calls Tensor.__rmul__
+    __array_priority__ = 1000
+
+    def __init__(self, data: Any = None, dtype: Any = None, requires_grad: bool = False) -> None:
+        arr = to_array([] if data is None else data, dtype)
+        self._data = arr
+        self.grad = None
+        self.requires_grad = False
+        self.grad_fn = None
+        self._output_nr = 0
+        self._vc = [0]
+        self._hooks = None
+        if requires_grad:
+            self.requires_grad_(True)
+
+    # -- attributes --------------------------------------------------------------------------
+    @property
+    def data(self) -> Tensor:
+        """The value as a detached tensor sharing memory (as torch's .data)."""
+        t = _new(self._data)
+        t._vc = self._vc
+        return t
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._data.shape
+
+    def size(self, dim: int | None = None) -> Any:
+        return self._data.shape if dim is None else self._data.shape[dim]
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self._data.ndim
+
+    def dim(self) -> int:
+        return self._data.ndim
+
+    def numel(self) -> int:
+        return int(self._data.size)
+
+    nelement = numel
+
+    def element_size(self) -> int:
+        return self._data.itemsize
+
+    @property
+    def device(self) -> str:
+        return "cpu"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def _version(self) -> int:
+        return self._vc[0]
+
+    @property
+    def T(self) -> Tensor:
+        return self.permute(*reversed(range(self.ndim)))
+
+    @property
+    def mT(self) -> Tensor:
+        return self.transpose(-2, -1)
+
+    def is_floating_point(self) -> bool:
+        return self._data.dtype.kind == "f"
+
+    def is_contiguous(self) -> bool:
+        return bool(self._data.flags.c_contiguous)
+
+    def stride(self, dim: int | None = None) -> Any:
+        s = tuple(x // self._data.itemsize for x in self._data.strides)
+        return s if dim is None else s[dim]
+
+    # -- conversion --------------------------------------------------------------------------
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
+                "instead."
+            )
+        return self._data
+
+    def item(self) -> Any:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"item: a Tensor with {self._data.size} elements cannot be converted to a "
+                f"Python scalar"
+            )
+        return self._data.item()
+
+    def tolist(self) -> Any:
+        return self._data.tolist()
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self._data if dtype is None else self._data.astype(dtype)
+
+    def __len__(self) -> int:
+        if self._data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self._data.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        if self._data.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return iter(self.unbind(0))
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+            )
+        return bool(self._data)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        if self._data.dtype.kind not in "iub" or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be used as an index")
+        return int(self._data.item())
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        from autotensor._repr import tensor_repr
+
+        return tensor_repr(self)
+
+    def __format__(self, spec: str) -> str:
+        if self._data.ndim == 0 and spec:
+            return format(self._data.item(), spec)
+        return repr(self)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("Tensors are not pickled; save them with nn.save (an .npz format)")
+
+    def __deepcopy__(self, memo: dict) -> Tensor:
+        t = _new(self._data.copy(), self.requires_grad)
+        if type(self) is not Tensor:
+            t.__class__ = type(self)
+        if self.grad is not None:
+            t.grad = _new(self.grad._data.copy())
+        memo[id(self)] = t
+        return t
+
+    # -- dtype -------------------------------------------------------------------------------
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """`to(dtype)`; device arguments ('cpu') are accepted and ignored."""
+        dtype = kwargs.get("dtype")
+        for a in args:
+            if isinstance(a, Tensor):
+                dtype = a.dtype
+            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "device"):
+                continue
+            elif a is not None:
+                dtype = a
+        if dtype is None:
+            return self
+        dtype = dtypes.as_dtype(dtype)
+        if dtype == self._data.dtype:
+            return self
+        return ops.Cast.apply(self, dtype)
+
+    type = to
+
+    def float(self) -> Tensor:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtypes.float64)
+
+    def half(self) -> Tensor:
+        return self.to(dtypes.float16)
+
+    def long(self) -> Tensor:
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(dtypes.bool_)
+
+    def cpu(self) -> Tensor:
+        return self
+
+    def cuda(self, *a: Any, **k: Any) -> Tensor:
+        raise RuntimeError("autotensor runs on the CPU only (numpy); there is no CUDA device")
+
+    # -- autograd ----------------------------------------------------------------------------
+    def backward(
+        self,
+        gradient: Any = None,
+        retain_graph: bool | None = None,
+        create_graph: bool = False,
+        inputs: Any = None,
+    ) -> None:
+        """Accumulate d(self)/d(leaf) into `.grad` of every leaf that requires grad."""
+        engine.backward(self, gradient, retain_graph, create_graph, inputs)
+
+    def detach(self) -> Tensor:
+        t = _new(self._data)
+        t._vc = self._vc
+        return t
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if requires_grad and self._data.dtype.kind not in "fc":
+            raise RuntimeError(
+                f"only Tensors of floating point dtype can require gradients; this tensor has "
+                f"dtype {self._data.dtype} (convert it with .float() first)"
+            )
+        if not requires_grad and self.grad_fn is not None:
+            raise RuntimeError(
+                "you can only change requires_grad flags of leaf variables; use .detach()"
+            )
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def retain_grad(self) -> None:
+        """Keep `.grad` for this non-leaf tensor after backward."""
+        if self.grad_fn is None:
+            if not self.requires_grad:
+                raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
+            return
+        node = self.grad_fn
+        if node._retained is None:
+            node._retained = {}
+        node._retained[self._output_nr] = weakref.ref(self)
+
+    @property
+    def retains_grad(self) -> bool:
+        node = self.grad_fn
+        return bool(node is not None and node._retained and self._output_nr in node._retained)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Any:
+        """`hook(grad) -> grad or None` runs when this tensor's gradient is computed."""
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is None:
+            if self._hooks is None:
+                self._hooks = []
+            hooks = self._hooks
+        else:
+            node = self.grad_fn
+            if node._hooks is None:
+                node._hooks = {}
+            hooks = node._hooks.setdefault(self._output_nr, [])
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
+
+    # -- creation helpers --------------------------------------------------------------------
+    def clone(self) -> Tensor:
+        return ops.Clone.apply(self)
+
+    def contiguous(self) -> Tensor:
+        return self if self._data.flags.c_contiguous else self.clone()
+
+    def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
+        return _new(np.zeros(_size(size), dtype=self._data.dtype if dtype is None else dtype))
+
+    def new_ones(self, *size: Any, dtype: Any = None) -> Tensor:
+        return _new(np.ones(_size(size), dtype=self._data.dtype if dtype is None else dtype))
+
+    def new_full(self, size: Any, fill_value: Any, dtype: Any = None) -> Tensor:
+        d = self._data.dtype if dtype is None else dtype
+        return _new(np.full(_size((size,)), fill_value, dtype=d))
+
+    def new_tensor(self, data: Any, dtype: Any = None) -> Tensor:
+        return Tensor(data, dtype=self._data.dtype if dtype is None else dtype)
+
+    # -- arithmetic --------------------------------------------------------------------------
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(*_operands(self, other))
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(*_operands(self, other, True))
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(*_operands(self, other))
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(*_operands(self, other, True))
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(*_operands(self, other))
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(*_operands(self, other, True))
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(*_operands(self, other, floats=True))
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(*_operands(self, other, True, floats=True))
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(*_operands(self, other))
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(*_operands(self, other, True))
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return F.matmul(as_tensor(other), self)
+
+    def __floordiv__(self, other: Any) -> Tensor:
+        a, b = _operands(self, other)
+        return _new(np.floor_divide(_arr(a), _arr(b)))
+
+    def __rfloordiv__(self, other: Any) -> Tensor:
+        a, b = _operands(self, other, True)
+        return _new(np.floor_divide(_arr(a), _arr(b)))
+
+    def __mod__(self, other: Any) -> Tensor:
+        a, b = _operands(self, other)
+        return _new(np.mod(_arr(a), _arr(b)))
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def __invert__(self) -> Tensor:
+        return _new(np.invert(self._data))
+
+    def __and__(self, other: Any) -> Tensor:
+        return _new(np.logical_and(self._data, _arr(other)))
+
+    def __or__(self, other: Any) -> Tensor:
+        return _new(np.logical_or(self._data, _arr(other)))
+
+    def __xor__(self, other: Any) -> Tensor:
+        return _new(np.logical_xor(self._data, _arr(other)))
+
+    def add(self, other: Any, alpha: Any = 1) -> Tensor:
+        return self + (other * alpha if alpha != 1 else other)
+
+    def sub(self, other: Any, alpha: Any = 1) -> Tensor:
+        return self - (other * alpha if alpha != 1 else other)
+
+    def mul(self, other: Any) -> Tensor:
+        return self * other
+
+    def div(self, other: Any, rounding_mode: str | None = None) -> Tensor:
+        if rounding_mode is None:
+            return self / other
+        q = self / other
+        return q.floor() if rounding_mode == "floor" else q.trunc()
+
+    def true_divide(self, other: Any) -> Tensor:
+        return self / other
+
+    def pow(self, exponent: Any) -> Tensor:
+        return self**exponent
+
+    def matmul(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def mm(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def bmm(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    def dot(self, other: Any) -> Tensor:
+        return F.matmul(self, other)
+
+    # -- comparisons (no grad, bool result) --------------------------------------------------
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.equal, self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return _compare(np.not_equal, self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return _compare(np.less, self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return _compare(np.less_equal, self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return _compare(np.greater, self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return _compare(np.greater_equal, self, other)
+
+    def eq(self, other: Any) -> Tensor:
+        return self == other
+
+    def ne(self, other: Any) -> Tensor:
+        return self != other
+
+    def lt(self, other: Any) -> Tensor:
+        return self < other
+
+    def le(self, other: Any) -> Tensor:
+        return self <= other
+
+    def gt(self, other: Any) -> Tensor:
+        return self > other
+
+    def ge(self, other: Any) -> Tensor:
+        return self >= other
+
+    def equal(self, other: Any) -> bool:
+        o = _arr(other)
+        return bool(self._data.shape == np.shape(o) and np.array_equal(self._data, o))
+
+    def isnan(self) -> Tensor:
+        return _new(np.isnan(self._data))
+
+    def isinf(self) -> Tensor:
+        return _new(np.isinf(self._data))
+
+    def isfinite(self) -> Tensor:
+        return _new(np.isfinite(self._data))
+
+    def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
+                 equal_nan: bool = False) -> bool:  # fmt: skip
+        return bool(np.allclose(self._data, _arr(other), rtol=rtol, atol=atol,
+                                equal_nan=equal_nan))  # fmt: skip
+
+    def logical_not(self) -> Tensor:
+        return _new(np.logical_not(self._data))
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _new(np.asarray(np.any(self._data, axis=dim, keepdims=keepdim)))
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return _new(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
+
+    # -- elementwise -------------------------------------------------------------------------
+    def neg(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    negative = neg
+
+    def abs(self) -> Tensor:
+        return ops.Abs.apply(self)
+
+    def exp(self) -> Tensor:
+        return ops.Exp.apply(_floating(self))
+
+    def log(self) -> Tensor:
+        return ops.Log.apply(_floating(self))
+
+    def log1p(self) -> Tensor:
+        return ops.Log1p.apply(_floating(self))
+
+    def sqrt(self) -> Tensor:
+        return ops.Sqrt.apply(_floating(self))
+
+    def rsqrt(self) -> Tensor:
+        return ops.Pow.apply(_floating(self), -0.5)
+
+    def square(self) -> Tensor:
+        return self * self
+
+    def sin(self) -> Tensor:
+        return ops.Sin.apply(_floating(self))
+
+    def cos(self) -> Tensor:
+        return ops.Cos.apply(_floating(self))
+
+    def tanh(self) -> Tensor:
+        return ops.Tanh.apply(_floating(self))
+
+    def sigmoid(self) -> Tensor:
+        return ops.Sigmoid.apply(_floating(self))
+
+    def relu(self) -> Tensor:
+        return ops.ReLU.apply(self)
+
+    def reciprocal(self) -> Tensor:
+        return 1.0 / self
+
+    def sign(self) -> Tensor:
+        return ops.Sign.apply(self)
+
+    def floor(self) -> Tensor:
+        return ops.Floor.apply(self)
+
+    def ceil(self) -> Tensor:
+        return ops.Ceil.apply(self)
+
+    def trunc(self) -> Tensor:
+        return ops.Trunc.apply(self)
+
+    def round(self, decimals: int = 0) -> Tensor:
+        return ops.Round.apply(self, decimals=decimals)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        return F.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.Maximum.apply(*_operands(self, other))
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.Minimum.apply(*_operands(self, other))
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return F.where(condition, self, other)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return F.masked_fill(self, mask, value)
+
+    def lerp(self, end: Any, weight: Any) -> Tensor:
+        return self + (end - self) * weight
+
+    # -- reductions --------------------------------------------------------------------------
+    def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        x = self if dtype is None else self.to(dtype)
+        if x._data.dtype.kind in "bi" and dtype is None:
+            x = x.to(dtypes.int64)
+        return ops.Sum.apply(x, dim=dim, keepdim=keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        return F.mean(self if dtype is None else self.to(dtype), dim, keepdim)
+
+    def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return ops.Prod.apply(self, dim=dim, keepdim=keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:  # fmt: skip
+        return F.var(self, dim, unbiased=unbiased, keepdim=keepdim, correction=correction)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: Any = None) -> Tensor:  # fmt: skip
+        return F.std(self, dim, unbiased=unbiased, keepdim=keepdim, correction=correction)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return F.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return F.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.Amax.apply(self, dim=dim, keepdim=keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.Amin.apply(self, dim=dim, keepdim=keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return F.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return F.argmin(self, dim, keepdim)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return F.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        return F.softmax(self, dim, dtype=dtype)
+
+    def log_softmax(self, dim: int, dtype: Any = None) -> Tensor:
+        return F.log_softmax(self, dim, dtype=dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
+        return F.norm(self, p, dim, keepdim)
+
+    def cumsum(self, dim: int) -> Tensor:
+        return ops.Cumsum.apply(self, dim=dim)
+
+    # -- shape -------------------------------------------------------------------------------
+    def reshape(self, *shape: Any) -> Tensor:
+        return F.reshape(self, _size(shape))
+
+    def view(self, *shape: Any) -> Tensor:
+        if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
+            return self.to(shape[0])
+        return F.reshape(self, _size(shape))
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return F.reshape(self, other.shape)
+
+    def reshape_as(self, other: Tensor) -> Tensor:
+        return F.reshape(self, other.shape)
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return F.flatten(self, start_dim, end_dim)
+
+    def unflatten(self, dim: int, sizes: Any) -> Tensor:
+        return F.unflatten(self, dim, sizes)
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return F.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return F.unsqueeze(self, dim)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return F.transpose(self, dim0, dim1)
+
+    swapaxes = transpose
+
+    def permute(self, *dims: Any) -> Tensor:
+        return ops.Permute.apply(self, dims=_size(dims))
+
+    def t(self) -> Tensor:
+        if self.ndim > 2:
+            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return F.expand(self, _size(sizes))
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return F.expand(self, other.shape)
+
+    def broadcast_to(self, shape: Any) -> Tensor:
+        return F.expand(self, _size((shape,)))
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        return F.repeat(self, _size(sizes))
+
+    def flip(self, *dims: Any) -> Tensor:
+        return ops.Flip.apply(self, dims=_size(dims))
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return F.split(self, split_size, dim)
+
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return F.chunk(self, chunks, dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return F.unbind(self, dim)
+
+    # -- indexing ----------------------------------------------------------------------------
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=_index(index, self))
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        index = _index(index, self)
+        _inplace(self, lambda x: F.index_put(x, index, value), value, "__setitem__",
+                 fast=lambda d: d.__setitem__(index, _arr(value)))  # fmt: skip
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return F.gather(self, dim, index)
+
+    def scatter_add(self, dim: int, index: Any, src: Any) -> Tensor:
+        return F.scatter_add(self, dim, index, src)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return F.index_select(self, dim, index)
+
+    def take_along_dim(self, indices: Any, dim: int) -> Tensor:
+        return F.gather(self, dim, indices)
+
+    # -- in place (Note [In-place] in functional.py) -----------------------------------------
+    def add_(self, other: Any, alpha: Any = 1) -> Tensor:
+        other = other * alpha if alpha != 1 else other
+        return _inplace(self, lambda x: x + other, other, "add_", ufunc=np.add)
+
+    def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        other = other * alpha if alpha != 1 else other
+        return _inplace(self, lambda x: x - other, other, "sub_", ufunc=np.subtract)
+
+    def mul_(self, other: Any) -> Tensor:
+        return _inplace(self, lambda x: x * other, other, "mul_", ufunc=np.multiply)
+
+    def div_(self, other: Any) -> Tensor:
+        return _inplace(self, lambda x: x / other, other, "div_", ufunc=np.true_divide)
+
+    def pow_(self, other: Any) -> Tensor:
+        return _inplace(self, lambda x: x**other, other, "pow_")
+
+    def clamp_(self, min: Any = None, max: Any = None) -> Tensor:
+        return _inplace(self, lambda x: x.clamp(min, max), None, "clamp_")
+
+    def zero_(self) -> Tensor:
+        return _inplace(self, lambda x: x * 0, None, "zero_", fast=lambda d: d.fill(0))
+
+    def fill_(self, value: Any) -> Tensor:
+        return _inplace(self, lambda x: x * 0 + value, value, "fill_",
+                        fast=lambda d: d.fill(_arr(value)))  # fmt: skip
+
+    def copy_(self, src: Any) -> Tensor:
+        return _inplace(self, lambda x: x * 0 + src, src, "copy_",
+                        fast=lambda d: np.copyto(d, _arr(src), casting="unsafe"))  # fmt: skip
+
+    def addcmul_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
+        return self.add_(t1 * t2 * value)
+
+    def addcdiv_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
+        return self.add_(t1 / t2 * value)
+
+    def lerp_(self, end: Any, weight: Any) -> Tensor:
+        return self.add_((end - self.detach()) * weight)
+
+    def uniform_(self, a: float = 0.0, b: float = 1.0, generator: Any = None) -> Tensor:
+        r = random.generator(generator).uniform(a, b, self.shape)
+        return _inplace(self, None, None, "uniform_", fast=lambda d: np.copyto(d, r, "unsafe"))
+
+    def normal_(self, mean: float = 0.0, std: float = 1.0, generator: Any = None) -> Tensor:
+        r = random.generator(generator).normal(mean, std, self.shape)
+        return _inplace(self, None, None, "normal_", fast=lambda d: np.copyto(d, r, "unsafe"))
+
+    def bernoulli_(self, p: float = 0.5, generator: Any = None) -> Tensor:
+        r = random.generator(generator).random(self.shape) < p
+        return _inplace(self, None, None, "bernoulli_", fast=lambda d: np.copyto(d, r, "unsafe"))
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return self.add_(other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self.sub_(other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self.mul_(other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self.div_(other)
+
+
+class _RemovableHandle:
+    def __init__(self, hooks: list, hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def as_tensor(x: Any, dtype: Any = None) -> Tensor:
+    """x itself if it is a Tensor (of that dtype), else a new constant tensor."""
+    if isinstance(x, Tensor):
+        return x if dtype is None else x.to(dtype)
+    return _new(to_array(x, dtype) if not isinstance(x, np.ndarray) or dtype else x)
+
+
+def _arr(x: Any) -> Any:
+    return x._data if isinstance(x, Tensor) else x
+
+
+def _size(args: tuple) -> tuple:
+    """Sizes given as *ints or as one sequence: (2, 3) or ((2, 3),) -> (2, 3)."""
+    if len(args) == 1 and isinstance(args[0], (tuple, list)):
+        args = tuple(args[0])
+    return tuple(int(a) for a in args)
+
+
+def _floating(x: Tensor) -> Tensor:
+    """Integer tensors go to the default float dtype before float functions (as torch)."""
+    return x if x._data.dtype.kind in "fc" else x.to(dtypes.get_default_dtype())
+
+
+def _operands(a: Tensor, b: Any, reflected: bool = False, floats: bool = False) -> tuple:
+    """Promote `a op b` to torch's result dtype; Python scalars stay weak (take a's dtype)."""
+    da = a._data.dtype
+    if isinstance(b, Tensor):
+        db = b._data.dtype
+        if da != db:
+            rt = dtypes.result_type(da, a._data.ndim == 0, db, b._data.ndim == 0)
+            if floats and rt.kind not in "fc":
+                rt = dtypes.get_default_dtype()
+            a = a if da == rt else a.to(rt)
+            b = b if db == rt else b.to(rt)
+        elif floats and da.kind not in "fc":
+            a, b = _floating(a), _floating(b)
+    elif isinstance(b, _SCALARS):
+        rt = dtypes.scalar_result(da, b)
+        if floats and rt.kind not in "fc":
+            rt = dtypes.get_default_dtype()
+        if rt != da:
+            a = a.to(rt)
+        if isinstance(b, (np.number, np.bool_)):
+            b = b.item()
+    else:
+        arr = np.asarray(b)
+        if arr.dtype == np.float64 and not isinstance(b, np.ndarray):
+            arr = arr.astype(dtypes.get_default_dtype())
+        return _operands(a, _new(arr), reflected, floats)
+    return (b, a) if reflected else (a, b)
+
+
+def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
+    try:
+        return _new(np.asarray(fn(a._data, _arr(b))))
+    except ValueError:
+        raise RuntimeError(
+            f"{fn.__name__}: shapes {tuple(a.shape)} and {tuple(np.shape(_arr(b)))} cannot be "
+            f"broadcast together"
+        ) from None
+
+
+def _index(index: Any, x: Tensor) -> Any:
+    """Convert Tensors inside an index to arrays; check bounds with a clear message."""
+    if isinstance(index, Tensor):
+        return index._data
+    if isinstance(index, tuple):
+        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
+        return [i._data if isinstance(i, Tensor) else i for i in index]
+    return index
+
+
+def _inplace(
+    t: Tensor,
+    fn: Callable[[Tensor], Tensor] | None,
+    other: Any,
+    name: str,
+    ufunc: Any = None,
+    fast: Callable[[np.ndarray], Any] | None = None,
+) -> Tensor:
+    """Note [In-place]: when no graph is recorded the array is written in place (views see it);
+    when one is, the result is computed out of place and the tensor is rebound to it, its old
+    value living on in the graph under a private alias. Either way the version bumps, so a
+    node that saved the old value refuses to backward."""
+    recording = _state.enabled and (
+        t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
+    )
+    if recording:
+        if t.grad_fn is None and t.requires_grad:
+            raise RuntimeError(
+                f"{name}: a leaf Variable that requires grad (shape {tuple(t.shape)}) is being "
+                f"used in an in-place operation; wrap the update in at.no_grad() or use an "
+                f"out-of-place op"
+            )
+        if fn is None:
+            raise RuntimeError(f"{name} is not differentiable")
+        alias = _new(t._data, t.requires_grad)
+        alias.grad_fn, alias._output_nr = t.grad_fn, t._output_nr
+        out = fn(alias)
+        if out._data.dtype != t._data.dtype:
+            out = out.to(t._data.dtype)
+        t._data, t.grad_fn, t._output_nr = out._data, out.grad_fn, out._output_nr
+        t.requires_grad = out.requires_grad
+    elif ufunc is not None:
+        try:
+            ufunc(t._data, _arr(other), out=t._data, casting="unsafe")
+        except ValueError:
+            raise RuntimeError(
+                f"{name}: cannot apply to a tensor of shape {tuple(t.shape)} with an operand of "
+                f"shape {tuple(np.shape(_arr(other)))}"
+            ) from None
+    elif fast is not None:
+        fast(t._data)
+    else:
+        with _no_grad():
+            out = fn(t)  # type: ignore[misc]
+        np.copyto(t._data, out._data, casting="unsafe")
+    t._vc[0] += 1
+    return t
+
+
+# Note [import order]: the primitives and the engine build Tensors, so they are imported
+# after the class exists.
+from autotensor import engine, ops, random  # noqa: E402
+from autotensor import functional as F  # noqa: E402
+from autotensor.grad_mode import no_grad as _no_grad  # noqa: E402

@@ -1,0 +1,1 @@
+"""nn: PyTorch-style modules, losses, optimizers and data tools on autotensor."""
