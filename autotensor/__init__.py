@@ -18,6 +18,10 @@ from autotensor.dtypes import (
     bool_, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
     long, set_default_dtype, uint8,
 )  # fmt: skip
+from autotensor.convolution import (
+    adaptive_avg_pool1d, avg_pool1d, conv1d, conv2d, conv_transpose1d, conv_transpose2d,
+    max_pool1d, max_pool2d,
+)  # fmt: skip
 from autotensor.engine import backward, grad
 from autotensor.function import Function
 from autotensor.functional import (

@@ -50,7 +50,7 @@ def _root_grads(roots: list[Tensor], grads: list, create_graph: bool) -> list[Te
                     f"grad can be implicitly created only for scalar outputs; the output has "
                     f"shape {tuple(r._data.shape)}: pass gradient= of that shape"
                 )
-            g = _new(np.ones_like(r._data))
+            g = _new(np.ones(r._data.shape, r._data.dtype))
         elif not isinstance(g, Tensor):
             g = _new(np.asarray(g, dtype=r._data.dtype))
         if g._data.shape != r._data.shape:
@@ -125,20 +125,27 @@ def execute(
                 if type(e) is tuple:
                     n, nr = e
                     shape, dtype = n._out_meta[nr]
-                    g = _check(node, g, shape, dtype)
+                    gd = g._data
+                    if gd.shape != shape or gd.dtype != dtype:
+                        g = _check(node, g, shape, dtype)
                     lst = pending.get(n)
                     if lst is None:
                         lst = pending[n] = [None] * len(n._out_meta)
-                    lst[nr] = g if lst[nr] is None else lst[nr] + g
+                        lst[nr] = g
+                    elif lst[nr] is None:
+                        lst[nr] = g
+                    else:
+                        lst[nr] = _sum(lst[nr], g, create_graph)
                 else:
                     g = _check(node, g, e._data.shape, e._data.dtype)
                     _add_leaf(leaf_grads, e, g)
-            if not retain_graph:
+            if not retain_graph and node._saved is not None:
                 node._saved = None
                 node._freed = True
     finally:
         _state.enabled = prev_mode
 
+    given: set = set()  # arrays handed to a .grad already: never give one to two leaves
     for key, (leaf, g) in leaf_grads.items():
         if leaf._hooks:
             for h in leaf._hooks:
@@ -150,8 +157,21 @@ def execute(
                 captured[i] = g
         if accumulate and (not restrict or key in cap_leaves):
             if not create_graph:
-                g = g.detach()
-            leaf.grad = g if leaf.grad is None else leaf.grad + g
+                if leaf.grad is None:
+                    d = g._data
+                    # .grad must be a writeable array of its own: optimizers and zero_()
+                    # update it in place (a rule may return a broadcast view, or one
+                    # gradient for two inputs).
+                    owner = id(d if d.base is None else d.base)
+                    if not d.flags.writeable or owner in given:
+                        d = d.copy()
+                        owner = id(d)
+                    given.add(owner)
+                    leaf.grad = _new(d)
+                else:
+                    leaf.grad = _new(leaf.grad._data + g._data)
+            else:
+                leaf.grad = g if leaf.grad is None else leaf.grad + g
     if accumulate and cap_nodes:  # backward(inputs=[non-leaf]): populate their .grad
         for t in capture or ():
             if t.grad_fn is not None:
@@ -165,10 +185,19 @@ def execute(
 def _add_leaf(leaf_grads: dict, leaf: Tensor, g: Tensor) -> None:
     key = id(leaf)
     cur = leaf_grads.get(key)
-    leaf_grads[key] = (leaf, g if cur is None else cur[1] + g)
+    leaf_grads[key] = (leaf, g if cur is None else _sum(cur[1], g, _state.enabled))
+
+
+def _sum(a: Tensor, b: Tensor, create_graph: bool) -> Tensor:
+    """a + b, out of place (a rule may return one gradient object for two inputs); without
+    create_graph, straight on the arrays, since no graph is wanted."""
+    if create_graph:
+        return a + b
+    return _new(a._data + b._data)
 
 
 def _check(node: Any, g: Any, shape: tuple, dtype: Any) -> Tensor:
+    """Tinygrad's assertion as an error: a rule returned a gradient of the wrong shape."""
     if not isinstance(g, Tensor):
         g = _new(np.asarray(g))
     if g._data.shape != shape:
@@ -183,7 +212,7 @@ def _check(node: Any, g: Any, shape: tuple, dtype: Any) -> Tensor:
 
 def _run_node(node: Any, gl: list, create_graph: bool) -> tuple:
     """Call node.backward with one gradient per output (zeros where none arrived)."""
-    if node._materialize and (gl[0] is None or (len(gl) > 1 and any(g is None for g in gl))):
+    if (len(gl) > 1 or gl[0] is None) and node._materialize and any(g is None for g in gl):
         gl = [
             g if g is not None else _new(np.zeros(shape, dtype))
             for g, (shape, dtype) in zip(gl, node._out_meta)

@@ -30,6 +30,7 @@ This is the only place broadcasting gradients are reduced.
 
 from __future__ import annotations
 
+import itertools
 import traceback
 from collections.abc import Iterator
 from typing import Any, ClassVar
@@ -41,6 +42,7 @@ from autotensor.grad_mode import _state
 from autotensor.tensor import Tensor, _new
 
 _WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
+_counter = itertools.count()  # recording order of nodes: see graph.topo_sort
 
 
 def _describe(args: tuple) -> str:
@@ -59,6 +61,8 @@ def _op_error(cls: type, args: tuple, kwargs: dict, err: Exception) -> Exception
     """Re-raise a numpy error from inside a forward with the op, shapes and dtypes named."""
     kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
     msg = f"{cls.__name__}({_describe(args)}{kw}): {err}"
+    if type(err) is ValueError:  # numpy's shape errors: torch raises RuntimeError for these
+        return RuntimeError(msg)
     try:
         return type(err)(msg)
     except Exception:  # an exception type with an unusual constructor
@@ -85,19 +89,12 @@ class Function:
     broadcasts: ClassVar[bool] = False
     differentiable_backward: ClassVar[bool] = True
 
-    # The attributes of a node; set in apply (subclasses may add their own freely).
-    needs_input_grad: tuple[bool, ...]
-    _edges: tuple
-    _out_meta: tuple
-    _saved: list | None
-    _to_save: tuple
-    _non_diff: tuple
-    _materialize: bool
-    _freed: bool
-    _hooks: dict | None
-    _retained: dict | None
-    _scope: tuple
-    _trace: list | None
+    # Slots for what every recorded node holds: fewer objects for the garbage collector to
+    # walk (it walks the whole live graph, and that dominated long chains). Subclasses still
+    # get a __dict__ for attributes of their own.
+    __slots__ = ("needs_input_grad", "_edges", "_out_meta", "_seq", "_scope", "_saved",
+                 "_to_save", "_non_diff", "__dict__", "__weakref__")  # fmt: skip
+
 
     @staticmethod
     def forward(ctx: Function, *args: Any, **kwargs: Any) -> Any:
@@ -115,7 +112,7 @@ class Function:
     @property
     def saved_tensors(self) -> tuple:
         """The saved tensors, checked against in-place modification since they were saved."""
-        saved = self._saved
+        saved = getattr(self, "_saved", None)
         if saved is None:
             if self._freed:
                 raise RuntimeError(
@@ -127,15 +124,20 @@ class Function:
                 )
             return ()
         out = []
-        for kind, obj, vc, version in saved:
-            if vc is not None and vc[0] != version:
+        for j in range(0, len(saved), 4):
+            obj, vc = saved[j + 1], saved[j + 2]
+            if vc is None:  # a constant (array, number) saved as it is
+                out.append(obj)
+                continue
+            version = saved[j + 3]
+            if vc[0] != version:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: a tensor of shape {tuple(_shape_of(obj))} saved "
                     f"by {self.name()} is at version {vc[0]}; expected version {version} "
                     f"instead."
                 )
-            if kind == 1:  # an output of this node: rebuild it (Note [Saved outputs])
+            if saved[j] == 1:  # an output of this node: rebuild it (Note [Saved outputs])
                 nr, data = obj
                 t = _new(data, True)
                 t.grad_fn = self
@@ -187,67 +189,132 @@ class Function:
         raise NotImplementedError
 
     # -- apply: the hot path -----------------------------------------------------------------
+    # Rarely changed flags: class defaults, so that recording a node sets only what differs.
+    _freed = False
+    _hooks = None
+    _retained = None
+    _materialize = True
+    _trace = None
+
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run forward and, when grad mode is on and an input requires grad, record a node."""
-        record = _state.enabled
-        needs = None
-        if record:
-            needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-            record = True in needs
-        if record and cls.broadcasts:
-            args = graph.broadcast_inputs(cls, args, needs)
+        if _state.enabled:
+            for a in args:
+                if isinstance(a, Tensor) and a.requires_grad:
+                    return _record(cls, args, kwargs)
         ctx = cls.__new__(cls)
-        ctx._to_save = ()
-        ctx._non_diff = ()
         try:
             if cls.takes_arrays:
-                fargs = [a._data if isinstance(a, Tensor) else a for a in args]
-                out = cls.forward(ctx, *fargs, **kwargs)
+                if len(args) == 1 and isinstance(args[0], Tensor):
+                    out = cls.forward(ctx, args[0]._data, **kwargs)
+                else:
+                    out = cls.forward(
+                        ctx, *[a._data if isinstance(a, Tensor) else a for a in args], **kwargs
+                    )
             else:
-                fargs = args
-                prev = _state.enabled
-                _state.enabled = False
-                try:
-                    out = cls.forward(ctx, *args, **kwargs)
-                finally:
-                    _state.enabled = prev
+                out = _forward_on_tensors(cls, ctx, args, kwargs)
         except _WRAPPED_ERRORS as err:
             raise _op_error(cls, args, kwargs, err) from err
-
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = np.asarray(out)  # numpy returns scalars from 0-d operations
+        if out.__class__ is np.ndarray:
+            if graph._anomaly.enabled:
+                graph.check_forward(cls, [_new(out)])
+            return _new(out)
         multi = type(out) is tuple
-        outs = out if multi else (out,)
-        results = []
-        for o in outs:
-            d = o._data if isinstance(o, Tensor) else o
-            if type(d) is not np.ndarray:
-                d = np.asarray(d)
-            results.append(_new(d))
+        results = [_new(_as_array(o)) for o in (out if multi else (out,))]
         if graph._anomaly.enabled:
             graph.check_forward(cls, results)
-        if record:
-            ctx.needs_input_grad = needs
-            ctx._edges = tuple(
-                [
-                    (None if not n else (a if a.grad_fn is None else (a.grad_fn, a._output_nr)))
-                    for a, n in zip(args, needs)
-                ]
-            )
-            ctx._out_meta = tuple([(r._data.shape, r._data.dtype) for r in results])
-            ctx._materialize = True
-            ctx._freed = False
-            ctx._hooks = None
-            ctx._retained = None
-            ctx._scope = graph._scopes.current
-            ctx._trace = traceback.extract_stack()[:-2] if graph._anomaly.enabled else None
-            for i, r in enumerate(results):
-                if r._data.dtype.kind in "fc" and not (ctx._non_diff and _in(outs[i], ctx._non_diff)):
-                    r.requires_grad = True
-                    r.grad_fn = ctx
-                    r._output_nr = i
-            ctx._saved = _pack_saved(ctx._to_save, args, fargs, outs, results) if ctx._to_save else None
-            ctx._to_save = ()
         return tuple(results) if multi else results[0]
+
+
+def _as_array(o: Any) -> np.ndarray:
+    d = o._data if isinstance(o, Tensor) else o
+    return d if d.__class__ is np.ndarray else np.asarray(d)
+
+
+def _forward_on_tensors(cls: type, ctx: Function, args: tuple, kwargs: dict) -> Any:
+    prev = _state.enabled
+    _state.enabled = False  # a Tensor-level forward must not record a graph of its own
+    try:
+        return cls.forward(ctx, *args, **kwargs)
+    finally:
+        _state.enabled = prev
+
+
+def _record(cls: type, args: tuple, kwargs: dict) -> Any:
+    """apply() when a graph is recorded: run forward, then link the node into the graph."""
+    needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+    if cls.broadcasts and len(args) > 1:
+        a0, a1 = args[0], args[1]
+        if not (
+            len(args) == 2
+            and (
+                not isinstance(a0, Tensor)
+                or not isinstance(a1, Tensor)
+                or a0._data.shape == a1._data.shape
+            )
+        ):
+            args = graph.broadcast_inputs(cls, args, needs)
+    ctx = cls.__new__(cls)
+    ctx.needs_input_grad = needs
+    ctx._seq = next(_counter)
+    ctx._saved = None
+    ctx._to_save = ctx._non_diff = ()
+    try:
+        if cls.takes_arrays:
+            fargs = [a._data if isinstance(a, Tensor) else a for a in args]
+            out = cls.forward(ctx, *fargs, **kwargs)
+        else:
+            fargs = args
+            out = _forward_on_tensors(cls, ctx, args, kwargs)
+    except _WRAPPED_ERRORS as err:
+        raise _op_error(cls, args, kwargs, err) from err
+    ctx._edges = tuple(
+        [
+            (a if a.grad_fn is None else (a.grad_fn, a._output_nr)) if n else None
+            for a, n in zip(args, needs)
+        ]
+    )
+    ctx._scope = graph._scopes.current
+    anomaly = graph._anomaly.enabled
+    if anomaly:
+        ctx._trace = traceback.extract_stack()[:-3]
+    if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+        scalar, out = out, np.asarray(out)  # numpy returns scalars from 0-d operations
+        if ctx._to_save:  # a saved output must still be recognised as the output
+            ctx._to_save = tuple([out if s is scalar else s for s in ctx._to_save])
+    if out.__class__ is np.ndarray and not ctx._non_diff:  # the common case: one output
+        r = _new(out, out.dtype.kind in "fc")
+        r.grad_fn = ctx
+        ctx._out_meta = ((out.shape, out.dtype),)
+        if ctx._to_save:
+            ctx._saved = _pack_saved(ctx._to_save, args, fargs, (out,), (r,))
+            ctx._to_save = ()
+        if anomaly:
+            graph.check_forward(cls, [r])
+        if graph._observer is not None:  # at.viz.trace is recording statistics
+            graph._observer(ctx, args, (r,))
+        return r
+    multi = type(out) is tuple
+    outs = out if multi else (out,)
+    results = [_new(_as_array(o)) for o in outs]
+    if anomaly:
+        graph.check_forward(cls, results)
+    ctx._out_meta = tuple([(r._data.shape, r._data.dtype) for r in results])
+    non_diff = ctx._non_diff
+    for i, r in enumerate(results):
+        if r._data.dtype.kind in "fc" and not (non_diff and _in(outs[i], non_diff)):
+            r.requires_grad = True
+            r.grad_fn = ctx
+            r._output_nr = i
+    if ctx._to_save:
+        ctx._saved = _pack_saved(ctx._to_save, args, fargs, outs, results)
+        ctx._to_save = ()
+    if graph._observer is not None:
+        graph._observer(ctx, args, results)
+    return tuple(results) if multi else results[0]
 
 
 def _in(obj: Any, items: tuple) -> bool:
@@ -262,33 +329,30 @@ def _shape_of(obj: Any) -> tuple:
     return np.shape(obj)
 
 
-def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: list) -> list:
-    """Turn what forward saved into (kind, object, version counter, version) entries.
+def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: Any) -> tuple:
+    """Turn what forward saved into a flat tuple of (kind, object, version counter, version)
+    quadruples (flat: one object for the garbage collector to walk, not one per entry).
 
     kind 0: an input Tensor (or anything else, kept as given); kind 1: an output of this node,
     kept as (output index, array) so the node does not own its output Tensor.
     """
-    packed = []
+    packed: list = []
     for s in to_save:
-        entry = None
-        for i, o in enumerate(outs):
-            if s is o:
+        for i in range(len(outs)):
+            if s is outs[i]:
                 r = results[i]
-                entry = (1, (i, r._data), r._vc, r._vc[0])
+                packed += (1, (i, r._data), r._vc, r._vc[0])
                 break
-        if entry is None:
-            for a, fa in zip(args, fargs):
-                if s is a or s is fa:
-                    if isinstance(a, Tensor):
-                        entry = (0, a, a._vc, a._vc[0])
+        else:
+            for i in range(len(args)):
+                if s is fargs[i] or s is args[i]:
+                    s = args[i]
                     break
-        if entry is None:
             if isinstance(s, Tensor):
-                entry = (0, s, s._vc, s._vc[0])
+                packed += (0, s, s._vc, s._vc[0])
             else:
-                entry = (0, s, None, 0)
-        packed.append(entry)
-    return packed
+                packed += (0, s, None, 0)
+    return tuple(packed)
 
 
 class AccumulateGrad:

@@ -4,6 +4,7 @@ written by hand (their gradients come from the primitives they are made of).
 
 from __future__ import annotations
 
+import builtins  # this module defines max and min (torch's names); the builtins are these
 from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
@@ -56,7 +57,10 @@ def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     if x.ndim == 0:
         return x.reshape(1)
-    s, e = start_dim % x.ndim, end_dim % x.ndim
+    (s,) = norm_dims(start_dim, x.ndim, "flatten")
+    (e,) = norm_dims(end_dim, x.ndim, "flatten")
+    if s > e:
+        raise RuntimeError(f"flatten: start_dim {start_dim} cannot come after end_dim {end_dim}")
     shape = x.shape[:s] + (int(np.prod(x.shape[s : e + 1])),) + x.shape[e + 1 :]
     return reshape(x, shape)
 
@@ -164,7 +168,7 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
     n = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
         step = int(split_size_or_sections)
-        sizes = [min(step, n - i) for i in range(0, n, step)] or [0]
+        sizes = [builtins.min(step, n - i) for i in range(0, n, step)] or [0]
     else:
         sizes = [int(s) for s in split_size_or_sections]
     return ops.Split.apply(x, sizes, dim=d)
@@ -266,7 +270,7 @@ def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | No
             f"(input shape {tuple(x.shape)})"
         )
     if mode == "constant":
-        pos = tuple(max(p, 0) for p in pad)
+        pos = tuple(builtins.max(p, 0) for p in pad)
         out = ops.Pad.apply(x, pos, value=0.0 if value is None else value) if any(pos) else x
         if any(p < 0 for p in pad):  # negative padding crops
             idx = [slice(None)] * x.ndim
@@ -322,7 +326,7 @@ def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
     dims = norm_dims(dim, x.ndim, "var")
     n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
     d = x - mean(x, dims, keepdim=True)
-    return ops.Sum.apply(d * d, dim=dims, keepdim=keepdim) / max(n - correction, 0)
+    return ops.Sum.apply(d * d, dim=dims, keepdim=keepdim) / builtins.max(n - correction, 0)
 
 
 def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
@@ -436,6 +440,8 @@ def matmul(x: Any, y: Any) -> Tensor:
     xv = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
     yv = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
     out = ops.MatMul.apply(xv, yv)
+    if x.ndim == 1 and y.ndim == 1:  # a dot product: a 0-d result
+        return out.reshape(())
     if y.ndim == 1:
         out = out.reshape(out.shape[:-1])
     if x.ndim == 1:

@@ -20,26 +20,34 @@ if TYPE_CHECKING:
 
 
 def topo_sort(roots: Iterable[Function]) -> list[Function]:
-    """Nodes reachable from `roots`, producers before consumers (iterative post-order DFS).
+    """Nodes reachable from `roots`, producers before consumers.
 
-    No recursion, so a graph of any depth works (a 100,000-op chain included).
+    Every node carries `_seq`, the order in which it was recorded; a node's inputs were
+    always recorded before it, so sorting the reachable set by `_seq` is a topological
+    order. The walk is an explicit stack, so a graph of any depth works (no recursion).
     """
+    seen: set = set()
+    stack: list = []
+    for r in roots:
+        if r not in seen:
+            seen.add(r)
+            stack.append(r)
     order: list = []
-    visited: set = set()
-    stack: list = [(r, False) for r in roots]
     while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        if node in visited:
-            continue
-        visited.add(node)
-        stack.append((node, True))
+        node = stack.pop()
+        order.append(node)
         for e in node._edges:
-            if type(e) is tuple and e[0] not in visited:
-                stack.append((e[0], False))
+            if type(e) is tuple:
+                n = e[0]
+                if n not in seen:
+                    seen.add(n)
+                    stack.append(n)
+    order.sort(key=_seq_of)
     return order
+
+
+def _seq_of(node: Function) -> int:
+    return node._seq
 
 
 # -- module scopes ---------------------------------------------------------------------------
@@ -80,12 +88,19 @@ def pop_scope(token: tuple) -> None:
 # -- broadcasting (Note [Broadcasting] in function.py) ---------------------------------------
 def broadcast_inputs(cls: type, args: tuple, needs: tuple) -> tuple:
     """Insert BroadcastTo nodes before inputs of a broadcasting op that require grad."""
-    from autotensor.ops.movement import BroadcastTo
-    from autotensor.tensor import Tensor
-
-    shapes = [a._data.shape for a in args if isinstance(a, Tensor)]
+    # Plain arrays count too (Where's condition): they can widen the result's shape.
+    shapes = [
+        a._data.shape if hasattr(a, "_data") else a.shape
+        for a in args
+        if hasattr(a, "_data") or isinstance(a, np.ndarray)
+    ]
+    if len(shapes) < 2:
+        return args  # a Tensor and Python scalars: numpy broadcasts, nothing to reduce
     first = shapes[0]
-    if all(s == first for s in shapes):
+    for s in shapes:
+        if s != first:
+            break
+    else:
         return args
     try:
         target = np.broadcast_shapes(*shapes)
@@ -94,10 +109,19 @@ def broadcast_inputs(cls: type, args: tuple, needs: tuple) -> tuple:
             f"{cls.__name__}: shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be "
             f"broadcast together"
         ) from None
+    from autotensor.ops.movement import BroadcastTo
+
     return tuple(
         BroadcastTo.apply(a, target) if n and a._data.shape != target else a
         for a, n in zip(args, needs)
     )
+
+
+# -- observer --------------------------------------------------------------------------------
+# One optional callback `fn(node, inputs, results)` that Function.apply calls for every node it
+# records (autotensor.viz.trace sets it to gather value and gradient statistics). While it is
+# None, recording a node pays one attribute read for it.
+_observer: Any = None
 
 
 # -- anomaly detection -----------------------------------------------------------------------
@@ -145,11 +169,25 @@ def check_forward(cls: type, results: list) -> None:
     for r in results:
         d = r._data
         if d.dtype.kind in "fc" and not np.isfinite(d).all():
+            if _inside_backward_rule():
+                return  # check_backward reports it, naming the node whose rule this is
             where = user_frame(traceback.extract_stack()[:-2])
             raise RuntimeError(
                 f"Function '{cls.__name__}' returned nan/inf values in its output "
                 f"{tuple(d.shape)} during forward.\n  {where}"
             )
+
+
+def _inside_backward_rule() -> bool:
+    """True when the current op is called by a backward rule that the engine is running."""
+    import sys
+
+    f = sys._getframe(2)
+    while f is not None:
+        if f.f_code.co_name == "_run_node" and f.f_code.co_filename.endswith("engine.py"):
+            return True
+        f = f.f_back
+    return False
 
 
 def check_backward(node: Any, grads: tuple) -> None:

@@ -42,7 +42,12 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         return data.copy()
     if isinstance(data, (list, tuple)) and any(isinstance(x, Tensor) for x in data):
         data = [x._data if isinstance(x, Tensor) else x for x in data]
-    arr = np.array(data)
+    try:
+        arr = np.array(data)
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(
+            f"tensor: the nested sequences do not form a regular shape ({err})"
+        ) from None
     if arr.dtype == np.float64 and not isinstance(data, np.floating):
         arr = arr.astype(dtypes.get_default_dtype())
     elif arr.dtype.kind in "iu" and not isinstance(data, np.integer):
@@ -165,7 +170,9 @@ class Tensor:
         return self._data.tolist()
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
-        return self._data if dtype is None else self._data.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != self._data.dtype:
+            return self._data.astype(dtype)
+        return self._data.copy() if copy else self._data  # np.array(t, copy=True) must copy
 
     def __len__(self) -> int:
         if self._data.ndim == 0:
@@ -721,7 +728,7 @@ class Tensor:
     def __setitem__(self, index: Any, value: Any) -> None:
         index = _index(index, self)
         _inplace(self, lambda x: F.index_put(x, index, value), value, "__setitem__",
-                 fast=lambda d: d.__setitem__(index, _arr(value)))  # fmt: skip
+                 fast=lambda d: _write(d, index, value))  # fmt: skip
 
     def gather(self, dim: int, index: Any) -> Tensor:
         return F.gather(self, dim, index)
@@ -822,6 +829,18 @@ def _arr(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
 
 
+def _write(d: np.ndarray, index: Any, value: Any) -> None:
+    """d[index] = value, with numpy's index and shape errors naming the tensor's shape."""
+    try:
+        d[index] = _arr(value)
+    except (IndexError, ValueError) as err:
+        etype = IndexError if isinstance(err, IndexError) else RuntimeError
+        raise etype(
+            f"__setitem__: cannot assign a value of shape {np.shape(_arr(value))} at index "
+            f"{index!r} of a tensor of shape {d.shape}: {err}"
+        ) from None
+
+
 def _size(args: tuple) -> tuple:
     """Sizes given as *ints or as one sequence: (2, 3) or ((2, 3),) -> (2, 3)."""
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
@@ -837,6 +856,12 @@ def _floating(x: Tensor) -> Tensor:
 def _operands(a: Tensor, b: Any, reflected: bool = False, floats: bool = False) -> tuple:
     """Promote `a op b` to torch's result dtype; Python scalars stay weak (take a's dtype)."""
     da = a._data.dtype
+    tb = b.__class__
+    if tb is float or tb is int:  # the common case, decided without the general rules
+        if da.kind == "f":
+            return (b, a) if reflected else (a, b)
+    elif tb is Tensor and b._data.dtype == da and (da.kind == "f" or not floats):
+        return (b, a) if reflected else (a, b)
     if isinstance(b, Tensor):
         db = b._data.dtype
         if da != db:

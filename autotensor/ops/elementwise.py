@@ -162,6 +162,8 @@ class Pow(Function):
         yield Sample(u(0.5, 2, (2, 3)), -0.5, note="rsqrt")
         yield Sample(u(0.5, 2, ()), u(-1, 1, ()), note="0-d")
         yield Sample(2.0, u(-1, 1, (3,)), note="scalar base")
+        yield Sample(u(0.5, 2, (4, 3)).T, u(-2, 2, (3, 1)), note="transposed, size-1")
+        yield Sample(u(0.5, 2, (0, 3)), u(-2, 2, (3,)), note="empty")
 
 
 class Maximum(Function):
@@ -188,7 +190,8 @@ class Maximum(Function):
     def sample_inputs(rng):
         yield from _binary_samples(rng)
         a = rng.uniform(-1, 1, (3, 3))
-        yield Sample(a, a.copy(), note="ties")
+        # The first derivative jumps at a tie, so only the first order is checked there.
+        yield Sample(a, a.copy(), note="ties", gradgrad=False)
 
 
 class Minimum(Function):
@@ -237,6 +240,11 @@ class Where(Function):
         yield Sample(rng.random((3, 4)) > 0.5, rng.normal(size=(3, 4)), rng.normal(size=(3, 4)))
         yield Sample(rng.random((3, 1)) > 0.5, rng.normal(size=(1, 4)), rng.normal(size=(3, 4)))
         yield Sample(rng.random((2, 3)) > 0.5, rng.normal(size=(2, 3)), 0.0, note="scalar")
+        yield Sample(np.array(True), rng.normal(size=()), rng.normal(size=()), note="0-d")
+        yield Sample(rng.random((4, 3)) > 0.5, rng.normal(size=(3, 4)).T, rng.normal(size=(4, 3)),
+                     note="transposed")  # fmt: skip
+        yield Sample(np.zeros((0, 3), bool), rng.normal(size=(0, 3)), rng.normal(size=(3,)),
+                     note="empty")  # fmt: skip
 
 
 # -- unary -----------------------------------------------------------------------------------
@@ -435,6 +443,33 @@ class ReLU(Function):
             yield Sample(np.where(np.abs(x) < 0.1, 0.5, x), note=s.note)  # away from the kink
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    """erf elementwise: scipy's vectorised erf when installed, else libm's via math.erf."""
+    try:
+        from scipy.special import erf
+    except ImportError:
+        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    return erf(x).astype(x.dtype, copy=False)
+
+
+class Erf(Function):
+    """out = erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt;  dx = g * 2/sqrt(pi) exp(-x^2)."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return _erf(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * ((x * x).neg().exp() * (2.0 / math.sqrt(math.pi)))
+
+    sample_inputs = staticmethod(_unary_samples)
+
+
 class Abs(Function):
     """out = |x|;  dx = g sign(x) (0 at x == 0, as torch)."""
 
@@ -482,6 +517,9 @@ class Clamp(Function):
         yield Sample(x, min=-0.5)
         yield Sample(x, max=0.5)
         yield Sample(np.array(x[0, 0]), min=-0.5, max=0.5, note="0-d")
+        yield Sample(x.T, min=-0.5, max=0.5, note="transposed")
+        yield Sample(x[:, :1], min=-0.5, note="size-1")
+        yield Sample(x[:0], max=0.5, note="empty")
 
 
 class Cast(Function):
@@ -503,6 +541,8 @@ class Cast(Function):
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(3, 4)), np.dtype(np.float64))
         yield Sample(rng.normal(size=()), np.dtype(np.float64), note="0-d")
+        yield Sample(rng.normal(size=(4, 1, 2)).T, np.dtype(np.float64), note="transposed, size-1")
+        yield Sample(rng.normal(size=(0, 2)), np.dtype(np.float64), note="empty")
 
 
 class Clone(Function):
@@ -534,6 +574,8 @@ class _ZeroGrad(Function):
     def sample_inputs(rng):
         yield Sample(rng.uniform(-3, 3, (3, 4)) + 0.25)
         yield Sample(np.asarray(1.3), note="0-d")
+        yield Sample(rng.uniform(-3, 3, (4, 1, 2)).T + 0.25, note="transposed, size-1")
+        yield Sample(rng.uniform(-3, 3, (0, 2)), note="empty")
 
 
 class Sign(_ZeroGrad):

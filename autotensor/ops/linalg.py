@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from autotensor.function import Function
+from autotensor.grad_mode import _state as _grad_state
+from autotensor.tensor import _new
 from autotensor.testing.sample import Sample
 
 
@@ -15,6 +17,7 @@ class MatMul(Function):
     1-D operands are handled by `functional.matmul`, which reshapes around this primitive."""
 
     takes_arrays = True
+    shape_exemptions = {"0-d": "operands are >= 2-D; the 0-D/1-D rules live in matmul()"}
 
     @staticmethod
     def forward(ctx, x, y):
@@ -53,3 +56,67 @@ class MatMul(Function):
         yield Sample(n(size=(2, 1, 3, 4)), n(size=(3, 4, 2)), note="batch broadcast")
         yield Sample(n(size=(4, 3)).T, n(size=(4, 2)), note="transposed")
         yield Sample(n(size=(0, 3)), n(size=(3, 2)), note="empty")
+
+
+class Linear(Function):
+    """out = x @ w^T + b for x (*, in), w (out, in), b (out,) or None -> (*, out);
+    dx = g @ w, dw = g^T x and db = sum of g, both summed over all leading dims of x.
+
+    The dense layer as one node instead of four (transpose, matmul, broadcast, add): it is
+    on every training step's hot path, where per-node overhead is what separates a numpy
+    engine from torch on small models."""
+
+    takes_arrays = True
+    shape_exemptions = {"0-d": "x is at least 1-D and the weight 2-D, as for torch's linear"}
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        if x.ndim < 1 or w.ndim != 2 or x.shape[-1] != w.shape[1]:
+            raise RuntimeError(
+                f"linear: input {x.shape} and weight {w.shape} do not fit: expected a weight "
+                f"(out_features, {x.shape[-1] if x.ndim else '?'})"
+            )
+        ctx.save_for_backward(x, w)
+        out = np.matmul(x, w.T)  # BLAS takes the transposed view as is, without a copy
+        if b is not None:
+            out += b
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        nx, nw = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        nb = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        if not _grad_state.enabled:
+            # A plain backward (no create_graph): the same three formulas on the arrays,
+            # without recording; the Tensor-op path below is the differentiable one.
+            gd, xd, wd = g._data, x._data, w._data
+            g2d = gd.reshape(-1, wd.shape[0])
+            return (
+                _new(np.matmul(g2d, wd).reshape(xd.shape)) if nx else None,
+                _new(np.matmul(g2d.T, xd.reshape(-1, wd.shape[1]))) if nw else None,
+                _new(g2d.sum(0)) if nb else None,
+            )
+        g2 = g if g.ndim == 2 else g.reshape(-1, w.shape[0])
+        gx = gw = gb = None
+        if nx:
+            gx = MatMul.apply(g2, w)
+            if gx.shape != x.shape:
+                gx = gx.reshape(x.shape)
+        if nw:
+            x2 = x if x.ndim == 2 else x.reshape(-1, w.shape[1])
+            gw = MatMul.apply(g2.transpose(0, 1), x2)
+        if nb:
+            gb = g2.sum(0)
+        return gx, gw, gb
+
+    @staticmethod
+    def sample_inputs(rng):
+        n = rng.normal
+        yield Sample(n(size=(3, 4)), n(size=(5, 4)), n(size=(5,)))
+        yield Sample(n(size=(3, 4)), n(size=(5, 4)), note="no bias")
+        yield Sample(n(size=(2, 3, 4)), n(size=(2, 4)), n(size=(2,)), note="batched")
+        yield Sample(n(size=(4,)), n(size=(3, 4)), n(size=(3,)), note="1-D input")
+        yield Sample(n(size=(4, 3)).T, n(size=(2, 4)), n(size=(2,)), note="transposed")
+        yield Sample(n(size=(3, 1)), n(size=(1, 1)), n(size=(1,)), note="size-1")
+        yield Sample(n(size=(0, 4)), n(size=(2, 4)), n(size=(2,)), note="empty")

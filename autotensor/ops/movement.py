@@ -40,6 +40,7 @@ class Reshape(Function):
         yield Sample(rng.normal(size=(4, 3)).T, (12,), note="transposed")
         yield Sample(rng.normal(size=()), (1, 1), note="0-d")
         yield Sample(rng.normal(size=(0, 3)), (3, 0), note="empty")
+        yield Sample(rng.normal(size=(3, 1, 2)), (3, 2), note="size-1")
 
 
 class Permute(Function):
@@ -66,6 +67,10 @@ class Permute(Function):
         yield Sample(rng.normal(size=(2, 3, 4)), (2, 0, 1))
         yield Sample(rng.normal(size=(3, 4)), (1, 0))
         yield Sample(rng.normal(size=(2, 3, 4)), (-1, 0, 1), note="negative")
+        yield Sample(rng.normal(size=()), (), note="0-d")
+        yield Sample(rng.normal(size=(4, 1, 3)).transpose(2, 1, 0), (1, 2, 0),
+                     note="transposed, size-1")  # fmt: skip
+        yield Sample(rng.normal(size=(0, 3)), (1, 0), note="empty")
 
 
 class BroadcastTo(Function):
@@ -78,12 +83,7 @@ class BroadcastTo(Function):
     @staticmethod
     def forward(ctx, x, shape):
         ctx.shape = x.shape
-        try:
-            return np.broadcast_to(x, shape)
-        except ValueError:
-            raise RuntimeError(
-                f"expand: the shape {x.shape} cannot be expanded to {tuple(shape)}"
-            ) from None
+        return broadcast_view(x, tuple(shape))
 
     @staticmethod
     def backward(ctx, g):
@@ -97,6 +97,26 @@ class BroadcastTo(Function):
         yield Sample(rng.normal(size=(3, 1)), (2, 3, 4))
         yield Sample(rng.normal(size=()), (2, 2), note="0-d")
         yield Sample(rng.normal(size=(1, 3)), (0, 3), note="empty")
+        yield Sample(rng.normal(size=(0, 1)), (2, 0, 3), note="empty input")
+        yield Sample(rng.normal(size=(3, 2)).T[:1], (4, 3), note="transposed")
+
+
+def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """x broadcast to shape as a read-only view (np.broadcast_to, ten times cheaper for the
+    contiguous arrays of the hot path)."""
+    lead = len(shape) - x.ndim
+    if lead < 0 or any(
+        s != t and s != 1 for s, t in zip(x.shape, shape[lead:])
+    ):
+        raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to {shape}")
+    if not x.flags.c_contiguous or x.size == 0 or 0 in shape:
+        return np.broadcast_to(x, shape)
+    strides = (0,) * lead + tuple(
+        0 if s == 1 and t != 1 else st for s, t, st in zip(x.shape, shape[lead:], x.strides)
+    )
+    out = np.ndarray(shape, x.dtype, x, 0, strides)
+    out.flags.writeable = False
+    return out
 
 
 def _is_basic(index) -> bool:
@@ -130,6 +150,12 @@ class GetItem(Function):
         yield Sample(x, index=x > 0, note="bool mask")
         yield Sample(x, index=(np.array([0, 1]), np.array([4, 3])))
         yield Sample(rng.normal(size=(3,)), index=-1, note="to 0-d")
+        yield Sample(rng.normal(size=()), index=None, note="0-d")
+        yield Sample(rng.normal(size=(5, 4)).T, index=(slice(None), np.array([1, 4])),
+                     note="transposed")  # fmt: skip
+        yield Sample(rng.normal(size=(3, 1)), index=(Ellipsis, 0), note="size-1")
+        yield Sample(x, index=np.array([], dtype=np.int64), note="empty result")
+        yield Sample(rng.normal(size=(0, 3)), index=(slice(None), 1), note="empty input")
 
 
 class IndexAccumulate(Function):
@@ -155,6 +181,12 @@ class IndexAccumulate(Function):
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(2,)), index=(1, slice(0, 4, 2)), shape=(4, 5))
         yield Sample(rng.normal(size=(4, 5)), index=np.array([0, 2, 2, 3]), shape=(5, 5))
+        yield Sample(rng.normal(size=()), index=(1, 2), shape=(3, 4), note="0-d")
+        yield Sample(rng.normal(size=(5, 2)).T, index=np.array([1, 1]), shape=(3, 5),
+                     note="transposed")  # fmt: skip
+        yield Sample(rng.normal(size=(1, 4)), index=(slice(1, 2),), shape=(3, 4), note="size-1")
+        yield Sample(rng.normal(size=(0, 4)), index=np.array([], np.int64), shape=(3, 4),
+                     note="empty")  # fmt: skip
 
 
 class IndexPut(Function):
@@ -183,12 +215,18 @@ class IndexPut(Function):
         yield Sample(rng.normal(size=(4, 5)), rng.normal(size=(5,)), index=1)
         yield Sample(rng.normal(size=(4, 5)), rng.normal(size=(2, 1)), index=(slice(1, 3), [0]))
         yield Sample(rng.normal(size=(4, 5)), 3.0, index=(slice(None), 2), note="scalar")
+        yield Sample(rng.normal(size=()), rng.normal(size=()), index=(), note="0-d")
+        yield Sample(rng.normal(size=(5, 4)).T, rng.normal(size=(5, 1)).T, index=(slice(0, 1),),
+                     note="transposed")  # fmt: skip
+        yield Sample(rng.normal(size=(0, 3)), rng.normal(size=(3,)), index=(slice(None),),
+                     note="empty")  # fmt: skip
 
 
 class Cat(Function):
     """out = the inputs joined along `dim`;  each dx = its slice of g."""
 
     takes_arrays = True
+    shape_exemptions = {"0-d": "torch.cat refuses zero-dimensional tensors"}
 
     @staticmethod
     def forward(ctx, *xs, dim=0):
@@ -207,12 +245,15 @@ class Cat(Function):
         yield Sample(rng.normal(size=(2, 3)), rng.normal(size=(4, 3)), dim=0)
         yield Sample(rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 2)), dim=-1)
         yield Sample(rng.normal(size=(0, 3)), rng.normal(size=(2, 3)), dim=0, note="empty")
+        yield Sample(rng.normal(size=(3, 2)).T, rng.normal(size=(1, 3)), dim=0,
+                     note="transposed, size-1")  # fmt: skip
 
 
 class Split(Function):
     """(out_0, out_1, ...) = x cut along `dim` into pieces of `sizes`;  dx = cat(g_0, g_1, ...)."""
 
     takes_arrays = True
+    shape_exemptions = {"0-d": "a 0-d tensor has no dim to split"}
 
     @staticmethod
     def forward(ctx, x, sizes, dim=0):
@@ -233,6 +274,9 @@ class Split(Function):
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(5, 3)), [2, 3], dim=0)
         yield Sample(rng.normal(size=(2, 6)), [1, 2, 3], dim=-1)
+        yield Sample(rng.normal(size=(3, 4)).T, [1, 3], dim=0, note="transposed, size-1 piece")
+        yield Sample(rng.normal(size=(0, 3)), [2, 1], dim=1, note="empty")
+        yield Sample(rng.normal(size=(2, 1, 3)), [0, 3], dim=2, note="empty piece, size-1")
 
 
 class Flip(Function):
@@ -253,6 +297,9 @@ class Flip(Function):
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(3, 4)), dims=(0,))
         yield Sample(rng.normal(size=(2, 3, 4)), dims=(0, 2))
+        yield Sample(rng.normal(size=()), dims=(0,), note="0-d")
+        yield Sample(rng.normal(size=(4, 1, 2)).T, dims=(-1,), note="transposed, size-1")
+        yield Sample(rng.normal(size=(0, 3)), dims=(0, 1), note="empty")
 
 
 def _scatter_index(index: np.ndarray, dim: int) -> tuple:
@@ -269,10 +316,12 @@ def _check_index(op: str, x: np.ndarray, dim: int, index: np.ndarray) -> np.ndar
         raise RuntimeError(
             f"{op}: index {index.shape} and input {x.shape} must have the same number of dims"
         )
-    if index.size and (index.min() < -x.shape[dim] or index.max() >= x.shape[dim]):
+    n = x.shape[dim] if x.ndim else 1  # a 0-d tensor is indexed as if it had one element
+    if index.size and (index.min() < -n or index.max() >= n):
+        bad = int(index.max()) if index.max() >= n else int(index.min())
         raise IndexError(
-            f"{op}: index {int(index.max())} is out of bounds for dimension {dim} with size "
-            f"{x.shape[dim]}"
+            f"{op}: index {bad} is out of bounds for dimension {dim} with size {n} "
+            f"(input shape {x.shape}, index shape {index.shape})"
         )
     return index
 
@@ -299,6 +348,10 @@ class Gather(Function):
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(3, 4)), 1, np.array([[0, 1, 1], [3, 2, 0], [1, 1, 1]]))
         yield Sample(rng.normal(size=(3, 4)), 0, np.array([[0, 1, 2, 0], [2, 2, 1, 0]]))
+        yield Sample(rng.normal(size=()), 0, np.array(0), note="0-d")
+        yield Sample(rng.normal(size=(4, 3)).T, 1, np.array([[3], [0], [-1]]),
+                     note="transposed, size-1, negative index")  # fmt: skip
+        yield Sample(rng.normal(size=(3, 4)), 1, np.zeros((3, 0), np.int64), note="empty")
 
 
 class ScatterAdd(Function):
@@ -332,6 +385,13 @@ class ScatterAdd(Function):
         idx = np.array([[0, 1, 1], [2, 2, 0]])
         yield Sample(rng.normal(size=(3, 3)), 0, idx, rng.normal(size=(2, 3)))
         yield Sample(rng.normal(size=(2, 4)), 1, idx, rng.normal(size=(2, 3)))
+        yield Sample(rng.normal(size=(3, 1)), 0, np.array([[2], [2]]), rng.normal(size=(2, 1)),
+                     note="size-1")  # fmt: skip
+        yield Sample(rng.normal(size=()), 0, np.array(0), rng.normal(size=()), note="0-d")
+        yield Sample(rng.normal(size=(4, 3)).T, 0, np.array([[1, 1, 0, 2]]),
+                     rng.normal(size=(4, 2)).T, note="transposed, size-1, src larger")  # fmt: skip
+        yield Sample(rng.normal(size=(2, 3)), 1, np.zeros((2, 0), np.int64),
+                     rng.normal(size=(2, 0)), note="empty")  # fmt: skip
 
 
 class Pad(Function):
@@ -347,6 +407,9 @@ class Pad(Function):
                 f"pad: padding {list(pads)} must have an even length of at most 2 * {x.ndim} "
                 f"(input shape {x.shape})"
             )
+        if not any(pads):  # nothing to pad (a 0-d input can only be padded by nothing)
+            ctx.inner = (Ellipsis,)
+            return x.copy()
         width = [(0, 0)] * x.ndim
         for i in range(len(pads) // 2):
             width[x.ndim - 1 - i] = (pads[2 * i], pads[2 * i + 1])
@@ -361,3 +424,6 @@ class Pad(Function):
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(2, 3, 4)), (1, 2))
         yield Sample(rng.normal(size=(2, 3, 4)), (1, 0, 2, 1), value=1.5)
+        yield Sample(rng.normal(size=()), (), note="0-d")
+        yield Sample(rng.normal(size=(4, 1, 2)).T, (2, 1, 0, 1), note="transposed, size-1")
+        yield Sample(rng.normal(size=(0, 3)), (1, 1), note="empty")

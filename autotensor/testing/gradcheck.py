@@ -73,6 +73,11 @@ def _analytical_jacobians(fn: Callable, inputs: tuple, diff: list[int]) -> list:
 
 
 def _compare(name: str, ana: list, num: list, diff: list[int], atol: float, rtol: float) -> None:
+    if len(ana) != len(num):
+        raise GradcheckError(
+            f"{name}: {len(ana)} differentiable outputs with grad mode on but {len(num)} "
+            f"under no_grad"
+        )
     for o, (ao, no) in enumerate(zip(ana, num)):
         for k, (a, n) in enumerate(zip(ao, no)):
             if a.size == 0:
@@ -183,15 +188,18 @@ def gradgradcheck(
     n = len(inputs)
 
     def first_order(*args: Any) -> tuple:
+        # gradcheck evaluates this under no_grad for its finite differences; the first-order
+        # gradient itself needs the graph, so it is always recorded here.
         xs, gs = args[:n], args[n:]
-        outs = _float_outputs(fn(*xs))
-        pairs = [(o, g) for o, g in zip(outs, gs) if o.requires_grad]
-        if not pairs:
-            return ()
-        res = _grad(
-            [o for o, _ in pairs], [xs[i] for i in diff], [g for _, g in pairs],
-            create_graph=True, allow_unused=True,
-        )
+        with enable_grad():
+            outs = _float_outputs(fn(*xs))
+            pairs = [(o, g) for o, g in zip(outs, gs) if o.requires_grad]
+            if not pairs:
+                return ()
+            res = _grad(
+                [o for o, _ in pairs], [xs[i] for i in diff], [g for _, g in pairs],
+                create_graph=True, allow_unused=True,
+            )
         return tuple(r for r in res if r is not None)
 
     return gradcheck(first_order, tuple(inputs) + tuple(vs), eps=eps, atol=atol, rtol=rtol,
@@ -239,43 +247,51 @@ def check_function(
 
     for k, s in enumerate(samples):
         where = f"{op} sample {k} {s!r}"
-        kwargs = dict(s.kwargs)
-
-        def fn(*args: Any, _kw: dict = kwargs) -> Any:
-            return cls.apply(*args, **_kw)
-
-        args64, _ = _build(s, np.float64)
-        args32, _ = _build(s, np.float32)
-        out64 = _float_outputs(fn(*args64))
-        out32 = _float_outputs(fn(*args32))
-        any_grad = any(isinstance(a, Tensor) and a.requires_grad for a in args64)
-        for o64, o32 in zip(out64, out32):
-            if o32.dtype != np.float32 and getattr(cls, "preserves_dtype", True):
-                raise AssertionError(f"{where}: float32 inputs gave a {o32.dtype} output")
-            if any_grad and not o64.requires_grad:
-                raise AssertionError(f"{where}: output does not require grad")
-            if not np.allclose(o32._data, o64._data, rtol=1e-4, atol=1e-5, equal_nan=True):
-                raise AssertionError(f"{where}: float32 and float64 forwards disagree")
-        if any_grad and out32:
-            diff32 = [a for a in args32 if isinstance(a, Tensor) and a.requires_grad]
-            outs = [o for o in out32 if o.requires_grad]
-            if outs:
-                gs = _grad(outs, diff32, [_new(np.ones(o.shape, np.float32)) for o in outs],
-                           allow_unused=True)  # fmt: skip
-                for g in gs:
-                    if g is not None and g.dtype != np.float32:
-                        raise AssertionError(f"{where}: float32 gradient came back {g.dtype}")
-        if not any_grad:
-            continue
         try:
-            gradcheck(fn, args64, eps=eps, atol=atol, rtol=rtol, name=where)
-            if second_order:
-                gradgradcheck(fn, args64, eps=eps, atol=atol, rtol=rtol, name=where)
-        except GradcheckError:
+            _check_sample(cls, s, where, eps, atol, rtol, second_order and s.gradgrad)
+        except AssertionError:
             raise
-        except Exception as e:
+        except Exception as e:  # an error inside the op or the engine: name the sample
             raise AssertionError(f"{where}: {type(e).__name__}: {e}") from e
     return len(samples)
+
+
+def _check_sample(cls: type, s: Sample, where: str, eps: float, atol: float, rtol: float,
+                  second_order: bool) -> None:  # fmt: skip
+    kwargs = dict(s.kwargs)
+
+    def fn(*args: Any) -> Any:
+        return cls.apply(*args, **kwargs)
+
+    args64, _ = _build(s, np.float64)
+    args32, _ = _build(s, np.float32)
+    out64 = _float_outputs(fn(*args64))
+    out32 = _float_outputs(fn(*args32))
+    any_grad = any(isinstance(a, Tensor) and a.requires_grad for a in args64)
+    if len(out64) != len(out32):
+        raise AssertionError(f"{where}: float32 and float64 inputs give different outputs")
+    for o64, o32 in zip(out64, out32):
+        if o32.dtype != np.float32 and getattr(cls, "preserves_dtype", True):
+            raise AssertionError(f"{where}: float32 inputs gave a {o32.dtype} output")
+        if o32.shape != o64.shape:
+            raise AssertionError(f"{where}: output shapes {o32.shape} (float32) and {o64.shape}")
+        if any_grad and not o64.requires_grad:
+            raise AssertionError(f"{where}: output does not require grad")
+        if not np.allclose(o32._data, o64._data, rtol=1e-4, atol=1e-5, equal_nan=True):
+            raise AssertionError(f"{where}: float32 and float64 forwards disagree")
+    if not any_grad:
+        return
+    diff32 = [a for a in args32 if isinstance(a, Tensor) and a.requires_grad]
+    outs = [o for o in out32 if o.requires_grad]
+    if outs:
+        gs = _grad(outs, diff32, [_new(np.ones(o.shape, np.float32)) for o in outs],
+                   allow_unused=True)  # fmt: skip
+        for g in gs:
+            if g is not None and g.dtype != np.float32:
+                raise AssertionError(f"{where}: float32 gradient came back {g.dtype}")
+    gradcheck(fn, args64, eps=eps, atol=atol, rtol=rtol, name=where)
+    if second_order:
+        gradgradcheck(fn, args64, eps=eps, atol=atol, rtol=rtol, name=where)
 
 
 def assert_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1e-8,

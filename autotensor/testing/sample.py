@@ -11,17 +11,26 @@ class Sample:
     """One test case: positional args (float arrays become Tensors that require grad; other
     arrays become constant Tensors; anything else is passed as is) and keyword attrs.
 
-    `grad=False` on a sample says the inputs are not to be differentiated (e.g. integer
-    indices only); `nondiff=(i, ...)` names float array positions to keep constant.
+    `nondiff=(i, ...)` names float array positions to keep constant. `gradgrad=False` skips
+    the second-order check for this sample only: use it where the first derivative itself
+    jumps at the sample point (ties of max/min), so finite differences of it are meaningless.
     """
 
-    __slots__ = ("args", "kwargs", "nondiff", "note")
+    __slots__ = ("args", "kwargs", "nondiff", "note", "gradgrad")
 
-    def __init__(self, *args: Any, nondiff: tuple = (), note: str = "", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        nondiff: tuple = (),
+        note: str = "",
+        gradgrad: bool = True,
+        **kwargs: Any,
+    ) -> None:
         self.args = args
         self.kwargs = kwargs
         self.nondiff = tuple(nondiff)
         self.note = note
+        self.gradgrad = gradgrad
 
     def __repr__(self) -> str:
         def show(a: Any) -> str:

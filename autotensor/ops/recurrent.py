@@ -1,0 +1,598 @@
+"""Fused recurrent primitives: one Elman RNN, GRU or LSTM layer over a whole sequence.
+
+A recurrent layer composed from elementwise primitives records ~15 graph nodes per time
+step and runs the backward sweep over all of them in Python; for a 64-step sequence that
+overhead, not the arithmetic, dominates. These primitives run the time loop in numpy:
+
+- forward: the input projections of all steps in ONE GEMM before the loop, one GEMM per
+  step for all gates, and the gate activations of every step kept for backward;
+- backward: the reverse loop in numpy (one GEMM per step carries the gradient to the
+  previous hidden state), then the weight gradients as single GEMMs over all steps:
+  dW_hh = sum_t dZ_t^T h_{t-1} is one (G, T*B) @ (T*B, H) product, and likewise dW_ih.
+
+Their backward works on raw arrays, so `differentiable_backward = False` (torch's
+once_differentiable): create_graph through them raises. The composed layers in
+`nn.recurrent`, built from primitives and differentiable to any order, are the reference
+the tests compare these against, and what `nn` uses when asked not to fuse.
+
+Gate layouts are PyTorch's: the rows of w_ih / w_hh are the gates stacked in the order
+RNN: (h), GRU: (r, z, n), LSTM: (i, f, g, o).
+
+Shapes: x is (T, B, I), or (B, T, I) with batch_first=True; `out` has x's layout. Internal
+per-step buffers are time-major. h0 / c0 may be None (zeros).
+
+Note [sigmoid through tanh]: sigmoid(z) = 0.5 * tanh(z / 2) + 0.5 exactly, and scaling by
+0.5 is exact in binary floating point. So the weight rows of the sigmoid gates are halved
+once per call, after which one `tanh` over the whole (B, gates) block and one multiply-add
+with per-column constants yield every activation of a step: 3 ufunc calls instead of one
+or more per gate. The two forms agree to rounding; the tanh form never overflows.
+
+Note [workspace]: a fresh multi-megabyte numpy array is fresh memory from the operating
+system, and faulting its pages in on first write cost ~3 ms of an 11 ms LSTM backward here.
+The large work arrays (gate activations kept from forward to backward, scratch arrays of
+backward) are therefore recycled through `_WORKSPACE`. They never leave the primitive:
+returned outputs and gradients are always fresh arrays. Scratch arrays go back at the end of
+backward; the arrays a node keeps for backward go back when the node itself is released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from autotensor.function import Function
+from autotensor.tensor import _new
+from autotensor.testing.sample import Sample
+
+
+class _Workspace:
+    """Free lists of work arrays keyed by (shape, dtype), holding at most `max_bytes`."""
+
+    def __init__(self, max_bytes: int = 128 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._free: dict = {}
+        self._bytes = 0
+
+    def take(self, shape: tuple, dtype: np.dtype) -> np.ndarray:
+        """An uninitialised array of this shape and dtype (recycled when one is free)."""
+        lst = self._free.get((shape, dtype))
+        if lst:
+            try:
+                a = lst.pop()
+            except IndexError:  # emptied by another thread meanwhile
+                return np.empty(shape, dtype)
+            self._bytes -= a.nbytes
+            return a
+        return np.empty(shape, dtype)
+
+    def give(self, *arrays: np.ndarray | None) -> None:
+        """Hand arrays back for reuse; the caller must hold no other reference to them."""
+        for a in arrays:
+            if a is None or self._bytes + a.nbytes > self.max_bytes:
+                continue
+            self._free.setdefault((a.shape, a.dtype), []).append(a)
+            self._bytes += a.nbytes
+
+    def clear(self) -> None:
+        self._free.clear()
+        self._bytes = 0
+
+
+_WORKSPACE = _Workspace()
+
+
+class _FusedLayer(Function):
+    """Shared base: the arrays a node keeps for backward (`_bufs`) return to the workspace
+    when the node is released (Note [workspace])."""
+
+    _bufs: tuple = ()
+    # Checked by tests/test_primitives.py: sample shapes this primitive cannot take, and why.
+    shape_exemptions = {"0-d": "a recurrent layer takes (T, N, I) sequences"}
+
+    def __del__(self) -> None:
+        if self._bufs:
+            try:
+                _WORKSPACE.give(*self._bufs)
+            except Exception:  # interpreter shutdown: nothing to recycle into
+                pass
+
+
+# -- helpers ---------------------------------------------------------------------------------
+def _tensors(*grads: np.ndarray | None) -> tuple:
+    """Gradients as Tensors (None stays None), as the engine expects from a backward."""
+    return tuple(None if g is None else _new(g) for g in grads)
+
+
+def _check_dtypes(op: str, arrays: dict) -> np.dtype:
+    dts = {name: a.dtype for name, a in arrays.items() if a is not None}
+    kinds = set(dts.values())
+    if len(kinds) != 1 or next(iter(kinds)).kind != "f":
+        desc = ", ".join(f"{k}: {v}" for k, v in dts.items())
+        raise TypeError(f"{op}: all inputs must share one floating dtype, got {desc}")
+    return next(iter(kinds))
+
+
+def _check_shape(op: str, name: str, a: np.ndarray | None, expected: tuple) -> None:
+    if a is not None and a.shape != expected:
+        raise RuntimeError(f"{op}: {name} must have shape {expected}, got {a.shape}")
+
+
+def _sizes(op: str, x: np.ndarray, w_ih: np.ndarray, n_gates: int, batch_first: bool) -> tuple:
+    """(T, B, I, H) from x and w_ih, with the shape errors named."""
+    if x.ndim != 3:
+        layout = "(B, T, input_size)" if batch_first else "(T, B, input_size)"
+        raise RuntimeError(f"{op}: x must be {layout}, got shape {x.shape}")
+    B, T, I = x.shape if batch_first else (x.shape[1], x.shape[0], x.shape[2])
+    if T == 0:
+        raise RuntimeError(f"{op}: the sequence is empty (x has shape {x.shape})")
+    if w_ih.ndim != 2 or w_ih.shape[1] != I or w_ih.shape[0] % n_gates:
+        raise RuntimeError(
+            f"{op}: w_ih must be ({n_gates} * hidden_size, {I}) for x of shape {x.shape}, "
+            f"got {w_ih.shape}"
+        )
+    return T, B, I, w_ih.shape[0] // n_gates
+
+
+def _time_major(a: np.ndarray | None, batch_first: bool) -> np.ndarray | None:
+    """A (T, B, ...) view of an array laid out like x."""
+    return a.swapaxes(0, 1) if batch_first and a is not None else a
+
+
+def _steps(T: int, reverse: bool, backward: bool = False) -> range:
+    """Time indices in processing order (forward), or its reverse (backward)."""
+    fwd = range(T - 1, -1, -1) if reverse else range(T)
+    return fwd[::-1] if backward else fwd
+
+
+def _prev_states(out: np.ndarray, h0: np.ndarray, reverse: bool, batch_first: bool) -> np.ndarray:
+    """The state each step consumed (h_{t-1} in processing order), laid out like `out`;
+    a workspace array."""
+    prev = _WORKSPACE.take(out.shape, out.dtype)
+    o, p = _time_major(out, batch_first), _time_major(prev, batch_first)
+    if reverse:
+        p[-1] = h0
+        p[:-1] = o[1:]
+    else:
+        p[0] = h0
+        p[1:] = o[:-1]
+    return prev
+
+
+def _input_side_grads(need: tuple, dz: np.ndarray, x: np.ndarray, w_ih: np.ndarray,
+                      idx: tuple) -> tuple:  # fmt: skip
+    """dx = dZ W_ih, dW_ih = dZ^T x, db_ih = sum dZ: one GEMM each over all steps.
+
+    dz (laid out like x, last dim G) is the gradient of the input-side pre-activations;
+    idx gives the argument positions of (x, w_ih, b_ih)."""
+    G = dz.shape[-1]
+    flat = dz.reshape(-1, G)
+    dx = (flat @ w_ih).reshape(x.shape) if need[idx[0]] else None
+    dw_ih = flat.T @ x.reshape(-1, x.shape[-1]) if need[idx[1]] else None
+    db_ih = flat.sum(0) if need[idx[2]] else None
+    return dx, dw_ih, db_ih
+
+
+def _layer_samples(rng: np.random.Generator, n_gates: int) -> Iterator:
+    """Small float64 cases: (x, h0, [c0,] w_ih, w_hh, b_ih, b_hh[, w_hr]) and flags."""
+    u = rng.uniform
+    T, B, I, H = 3, 2, 3, 2
+    lstm = n_gates == 4
+
+    def case(T: int, B: int, H: int, bias: bool = True, P: int | None = None) -> list:
+        P = H if P is None else P
+        args = [u(-1, 1, (T, B, I)), u(-1, 1, (B, P))]
+        if lstm:
+            args.append(u(-1, 1, (B, H)))
+        args += [u(-0.8, 0.8, (n_gates * H, I)), u(-0.8, 0.8, (n_gates * H, P))]
+        args += [u(-0.5, 0.5, (n_gates * H,)), u(-0.5, 0.5, (n_gates * H,))] if bias else [None] * 2
+        if lstm:
+            args.append(u(-0.8, 0.8, (P, H)) if P != H else None)
+        return args
+
+    yield Sample(*case(T, B, H), reverse=False)
+    yield Sample(*case(T, B, H), reverse=True, note="reverse")
+    yield Sample(*case(T, B, H, bias=False), reverse=False, note="no bias")
+    a = case(T, B, H)
+    a[0] = np.ascontiguousarray(a[0].transpose(1, 0, 2))
+    yield Sample(*a, reverse=True, batch_first=True, note="batch_first, reverse")
+    a = case(T, B, H)
+    a[3 if lstm else 2] = u(-0.8, 0.8, (I, n_gates * H)).T  # w_ih as a transposed view
+    yield Sample(*a, reverse=False, note="transposed w_ih")
+    a = case(1, 1, H)
+    yield Sample(*a, nondiff=(1, 2) if lstm else (1,), reverse=False,
+                 note="size-1: one step, batch 1, constant initial state")  # fmt: skip
+    a = case(T, B, H)
+    a[1 : 3 if lstm else 2] = [None] * (2 if lstm else 1)
+    yield Sample(*a, reverse=False, note="no initial state (zeros)")
+    yield Sample(*case(T, 0, H), reverse=False, note="empty batch")
+    if lstm:
+        yield Sample(*case(T, B, 3, P=2), reverse=True, note="projection")
+
+
+# -- Elman RNN -------------------------------------------------------------------------------
+class RNNLayer(_FusedLayer):
+    """Elman RNN layer over a sequence: h_t = act(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh),
+    act = tanh or relu.
+
+    Shapes: x (T, B, I) (or (B, T, I) with batch_first), h0 (B, H) or None, w_ih (H, I),
+    w_hh (H, H), b_ih, b_hh (H,) or None -> out (T, B, H) (h_t at every step, laid out like
+    x), h_n (B, H) (the last state processed: h_{T-1}, or h_0 with reverse=True, which runs
+    t = T-1 .. 0).
+
+    Backward: with dz_t = (g_out_t + dh_t) * act'(h_t), dh_{t-1} = dz_t W_hh; then
+    dW_hh = sum_t dz_t^T h_{t-1}, dW_ih = sum_t dz_t^T x_t, db = sum_t dz_t, dx_t = dz_t W_ih.
+    """
+
+    takes_arrays = True
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
+                reverse=False, batch_first=False):  # fmt: skip
+        op = "RNNLayer"
+        dt = _check_dtypes(op, {"x": x, "h0": h0, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih,
+                                "b_hh": b_hh})  # fmt: skip
+        T, B, I, H = _sizes(op, x, w_ih, 1, batch_first)
+        _check_shape(op, "h0", h0, (B, H))
+        _check_shape(op, "w_hh", w_hh, (H, H))
+        _check_shape(op, "b_ih", b_ih, (H,))
+        _check_shape(op, "b_hh", b_hh, (H,))
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"{op}: unknown nonlinearity {nonlinearity!r}")
+        out = np.empty(x.shape[:2] + (H,), dt)
+        np.matmul(x.reshape(-1, I), w_ih.T, out=out.reshape(-1, H))
+        if b_ih is not None:
+            out += b_ih
+        if b_hh is not None:
+            out += b_hh
+        o = _time_major(out, batch_first)
+        whh_t = w_hh.T
+        h = np.zeros((B, H), dt) if h0 is None else h0
+        tanh = nonlinearity == "tanh"
+        for t in _steps(T, reverse):
+            z = o[t]
+            z += h @ whh_t
+            if tanh:
+                np.tanh(z, out=z)
+            else:
+                np.maximum(z, 0, out=z)
+            h = z
+        ctx.save_for_backward(x, h0, w_ih, w_hh, out)
+        ctx.flags = (tanh, reverse, batch_first, b_ih is not None, b_hh is not None)
+        ctx.set_materialize_grads(False)
+        return out, h.copy()
+
+    @staticmethod
+    def backward(ctx, g_out, g_hn):
+        x, h0, w_ih, w_hh, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
+        tanh, reverse, bf, has_bih, has_bhh = ctx.flags
+        o = _time_major(out, bf)
+        T, B, H = o.shape
+        dt = out.dtype
+        dz = _WORKSPACE.take(out.shape, dt)
+        dzt = _time_major(dz, bf)
+        deriv = dzt  # act'(h), computed in place, then multiplied by the incoming gradient
+        if tanh:
+            np.multiply(o, o, out=deriv)
+            np.subtract(1, deriv, out=deriv)
+        else:
+            np.greater(o, 0, out=deriv, casting="unsafe")
+        dh = np.zeros((B, H), dt) if g_hn is None else g_hn._data.copy()
+        go = None if g_out is None else _time_major(g_out._data, bf)
+        for t in _steps(T, reverse, backward=True):
+            if go is not None:
+                dh += go[t]
+            d = dzt[t]
+            d *= dh
+            dh = d @ w_hh
+        need = ctx.needs_input_grad
+        dx, dw_ih, db_ih = _input_side_grads(need, dz, x, w_ih, (0, 2, 4))
+        flat = dz.reshape(-1, H)
+        dw_hh = None
+        if need[3]:
+            prev = _prev_states(out, 0 if h0 is None else h0, reverse, bf)
+            dw_hh = flat.T @ prev.reshape(-1, H)
+            _WORKSPACE.give(prev)
+        db_hh = flat.sum(0) if has_bhh and need[5] else None
+        _WORKSPACE.give(dz)
+        return _tensors(
+            dx, dh if need[1] else None, dw_ih, dw_hh, db_ih if has_bih else None, db_hh
+        )
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _layer_samples(rng, 1)
+        s = next(_layer_samples(rng, 1))
+        yield Sample(*s.args, nonlinearity="relu", note="relu")
+
+
+# -- GRU -------------------------------------------------------------------------------------
+class GRULayer(_FusedLayer):
+    """GRU layer over a sequence (PyTorch's formulation, gates r, z, n):
+
+        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)
+        z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)
+        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))
+        h' = (1 - z) * n + z * h
+
+    Shapes: x (T, B, I) (or (B, T, I) with batch_first), h0 (B, H) or None, w_ih (3H, I),
+    w_hh (3H, H), b_ih, b_hh (3H,) or None -> out (T, B, H) laid out like x, h_n (B, H).
+    reverse=True runs t = T-1 .. 0.
+
+    Backward per step (dh = g_out_t + carried gradient): dn = dh (1 - z) (1 - n^2),
+    dz = dh (h - n) z (1 - z), dr = dn (W_hn h + b_hn) r (1 - r); the input-side gate
+    gradient is (dr, dz, dn), the hidden-side one (dr, dz, dn * r), and
+    dh_{t-1} = dh z + (dr, dz, dn r) W_hh. Weight gradients are GEMMs over all steps.
+    """
+
+    takes_arrays = True
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, reverse=False,
+                batch_first=False):  # fmt: skip
+        op = "GRULayer"
+        dt = _check_dtypes(op, {"x": x, "h0": h0, "w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih,
+                                "b_hh": b_hh})  # fmt: skip
+        T, B, I, H = _sizes(op, x, w_ih, 3, batch_first)
+        _check_shape(op, "h0", h0, (B, H))
+        _check_shape(op, "w_hh", w_hh, (3 * H, H))
+        _check_shape(op, "b_ih", b_ih, (3 * H,))
+        _check_shape(op, "b_hh", b_hh, (3 * H,))
+        H2 = 2 * H
+        # Note [sigmoid through tanh]: r and z rows halved (exact), n rows unchanged.
+        scale = np.ones(3 * H, dt)
+        scale[:H2] = 0.5
+        gx = _WORKSPACE.take(x.shape[:2] + (3 * H,), dt)  # input-side pre-activations
+        np.matmul(x.reshape(-1, I), (w_ih * scale[:, None]).T, out=gx.reshape(-1, 3 * H))
+        if b_ih is not None:
+            gx += b_ih * scale
+        gxt = _time_major(gx, batch_first)
+        whh_t = (w_hh * scale[:, None]).T
+        bhh = None if b_hh is None else b_hh * scale
+        rz = _WORKSPACE.take((T, B, H2), dt)  # r, z after their sigmoids
+        ns = _WORKSPACE.take((T, B, H), dt)  # n
+        ghn = _WORKSPACE.take((T, B, H), dt)  # W_hn h + b_hn, needed for dr
+        out = np.empty(x.shape[:2] + (H,), dt)
+        o = _time_major(out, batch_first)
+        h = np.zeros((B, H), dt) if h0 is None else h0
+        for t in _steps(T, reverse):
+            gh = h @ whh_t
+            if bhh is not None:
+                gh += bhh
+            a = rz[t]
+            np.add(gxt[t, :, :H2], gh[:, :H2], out=a)
+            np.tanh(a, out=a)
+            a *= 0.5
+            a += 0.5
+            ghn[t] = gh[:, H2:]
+            n = ns[t]
+            np.multiply(a[:, :H], gh[:, H2:], out=n)
+            n += gxt[t, :, H2:]
+            np.tanh(n, out=n)
+            hn = o[t]
+            np.subtract(h, n, out=hn)  # h' = n + z (h - n)
+            hn *= a[:, H:]
+            hn += n
+            h = hn
+        _WORKSPACE.give(gx)
+        ctx._bufs = (rz, ns, ghn)
+        ctx.save_for_backward(x, h0, w_ih, w_hh, out)
+        ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
+        ctx.set_materialize_grads(False)
+        return out, h.copy()
+
+    @staticmethod
+    def backward(ctx, g_out, g_hn):
+        x, h0, w_ih, w_hh, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
+        rz, ns, ghn = ctx._bufs
+        reverse, bf, has_bih, has_bhh = ctx.flags
+        T, B, H = ns.shape
+        H2 = 2 * H
+        dt = out.dtype
+        ws = _WORKSPACE
+        prev = _prev_states(out, 0 if h0 is None else h0, reverse, bf)
+        # Factors of the per-step products, for all steps at once (vectorised outside the loop)
+        d_rz = ws.take(rz.shape, dt)
+        np.multiply(rz, rz, out=d_rz)
+        np.subtract(rz, d_rz, out=d_rz)  # sigmoid' = s (1 - s)
+        d_n = ws.take(ns.shape, dt)
+        np.multiply(ns, ns, out=d_n)
+        np.subtract(1, d_n, out=d_n)  # tanh' = 1 - n^2
+        one_minus_z = ws.take(ns.shape, dt)
+        np.subtract(1, rz[..., H:], out=one_minus_z)
+        h_minus_n = ws.take(ns.shape, dt)
+        np.subtract(_time_major(prev, bf), ns, out=h_minus_n)
+        dgx = ws.take(x.shape[:2] + (3 * H,), dt)  # gradient of the input-side pre-activations
+        dgxt = _time_major(dgx, bf)
+        dgh = ws.take(x.shape[:2] + (3 * H,), dt)  # ... and of the hidden-side ones
+        dght = _time_major(dgh, bf)
+        dh = np.zeros((B, H), dt) if g_hn is None else g_hn._data.copy()
+        go = None if g_out is None else _time_major(g_out._data, bf)
+        for t in _steps(T, reverse, backward=True):
+            if go is not None:
+                dh += go[t]
+            g = dgxt[t]
+            dn = g[:, H2:]
+            np.multiply(dh, one_minus_z[t], out=dn)
+            dn *= d_n[t]
+            dzr = g[:, :H2]
+            np.multiply(dn, ghn[t], out=dzr[:, :H])  # dr (before sigmoid')
+            np.multiply(dh, h_minus_n[t], out=dzr[:, H:])  # dz (before sigmoid')
+            dzr *= d_rz[t]
+            gh = dght[t]
+            gh[:, :H2] = dzr
+            np.multiply(dn, rz[t, :, :H], out=gh[:, H2:])
+            dh *= rz[t, :, H:]
+            dh += gh @ w_hh
+        need = ctx.needs_input_grad
+        dx, dw_ih, db_ih = _input_side_grads(need, dgx, x, w_ih, (0, 2, 4))
+        flat = dgh.reshape(-1, 3 * H)
+        dw_hh = flat.T @ prev.reshape(-1, H) if need[3] else None
+        db_hh = flat.sum(0) if has_bhh and need[5] else None
+        ws.give(prev, d_rz, d_n, one_minus_z, h_minus_n, dgx, dgh)
+        return _tensors(
+            dx, dh if need[1] else None, dw_ih, dw_hh, db_ih if has_bih else None, db_hh
+        )
+
+    @staticmethod
+    def sample_inputs(rng):
+        return _layer_samples(rng, 3)
+
+
+# -- LSTM ------------------------------------------------------------------------------------
+class LSTMLayer(_FusedLayer):
+    """LSTM layer over a sequence (PyTorch's formulation, gates i, f, g, o):
+
+        (i, f, g, o) = (sigmoid, sigmoid, tanh, sigmoid)(W_ih x + b_ih + W_hh h + b_hh)
+        c' = f * c + i * g
+        h' = o * tanh(c')            (with w_hr: h' = (o * tanh(c')) W_hr^T, the projection)
+
+    Shapes: x (T, B, I) (or (B, T, I) with batch_first), h0 (B, P) or None, c0 (B, H) or
+    None, w_ih (4H, I), w_hh (4H, P), b_ih, b_hh (4H,) or None, w_hr (P, H) or None (P = H
+    without it) -> out (T, B, P) laid out like x, h_n (B, P), c_n (B, H).
+    reverse=True runs t = T-1 .. 0.
+
+    Backward per step (dh = g_out_t + carried gradient, m = o tanh(c), dm = dh or dh W_hr):
+    do = dm tanh(c), dc += dm o (1 - tanh(c)^2), di = dc g, df = dc c_{t-1}, dg = dc i,
+    each times its activation's derivative to give dZ_t; dc_{t-1} = dc f and
+    dh_{t-1} = dZ_t W_hh. Weight gradients are GEMMs over all steps after the loop.
+    """
+
+    takes_arrays = True
+    differentiable_backward = False
+
+    @staticmethod
+    def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, reverse=False,
+                batch_first=False):  # fmt: skip
+        op = "LSTMLayer"
+        dt = _check_dtypes(op, {"x": x, "h0": h0, "c0": c0, "w_ih": w_ih, "w_hh": w_hh,
+                                "b_ih": b_ih, "b_hh": b_hh, "w_hr": w_hr})  # fmt: skip
+        T, B, I, H = _sizes(op, x, w_ih, 4, batch_first)
+        P = H if w_hr is None else w_hr.shape[0]
+        _check_shape(op, "w_hr", w_hr, (P, H))
+        _check_shape(op, "h0", h0, (B, P))
+        _check_shape(op, "c0", c0, (B, H))
+        _check_shape(op, "w_hh", w_hh, (4 * H, P))
+        _check_shape(op, "b_ih", b_ih, (4 * H,))
+        _check_shape(op, "b_hh", b_hh, (4 * H,))
+        H2, H3, G = 2 * H, 3 * H, 4 * H
+        # Note [sigmoid through tanh]: i, f, o rows halved (exact), g rows unchanged; after
+        # tanh, a * scale + shift turns the i, f, o columns into sigmoids and leaves g alone.
+        scale = np.full(G, 0.5, dt)
+        scale[H2:H3] = 1
+        shift = np.full(G, 0.5, dt)
+        shift[H2:H3] = 0
+        acts = _WORKSPACE.take(x.shape[:2] + (G,), dt)  # gate activations, laid out like x
+        np.matmul(x.reshape(-1, I), (w_ih * scale[:, None]).T, out=acts.reshape(-1, G))
+        if b_ih is not None or b_hh is not None:
+            bias = b_ih + b_hh if b_ih is not None and b_hh is not None else (
+                b_ih if b_ih is not None else b_hh)  # fmt: skip
+            acts += bias * scale
+        at_ = _time_major(acts, batch_first)
+        whh_t = (w_hh * scale[:, None]).T
+        whr_t = None if w_hr is None else w_hr.T
+        cs = _WORKSPACE.take((T, B, H), dt)
+        tcs = _WORKSPACE.take((T, B, H), dt)  # tanh(c)
+        out = np.empty(x.shape[:2] + (P,), dt)
+        o = _time_major(out, batch_first)
+        ms = o if w_hr is None else _WORKSPACE.take((T, B, H), dt)  # o * tanh(c)
+        ig = np.empty((B, H), dt)
+        h = np.zeros((B, P), dt) if h0 is None else h0
+        c = np.zeros((B, H), dt) if c0 is None else c0
+        for t in _steps(T, reverse):
+            a = at_[t]
+            a += h @ whh_t
+            np.tanh(a, out=a)
+            a *= scale
+            a += shift
+            ct = cs[t]
+            np.multiply(a[:, H:H2], c, out=ct)
+            np.multiply(a[:, :H], a[:, H2:H3], out=ig)
+            ct += ig
+            tc = np.tanh(ct, out=tcs[t])
+            np.multiply(a[:, H3:], tc, out=ms[t])
+            if whr_t is not None:
+                np.matmul(ms[t], whr_t, out=o[t])
+            h, c = o[t], ct
+        ctx._bufs = (acts, cs, tcs) if w_hr is None else (acts, cs, tcs, ms)
+        ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_hr, out)
+        ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
+        ctx.set_materialize_grads(False)
+        return out, h.copy(), c.copy()
+
+    @staticmethod
+    def backward(ctx, g_out, g_hn, g_cn):
+        x, h0, c0, w_ih, w_hh, w_hr, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
+        acts, cs, tcs = ctx._bufs[:3]
+        ms = ctx._bufs[3] if w_hr is not None else None
+        reverse, bf, has_bih, has_bhh = ctx.flags
+        T, B, H = cs.shape
+        P = out.shape[-1]
+        H2, H3, G = 2 * H, 3 * H, 4 * H
+        dt = cs.dtype
+        ws = _WORKSPACE
+        at_ = _time_major(acts, bf)
+        # Derivatives of the activations w.r.t. their pre-activations, all steps at once.
+        deriv = ws.take(acts.shape, dt)
+        np.multiply(acts, acts, out=deriv)
+        np.subtract(acts, deriv, out=deriv)  # sigmoid' = s - s^2
+        np.multiply(acts[..., H2:H3], acts[..., H2:H3], out=deriv[..., H2:H3])
+        np.subtract(1, deriv[..., H2:H3], out=deriv[..., H2:H3])  # tanh' = 1 - g^2
+        dv = _time_major(deriv, bf)
+        o_dtanh = ws.take(cs.shape, dt)  # o (1 - tanh(c)^2): the path dm -> dc
+        np.multiply(tcs, tcs, out=o_dtanh)
+        np.subtract(1, o_dtanh, out=o_dtanh)
+        o_dtanh *= at_[..., H3:]
+        dz = ws.take(acts.shape, dt)  # gradient of the gate pre-activations, laid out like x
+        dzt = _time_major(dz, bf)
+        dh = np.zeros((B, P), dt) if g_hn is None else g_hn._data.copy()
+        dc = np.zeros((B, H), dt) if g_cn is None else g_cn._data.copy()
+        c_init = np.zeros((B, H), dt) if c0 is None else c0
+        go = None if g_out is None else _time_major(g_out._data, bf)
+        dhs = None if w_hr is None else ws.take((T, B, P), dt)  # gradient of each h_t
+        tmp = np.empty((B, H), dt)
+        first = T - 1 if reverse else 0
+        step_back = 1 if reverse else -1
+        for t in _steps(T, reverse, backward=True):
+            if go is not None:
+                dh += go[t]
+            if dhs is not None:
+                dhs[t] = dh
+                dm = dh @ w_hr
+            else:
+                dm = dh
+            d = dzt[t]
+            a = at_[t]
+            np.multiply(dm, tcs[t], out=d[:, H3:])  # do
+            np.multiply(dm, o_dtanh[t], out=tmp)
+            dc += tmp
+            np.multiply(dc, a[:, H2:H3], out=d[:, :H])  # di
+            np.multiply(dc, c_init if t == first else cs[t + step_back], out=d[:, H:H2])  # df
+            np.multiply(dc, a[:, :H], out=d[:, H2:H3])  # dg
+            dc *= a[:, H:H2]
+            d *= dv[t]
+            dh = d @ w_hh
+        need = ctx.needs_input_grad
+        dx, dw_ih, db = _input_side_grads(need[:5] + (need[5] or need[6],), dz, x, w_ih,
+                                          (0, 3, 5))  # fmt: skip
+        dw_hh = None
+        if need[4]:
+            prev = _prev_states(out, 0 if h0 is None else h0, reverse, bf)
+            dw_hh = dz.reshape(-1, G).T @ prev.reshape(-1, P)
+            ws.give(prev)
+        db_ih = db if has_bih and need[5] else None
+        # a separate array for each bias: an in-place change of one .grad must not hit both
+        db_hh = (db.copy() if db_ih is not None else db) if has_bhh and need[6] else None
+        dw_hr = None
+        if w_hr is not None and need[7]:
+            dw_hr = dhs.reshape(-1, P).T @ ms.reshape(-1, H)
+        ws.give(deriv, o_dtanh, dz, dhs)
+        return _tensors(
+            dx, dh if need[1] else None, dc if need[2] else None, dw_ih, dw_hh, db_ih, db_hh, dw_hr
+        )
+
+    @staticmethod
+    def sample_inputs(rng):
+        return _layer_samples(rng, 4)

@@ -1,0 +1,176 @@
+"""Convolution benchmarks: autotensor against torch on the same weights and batch.
+
+    python benchmarks/bench_conv.py [--rounds 40] [--threads 1] [--only cnn_step,conv_fwd_bwd]
+
+Workloads (float32):
+  cnn_step       one training step of Conv2d(1,16,3,p=1)-ReLU-MaxPool2d(2)-Conv2d(16,32,3,p=1)
+                 -ReLU-MaxPool2d(2)-Flatten-Linear(1568,10), batch 64x1x28x28, cross-entropy,
+                 SGD(lr=0.01): zero_grad, forward, loss, backward, step
+  conv_fwd_bwd   Conv2d(3,64,3,p=1) forward + backward on 32x3x32x32 (a fixed output gradient)
+  conv2_fwd_bwd  Conv2d(16,32,3,p=1) forward + backward on 64x16x14x14 (input grad too)
+  maxpool        MaxPool2d(2) forward + backward on 64x16x28x28
+  convT_fwd_bwd  ConvTranspose2d(16,8,3,stride=2,padding=1,output_padding=1) forward +
+                 backward on 64x16x7x7
+
+Engines run in interleaved rounds (one step of each per round, after warm-up), each timed
+with perf_counter; the table gives the median ms per step and the ratio autotensor/torch.
+Both use one BLAS thread by default (torch.set_num_threads, threadpoolctl for numpy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
+
+import autotensor as at  # noqa: E402
+import nn  # noqa: E402
+import nn.functional as F  # noqa: E402
+from nn import optim  # noqa: E402
+
+try:
+    import torch
+except ImportError:  # pragma: no cover - the benchmark needs torch as its reference
+    sys.exit("bench_conv.py compares against torch: pip install torch")
+
+
+def copy_weights(ours: nn.Module, theirs: torch.nn.Module) -> None:
+    """Copy torch's parameters into ours (same names and layouts)."""
+    sd = {k: v.detach().numpy().copy() for k, v in theirs.state_dict().items()}
+    ours.load_state_dict({k: at.tensor(v) for k, v in sd.items()})
+
+
+def cnn_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
+    def model(m):
+        return m.Sequential(
+            m.Conv2d(1, 16, 3, padding=1), m.ReLU(), m.MaxPool2d(2),
+            m.Conv2d(16, 32, 3, padding=1), m.ReLU(), m.MaxPool2d(2),
+            m.Flatten(), m.Linear(1568, 10),
+        )  # fmt: skip
+
+    tm, am = model(torch.nn), model(nn)
+    copy_weights(am, tm)
+    x = rng.standard_normal((64, 1, 28, 28)).astype(np.float32)
+    y = rng.integers(0, 10, 64)
+    xa, ya = at.tensor(x), at.tensor(y)
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    ao = optim.SGD(am.parameters(), lr=0.01)
+    to = torch.optim.SGD(tm.parameters(), lr=0.01)
+
+    def ours():
+        ao.zero_grad()
+        loss = F.cross_entropy(am(xa), ya)
+        loss.backward()
+        ao.step()
+        return loss.item()
+
+    def theirs():
+        to.zero_grad()
+        loss = torch.nn.functional.cross_entropy(tm(xt), yt)
+        loss.backward()
+        to.step()
+        return loss.item()
+
+    return ours, theirs
+
+
+def layer_pair(make: Callable, shape: tuple, rng: np.random.Generator,
+               input_grad: bool) -> tuple[Callable, Callable]:  # fmt: skip
+    """forward + backward with a fixed output gradient through one layer."""
+    tm, am = make(torch.nn), make(nn)
+    if list(tm.parameters()):
+        copy_weights(am, tm)
+    x = rng.standard_normal(shape).astype(np.float32)
+    xa = at.tensor(x, requires_grad=input_grad)
+    xt = torch.tensor(x, requires_grad=input_grad)
+    with torch.no_grad():
+        g = rng.standard_normal(tuple(tm(xt).shape)).astype(np.float32)
+    ga, gt = at.tensor(g), torch.tensor(g)
+
+    def ours():
+        am.zero_grad()
+        xa.grad = None
+        am(xa).backward(ga)
+
+    def theirs():
+        tm.zero_grad()
+        xt.grad = None
+        tm(xt).backward(gt)
+
+    return ours, theirs
+
+
+WORKLOADS = {
+    "cnn_step": lambda rng: cnn_pair(rng),
+    "conv_fwd_bwd": lambda rng: layer_pair(
+        lambda m: m.Conv2d(3, 64, 3, padding=1), (32, 3, 32, 32), rng, input_grad=False
+    ),
+    "conv2_fwd_bwd": lambda rng: layer_pair(
+        lambda m: m.Conv2d(16, 32, 3, padding=1), (64, 16, 14, 14), rng, input_grad=True
+    ),
+    "maxpool": lambda rng: layer_pair(lambda m: m.MaxPool2d(2), (64, 16, 28, 28), rng, True),
+    "convT_fwd_bwd": lambda rng: layer_pair(
+        lambda m: m.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1),
+        (64, 16, 7, 7),
+        rng,
+        input_grad=True,
+    ),  # fmt: skip
+}
+
+
+def bench(ours: Callable, theirs: Callable, rounds: int, warmup: int = 3) -> tuple:
+    for _ in range(warmup):
+        ours()
+        theirs()
+    ta, tt = [], []
+    for r in range(rounds):
+        # alternate which engine goes first, so neither always runs on a warmer cache
+        pair = ((ours, ta), (theirs, tt)) if r % 2 == 0 else ((theirs, tt), (ours, ta))
+        for fn, acc in pair:
+            t0 = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t0)
+    return statistics.median(ta) * 1e3, statistics.median(tt) * 1e3
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", default="", help="comma-separated workload names")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        limiter = threadpool_limits(args.threads)
+    except ImportError:
+        limiter = None
+        print("threadpoolctl not installed: numpy's BLAS thread count is not limited")
+    names = [n for n in args.only.split(",") if n] or list(WORKLOADS)
+    rng = np.random.default_rng(0)
+    print(f"{'workload':<16}{'autotensor ms':>15}{'torch ms':>11}{'ratio':>8}")
+    for name in names:
+        at.manual_seed(0)
+        torch.manual_seed(0)
+        ours, theirs = WORKLOADS[name](rng)
+        if name == "cnn_step":  # same weights and batch: the first losses must agree
+            la, lt = ours(), theirs()
+            assert abs(la - lt) < 1e-4 * max(1.0, abs(lt)), (la, lt)
+        a, t = bench(ours, theirs, args.rounds)
+        print(f"{name:<16}{a:>15.2f}{t:>11.2f}{a / t:>7.2f}x")
+    print(f"(median of {args.rounds} interleaved rounds, {args.threads} BLAS thread(s), "
+          f"float32; command: python benchmarks/bench_conv.py "
+          f"{' '.join(argv if argv is not None else sys.argv[1:])})")  # fmt: skip
+    del limiter
+
+
+if __name__ == "__main__":
+    main()

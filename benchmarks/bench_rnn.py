@@ -1,0 +1,154 @@
+"""Recurrent training step, autotensor vs torch, side by side.
+
+The workload of the performance target: a character model with an embedding 65 -> 32, one
+LSTM (or GRU) layer of hidden size 128, a Linear back to 65 at every step, batch 32 x 64
+steps, cross-entropy over every step, plain SGD. Both libraries start from the same weights
+(torch's, copied with load_state_dict) and train on the same batch; rounds are interleaved
+(alternating which goes first) and the median time per step is reported, with one BLAS
+thread for both.
+
+    python benchmarks/bench_rnn.py                       # LSTM and GRU, 40 rounds
+    python benchmarks/bench_rnn.py --rounds 100 --kinds lstm
+    python benchmarks/bench_rnn.py --layer-only          # also time the recurrent layer alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import autotensor as at  # noqa: E402
+import nn  # noqa: E402
+import nn.functional as F  # noqa: E402
+
+V, E, HID, B, T = 65, 32, 128, 32, 64
+
+
+def build(kind: str, torch, batch_first: bool):
+    """(ours, theirs): Embedding -> LSTM/GRU -> Linear, ours holding torch's weights."""
+
+    class Ours(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = nn.Embedding(V, E)
+            self.rnn = (nn.LSTM if kind == "lstm" else nn.GRU)(E, HID, batch_first=batch_first)
+            self.head = nn.Linear(HID, V)
+
+        def forward(self, x):
+            return self.head(self.rnn(self.emb(x))[0])
+
+    class Theirs(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.emb = torch.nn.Embedding(V, E)
+            rnn = torch.nn.LSTM if kind == "lstm" else torch.nn.GRU
+            self.rnn = rnn(E, HID, batch_first=batch_first)
+            self.head = torch.nn.Linear(HID, V)
+
+        def forward(self, x):
+            return self.head(self.rnn(self.emb(x))[0])
+
+    torch.manual_seed(0)
+    theirs = Theirs()
+    ours = Ours()
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()},
+                         strict=True)  # fmt: skip
+    return ours, theirs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=40, help="timed rounds (median reported)")
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--kinds", nargs="+", default=["lstm", "gru"], choices=["lstm", "gru"])
+    ap.add_argument("--threads", type=int, default=1, help="BLAS threads for both libraries")
+    ap.add_argument("--seq-first", action="store_true", help="(T, B) layout instead of (B, T)")
+    ap.add_argument("--layer-only", action="store_true",
+                    help="also time the recurrent layer alone (forward + backward)")  # fmt: skip
+    args = ap.parse_args()
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    batch_first = not args.seq_first
+    rng = np.random.default_rng(0)
+    shape = (B, T) if batch_first else (T, B)
+    x_np = rng.integers(0, V, shape)
+    y_np = rng.integers(0, V, shape)
+    rows = []
+    with threadpool_limits(args.threads):
+        for kind in args.kinds:
+            ours, theirs = build(kind, torch, batch_first)
+            opt_o = nn.optim.SGD(ours.parameters(), lr=0.1)
+            opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1)
+            xo, yo = at.tensor(x_np), at.tensor(y_np.reshape(-1))
+            xt, yt = torch.tensor(x_np), torch.tensor(y_np.reshape(-1))
+
+            def step_ours() -> float:
+                opt_o.zero_grad()
+                loss = F.cross_entropy(ours(xo).reshape(-1, V), yo)
+                loss.backward()
+                opt_o.step()
+                return loss.item()
+
+            def step_theirs() -> float:
+                opt_t.zero_grad()
+                loss = torch.nn.functional.cross_entropy(theirs(xt).reshape(-1, V), yt)
+                loss.backward()
+                opt_t.step()
+                return loss.item()
+
+            first = (step_ours(), step_theirs())  # same weights, same batch: same loss
+            for _ in range(args.warmup):
+                step_ours(), step_theirs()
+            times = _interleave(step_ours, step_theirs, args.rounds)
+            rows.append((f"{kind.upper()} training step", *times))
+            print(f"{kind}: first-step loss ours {first[0]:.6f}  torch {first[1]:.6f}")
+
+            if args.layer_only:
+                h = rng.normal(size=(B, T, E) if batch_first else (T, B, E)).astype(np.float32)
+                ha, ht = at.tensor(h, requires_grad=True), torch.tensor(h, requires_grad=True)
+
+                def layer_ours() -> None:
+                    ours.rnn(ha)[0].sum().backward()
+
+                def layer_theirs() -> None:
+                    theirs.rnn(ht)[0].sum().backward()
+
+                for _ in range(args.warmup):
+                    layer_ours(), layer_theirs()
+                times = _interleave(layer_ours, layer_theirs, args.rounds)
+                rows.append((f"{kind.upper()} layer fwd+bwd", *times))
+
+    layout = "batch_first" if batch_first else "seq_first"
+    print(f"\nemb {V}->{E}, hidden {HID}, Linear->{V}, batch {B} x seq {T} ({layout}), "
+          f"SGD, float32, {args.threads} BLAS thread(s), median of {args.rounds} "
+          f"interleaved rounds")  # fmt: skip
+    print(f"{'workload':<26}{'autotensor ms':>15}{'torch ms':>11}{'ratio':>8}")
+    for name, a, b in rows:
+        print(f"{name:<26}{a:>15.2f}{b:>11.2f}{a / b:>7.2f}x")
+    print("\ncommand: python " + " ".join(sys.argv))
+
+
+def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float]:
+    """Median ms of each, alternating which runs first in each round."""
+    a, b = [], []
+    for r in range(rounds):
+        pair = ((f_ours, a), (f_theirs, b)) if r % 2 == 0 else ((f_theirs, b), (f_ours, a))
+        for f, acc in pair:
+            t0 = time.perf_counter()
+            f()
+            acc.append(time.perf_counter() - t0)
+    return statistics.median(a) * 1e3, statistics.median(b) * 1e3
+
+
+if __name__ == "__main__":
+    main()

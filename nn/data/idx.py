@@ -1,0 +1,164 @@
+"""The IDX file format (MNIST, Fashion-MNIST) and datasets that read it from a directory.
+
+IDX layout: 2 zero bytes, a type byte (0x08 uint8, 0x09 int8, 0x0B int16, 0x0C int32,
+0x0D float32, 0x0E float64), a byte with the number of dimensions d, then d big-endian
+uint32 sizes, then the values, big-endian, in C order. Files may be gzip-compressed.
+
+Fashion-MNIST is read by default from where Debian's `dataset-fashion-mnist` package
+installs it (/usr/share/datasets/fashion-mnist); any directory holding the four files
+(`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-...`) works.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import autotensor as at
+from nn.data.dataset import Dataset
+
+__all__ = ["load_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_ROOT"]
+
+FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
+
+_IDX_TYPES = {
+    0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
+}  # fmt: skip
+
+
+def load_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read one IDX file (gzip-compressed or raw) into an ndarray of its shape and type
+    (native byte order).
+
+    Raises ValueError naming the file when the header is not IDX or the data is short.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(2)
+    opener = gzip.open if head == b"\x1f\x8b" else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read()
+    except (OSError, EOFError) as e:
+        raise ValueError(f"load_idx: {path}: damaged gzip stream ({e})") from None
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
+        raise ValueError(f"load_idx: {path} is not an IDX file (bad magic number {raw[:4]!r})")
+    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise ValueError(f"load_idx: {path}: truncated header")
+    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    count = int(np.prod(shape, dtype=np.int64))
+    if len(raw) - header != count * dtype.itemsize:
+        raise ValueError(
+            f"load_idx: {path}: header says shape {shape} ({count * dtype.itemsize} bytes of "
+            f"data) but the file holds {len(raw) - header}"
+        )
+    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
+    return arr.astype(dtype.newbyteorder("="))  # a writeable copy in native order
+
+
+class MNIST(Dataset):
+    """MNIST-format images and labels read from IDX files in `root`.
+
+    Attributes:
+        data: uint8 Tensor (N, 28, 28); targets: int64 Tensor (N,); classes: the label names.
+
+    `ds[i]` is `(image, label)`: the image is the uint8 (28, 28) Tensor `data[i]` (torchvision
+    gives a PIL image of the same pixels), passed through `transform` when given; the label
+    an int, passed through `target_transform`. `tensors()` gives the whole split as float
+    features ready for a model.
+    """
+
+    classes = [f"{i} - {w}" for i, w in enumerate(
+        "zero one two three four five six seven eight nine".split())]  # fmt: skip
+    _prefix = {True: "train", False: "t10k"}
+    _default_root: str | None = None
+    _package_hint = "pass root= to a directory holding the MNIST IDX files"
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        train: bool = True,
+        transform: Callable[[Any], Any] | None = None,
+        target_transform: Callable[[Any], Any] | None = None,
+        download: bool = False,
+    ) -> None:
+        if download:
+            raise RuntimeError(
+                f"{type(self).__name__}: downloading is not supported; {self._package_hint}"
+            )
+        root = root if root is not None else self._default_root
+        if root is None:
+            raise ValueError(f"{type(self).__name__}: {self._package_hint}")
+        self.root, self.train = Path(root), train
+        self.transform, self.target_transform = transform, target_transform
+        prefix = self._prefix[bool(train)]
+        images = load_idx(self._find(f"{prefix}-images-idx3-ubyte"))
+        labels = load_idx(self._find(f"{prefix}-labels-idx1-ubyte"))
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise ValueError(
+                f"{type(self).__name__}: images {images.shape} and labels {labels.shape} in "
+                f"{self.root} do not match"
+            )
+        self.data = at.from_numpy(images.astype(np.uint8, copy=False))
+        self.targets = at.from_numpy(labels.astype(np.int64))
+
+    def _find(self, stem: str) -> Path:
+        for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz",
+                     stem.replace("-idx", ".idx")):  # fmt: skip
+            p = self.root / name
+            if p.is_file():
+                return p
+        raise FileNotFoundError(
+            f"{type(self).__name__}: no file {stem}[.gz] in {self.root}. {self._package_hint}."
+        )
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        img, target = self.data[index], int(np.asarray(self.targets)[index])
+        if self.transform is not None:
+            img = self.transform(img)
+        if self.target_transform is not None:
+            target = self.target_transform(target)
+        return img, target
+
+    def tensors(
+        self, flatten: bool = True, scale: bool = True, dtype: Any = at.float32
+    ) -> tuple[at.Tensor, at.Tensor]:
+        """The whole split as `(X, y)`: X float (N, 784) if flatten else (N, 1, 28, 28),
+        pixels divided by 255 if scale; y int64 (N,)."""
+        x = np.asarray(self.data).astype(at.dtypes.as_dtype(dtype))
+        if scale:
+            x /= 255
+        x = x.reshape(len(x), -1) if flatten else x[:, None]
+        return at.from_numpy(x), at.from_numpy(np.asarray(self.targets).copy())
+
+    def __repr__(self) -> str:
+        split = "Train" if self.train else "Test"
+        return (
+            f"Dataset {type(self).__name__}\n    Number of datapoints: {len(self)}\n"
+            f"    Root location: {self.root}\n    Split: {split}"
+        )
+
+
+class FashionMNIST(MNIST):
+    """Fashion-MNIST (Zalando's 28x28 grey clothing images, 10 classes), read from IDX files;
+    by default from Debian's `dataset-fashion-mnist` package location. See `MNIST`."""
+
+    classes = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+               "Sneaker", "Bag", "Ankle boot"]  # fmt: skip
+    _default_root = FASHION_MNIST_ROOT
+    _package_hint = (
+        "Install the Debian package dataset-fashion-mnist (apt-get install "
+        "dataset-fashion-mnist, which puts the files in /usr/share/datasets/fashion-mnist) "
+        "or pass root= to a directory holding the Fashion-MNIST IDX files"
+    )

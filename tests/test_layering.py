@@ -1,0 +1,79 @@
+"""Who may import whom, checked on the source with `ast` (no import side effects).
+
+1. Nothing under autotensor/ imports nn: the engine knows nothing of the layers built on it.
+2. nn/ uses autotensor's public surface: no private module (a path part starting with '_')
+   and no private name imported from autotensor. One allowance is listed below with its
+   reason; anything new must either use the public API or be added there deliberately.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (file relative to the repo, "module.name") pairs that rule 2 accepts, with the reason.
+ALLOWED_PRIVATE = {
+    ("nn/functional.py", "autotensor.tensor._new"): "wraps an ndarray without copying; "
+    "the same speed allowance as reading t._data inside nn",
+}
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str, str | None]]:
+    """(line, module, imported name or None) for every import in a file, nested ones too."""
+    package = path.relative_to(ROOT).with_suffix("").parts[:-1]
+    return _imports_in(path.read_text(), package)
+
+
+def _imports_in(src: str, package: tuple = ()) -> Iterator[tuple[int, str, str | None]]:
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative import: resolve against the file's package
+                base = package[: len(package) - node.level + 1]
+                module = ".".join(base + ((node.module,) if node.module else ()))
+            else:
+                module = node.module or ""
+            for alias in node.names:
+                yield node.lineno, module, alias.name
+
+
+def _files(package: str) -> list[Path]:
+    return sorted((ROOT / package).rglob("*.py"))
+
+
+def test_packages_exist() -> None:
+    assert _files("autotensor"), "autotensor/ has no Python files"
+
+
+@pytest.mark.parametrize("path", _files("autotensor"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_autotensor_never_imports_nn(path: Path) -> None:
+    for line, module, _ in _imports(path):
+        top = module.split(".")[0]
+        assert top != "nn", f"{path.relative_to(ROOT)}:{line} imports {module!r}"
+
+
+@pytest.mark.parametrize("path", _files("nn"), ids=lambda p: str(p.relative_to(ROOT)))
+def test_nn_uses_only_public_autotensor(path: Path) -> None:
+    rel = str(path.relative_to(ROOT))
+    for line, module, name in _imports(path):
+        if module.split(".")[0] != "autotensor":
+            continue
+        full = module if name is None else f"{module}.{name}"
+        private = any(part.startswith("_") for part in full.split("."))
+        if private and (rel, full) not in ALLOWED_PRIVATE:
+            pytest.fail(f"{rel}:{line} imports private {full!r}; use autotensor's public API")
+
+
+def test_the_checker_sees_imports() -> None:
+    """Plain, from-, nested and relative imports are all seen (a checker that saw nothing
+    would pass vacuously)."""
+    src = "import nn\nfrom nn import functional\ndef f():\n    import nn.init\nfrom ._x import y\n"
+    found = [(m, n) for _, m, n in _imports_in(src, ("nn", "sub"))]
+    assert found == [("nn", None), ("nn", "functional"), ("nn.sub._x", "y"), ("nn.init", None)]
