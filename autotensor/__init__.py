@@ -157,6 +157,18 @@ def cumsum(x, dim):  # noqa: D103
     return x.cumsum(dim)
 
 
+def mm(x, y):  # noqa: D103
+    return x.mm(y)
+
+
+def bmm(x, y):  # noqa: D103
+    return x.bmm(y)
+
+
+def dot(x, y):  # noqa: D103
+    return x.dot(y)
+
+
 def t(x):  # noqa: D103
     return x.t()
 

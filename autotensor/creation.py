@@ -85,12 +85,16 @@ def full_like(x: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool
     return _finish(np.full(s, fill_value, d), requires_grad)
 
 
-def rand(*size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
+def rand(
+    *size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None
+) -> Tensor:
     """Uniform on [0, 1)."""
     return _finish(_gen(generator).random(_size(size)).astype(_float(dtype)), requires_grad)
 
 
-def randn(*size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None) -> Tensor:
+def randn(
+    *size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None
+) -> Tensor:
     """Standard normal."""
     arr = _gen(generator).standard_normal(_size(size)).astype(_float(dtype))
     return _finish(arr, requires_grad)

@@ -287,7 +287,8 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
             ctx._to_save = tuple([out if s is scalar else s for s in ctx._to_save])
     if out.__class__ is np.ndarray and not ctx._non_diff:  # the common case: one output
         r = _new(out, out.dtype.kind in "fc")
-        r.grad_fn = ctx
+        if r.requires_grad:  # an integer or bool result is not part of the graph (x.long())
+            r.grad_fn = ctx
         ctx._out_meta = ((out.shape, out.dtype),)
         if ctx._to_save:
             ctx._saved = _pack_saved(ctx._to_save, args, fargs, (out,), (r,))

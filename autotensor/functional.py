@@ -260,7 +260,9 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     return ops.Where.apply(m, value, x)
 
 
-def pad(x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None) -> Tensor:
+def pad(
+    x: Tensor, pad: Sequence[int], mode: str = "constant", value: float | None = None
+) -> Tensor:
     """torch.nn.functional.pad: `pad` = (last_lo, last_hi, prev_lo, prev_hi, ...);
     modes 'constant', 'reflect', 'replicate', 'circular'."""
     pad = tuple(int(p) for p in pad)

@@ -694,7 +694,9 @@ class Tensor:
 
     def t(self) -> Tensor:
         if self.ndim > 2:
-            raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D")
+            raise RuntimeError(
+                f"t() expects a tensor with <= 2 dimensions, but self is {self.ndim}D"
+            )
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def expand(self, *sizes: Any) -> Tensor:
@@ -742,7 +744,7 @@ class Tensor:
     def take_along_dim(self, indices: Any, dim: int) -> Tensor:
         return F.gather(self, dim, indices)
 
-    # -- in place (Note [In-place] in functional.py) -----------------------------------------
+    # -- in place (Note [In-place] in docs/design.md; see _inplace below) ----------------------
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
         other = other * alpha if alpha != 1 else other
         return _inplace(self, lambda x: x + other, other, "add_", ufunc=np.add)

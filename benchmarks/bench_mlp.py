@@ -1,6 +1,6 @@
 """Time one training step of three MLPs, autotensor/nn against torch, in one run.
 
-    python benchmarks/bench_mlp.py [--rounds 15] [--only a,b,c] [--profile a]
+    python benchmarks/bench_mlp.py [--rounds 15] [--only a,b,c] [--phases] [--profile a]
 
 Workloads (float32, one BLAS thread for numpy and torch, same weights and batch):
   (a) 784-256-128-10 ReLU MLP, batch 128, cross-entropy, SGD(lr=0.01, momentum=0.9)
@@ -11,7 +11,9 @@ A step is zero_grad + forward + loss + backward + optimizer step. Rounds alterna
 library goes first; each round times `steps` consecutive steps per library, and the table
 reports the median ms per step over rounds and the ratio ours / torch. Before timing, the
 script checks that our float32 model's gradients and optimizer state are float32 and that
-one step of ours and torch's agree. `--profile X` prints a cProfile of our steps on X.
+one step of ours and torch's agree. `--phases` adds the median time of each phase of a step
+(zero_grad, forward + loss, backward, optimizer step); `--profile X` prints a cProfile of
+our steps on workload X instead of timing.
 """
 
 from __future__ import annotations
@@ -95,6 +97,20 @@ def _make_step(model, opt, loss_fn, x, y):
         opt.step()
         return loss
 
+    def phases():
+        """The same step, returning the seconds spent in each phase."""
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        t1 = time.perf_counter()
+        loss = loss_fn(model(x), y)
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        opt.step()
+        t4 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, t4 - t3
+
+    step.phases = phases
     return step
 
 
@@ -143,6 +159,33 @@ def bench(name: str, rounds: int) -> dict:
     return {"ours": med_o, "torch": med_t, "ratio": med_o / med_t, "target": WORKLOADS[name][5]}
 
 
+def phase_table(name: str, rounds: int) -> None:
+    """Median time per phase of a step (zero_grad, forward + loss, backward, optimizer step),
+    ours and torch interleaved."""
+    ours, theirs = build(name)
+    steps = WORKLOADS[name][4]
+    rows: dict[str, list] = {"ours": [], "torch": []}
+    for r in range(rounds + 2):
+        for lib, fn in (
+            (("ours", ours), ("torch", theirs))
+            if r % 2 == 0
+            else (("torch", theirs), ("ours", ours))
+        ):
+            if fn is None:
+                continue
+            sums = np.zeros(4)
+            for _ in range(steps):
+                sums += fn.phases()
+            if r >= 2:  # the first two rounds warm up
+                rows[lib].append(sums / steps)
+    print(f"({name}) median us per phase   zero_grad   forward  backward      step     total")
+    for lib, vals in rows.items():
+        if vals:
+            med = np.median(np.array(vals), axis=0) * 1e6
+            cells = "".join(f"{v:10.1f}" for v in med)
+            print(f"    {lib:<24}{cells}{med.sum():10.1f}")
+
+
 def profile(name: str, n: int) -> None:
     ours, _ = build(name)
     for _ in range(3):
@@ -160,6 +203,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--only", default="a,b,c")
     ap.add_argument("--profile", default=None, help="workload to profile instead of timing")
+    ap.add_argument("--phases", action="store_true", help="also time each phase of a step")
     args = ap.parse_args()
     limits = threadpool_limits(1) if threadpool_limits is not None else None
     if torch is not None:
@@ -180,6 +224,9 @@ def main() -> None:
         flag = "ok" if r["ratio"] <= r["target"] else "MISSED"
         print(f"({n}) {DESCRIPTION[n]:<48} {r['torch']:9.3f} {r['ours']:9.3f} "
               f"{r['ratio']:6.2f}x {r['target']:5.2f}x {flag}")  # fmt: skip
+    if args.phases:
+        for n in names:
+            phase_table(n, args.rounds)
 
 
 if __name__ == "__main__":

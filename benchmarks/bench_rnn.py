@@ -63,6 +63,52 @@ def build(kind: str, torch, batch_first: bool):
     return ours, theirs
 
 
+def bench_kind(kind: str, args: argparse.Namespace, torch, x_np, y_np) -> list[tuple]:
+    """Rows (workload, ours wall, torch wall, ours cpu, torch cpu) for one recurrent kind."""
+    batch_first = not args.seq_first
+    ours, theirs = build(kind, torch, batch_first)
+    opt_o = nn.optim.SGD(ours.parameters(), lr=0.1)
+    opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    xo, yo = at.tensor(x_np), at.tensor(y_np.reshape(-1))
+    xt, yt = torch.tensor(x_np), torch.tensor(y_np.reshape(-1))
+
+    def step_ours() -> float:
+        opt_o.zero_grad()
+        loss = F.cross_entropy(ours(xo).reshape(-1, V), yo)
+        loss.backward()
+        opt_o.step()
+        return loss.item()
+
+    def step_theirs() -> float:
+        opt_t.zero_grad()
+        loss = torch.nn.functional.cross_entropy(theirs(xt).reshape(-1, V), yt)
+        loss.backward()
+        opt_t.step()
+        return loss.item()
+
+    first = (step_ours(), step_theirs())  # same weights, same batch: the same loss
+    print(f"{kind}: first-step loss autotensor {first[0]:.6f}, torch {first[1]:.6f}")
+    for _ in range(args.warmup):
+        step_ours(), step_theirs()
+    rows = [(f"{kind.upper()} training step", *_interleave(step_ours, step_theirs, args.rounds))]
+    if args.layer_only:
+        rng = np.random.default_rng(1)
+        h = rng.normal(size=(B, T, E) if batch_first else (T, B, E)).astype(np.float32)
+        ha, ht = at.tensor(h, requires_grad=True), torch.tensor(h, requires_grad=True)
+
+        def layer_ours() -> None:
+            ours.rnn(ha)[0].sum().backward()
+
+        def layer_theirs() -> None:
+            theirs.rnn(ht)[0].sum().backward()
+
+        for _ in range(args.warmup):
+            layer_ours(), layer_theirs()
+        rows.append((f"{kind.upper()} layer fwd+bwd", *_interleave(layer_ours, layer_theirs,
+                                                                    args.rounds)))  # fmt: skip
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--rounds", type=int, default=40, help="timed rounds (median reported)")
@@ -78,76 +124,41 @@ def main() -> None:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
-    batch_first = not args.seq_first
     rng = np.random.default_rng(0)
-    shape = (B, T) if batch_first else (T, B)
-    x_np = rng.integers(0, V, shape)
-    y_np = rng.integers(0, V, shape)
+    shape = (T, B) if args.seq_first else (B, T)
+    x_np, y_np = rng.integers(0, V, shape), rng.integers(0, V, shape)
     rows = []
     with threadpool_limits(args.threads):
         for kind in args.kinds:
-            ours, theirs = build(kind, torch, batch_first)
-            opt_o = nn.optim.SGD(ours.parameters(), lr=0.1)
-            opt_t = torch.optim.SGD(theirs.parameters(), lr=0.1)
-            xo, yo = at.tensor(x_np), at.tensor(y_np.reshape(-1))
-            xt, yt = torch.tensor(x_np), torch.tensor(y_np.reshape(-1))
+            rows += bench_kind(kind, args, torch, x_np, y_np)
 
-            def step_ours() -> float:
-                opt_o.zero_grad()
-                loss = F.cross_entropy(ours(xo).reshape(-1, V), yo)
-                loss.backward()
-                opt_o.step()
-                return loss.item()
-
-            def step_theirs() -> float:
-                opt_t.zero_grad()
-                loss = torch.nn.functional.cross_entropy(theirs(xt).reshape(-1, V), yt)
-                loss.backward()
-                opt_t.step()
-                return loss.item()
-
-            first = (step_ours(), step_theirs())  # same weights, same batch: same loss
-            for _ in range(args.warmup):
-                step_ours(), step_theirs()
-            times = _interleave(step_ours, step_theirs, args.rounds)
-            rows.append((f"{kind.upper()} training step", *times))
-            print(f"{kind}: first-step loss ours {first[0]:.6f}  torch {first[1]:.6f}")
-
-            if args.layer_only:
-                h = rng.normal(size=(B, T, E) if batch_first else (T, B, E)).astype(np.float32)
-                ha, ht = at.tensor(h, requires_grad=True), torch.tensor(h, requires_grad=True)
-
-                def layer_ours() -> None:
-                    ours.rnn(ha)[0].sum().backward()
-
-                def layer_theirs() -> None:
-                    theirs.rnn(ht)[0].sum().backward()
-
-                for _ in range(args.warmup):
-                    layer_ours(), layer_theirs()
-                times = _interleave(layer_ours, layer_theirs, args.rounds)
-                rows.append((f"{kind.upper()} layer fwd+bwd", *times))
-
-    layout = "batch_first" if batch_first else "seq_first"
-    print(f"\nemb {V}->{E}, hidden {HID}, Linear->{V}, batch {B} x seq {T} ({layout}), "
-          f"SGD, float32, {args.threads} BLAS thread(s), median of {args.rounds} "
-          f"interleaved rounds")  # fmt: skip
-    print(f"{'workload':<26}{'autotensor ms':>15}{'torch ms':>11}{'ratio':>8}")
-    for name, a, b in rows:
-        print(f"{name:<26}{a:>15.2f}{b:>11.2f}{a / b:>7.2f}x")
+    layout = "seq_first" if args.seq_first else "batch_first"
+    print(
+        f"\nemb {V}->{E}, hidden {HID}, Linear->{V}, batch {B} x seq {T} ({layout}), SGD, "
+        f"float32, {args.threads} BLAS thread(s), median of {args.rounds} interleaved rounds"
+    )
+    print("wall: elapsed time; cpu: this process's CPU time (less disturbed by other load)")
+    print(f"{'workload':<24}{'ours ms':>9}{'torch ms':>10}{'ratio':>7}  |{'ours cpu':>9}"
+          f"{'torch cpu':>10}{'ratio':>7}")  # fmt: skip
+    for name, a, b, ac, bc in rows:
+        print(f"{name:<24}{a:>9.2f}{b:>10.2f}{a / b:>6.2f}x  |{ac:>9.2f}{bc:>10.2f}"
+              f"{ac / bc:>6.2f}x")  # fmt: skip
     print("\ncommand: python " + " ".join(sys.argv))
 
 
-def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float]:
-    """Median ms of each, alternating which runs first in each round."""
-    a, b = [], []
+def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float, float, float]:
+    """Median ms (wall, then CPU time) of each, alternating which runs first each round."""
+    wall: dict = {0: [], 1: []}
+    cpu: dict = {0: [], 1: []}
     for r in range(rounds):
-        pair = ((f_ours, a), (f_theirs, b)) if r % 2 == 0 else ((f_theirs, b), (f_ours, a))
-        for f, acc in pair:
-            t0 = time.perf_counter()
+        for k in (0, 1) if r % 2 == 0 else (1, 0):
+            f = f_ours if k == 0 else f_theirs
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
-            acc.append(time.perf_counter() - t0)
-    return statistics.median(a) * 1e3, statistics.median(b) * 1e3
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    med = statistics.median
+    return (med(wall[0]) * 1e3, med(wall[1]) * 1e3, med(cpu[0]) * 1e3, med(cpu[1]) * 1e3)
 
 
 if __name__ == "__main__":

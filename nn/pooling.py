@@ -16,6 +16,10 @@ __all__ = [
 ]  # fmt: skip
 
 
+def _single(v: Any) -> tuple[int, ...]:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v,)
+
+
 class _Pool(Module):
     def _named(self, err: Exception) -> RuntimeError:
         return RuntimeError(f"{type(self).__name__}({self.extra_repr()}): {err}")
@@ -113,9 +117,10 @@ class AvgPool1d(_Pool):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel_size = kernel_size
-        self.stride = stride if stride is not None else kernel_size
-        self.padding = padding
+        # torch keeps 1-tuples here (its repr shows kernel_size=(3,))
+        self.kernel_size = _single(kernel_size)
+        self.stride = _single(stride if stride is not None else kernel_size)
+        self.padding = _single(padding)
         self.ceil_mode = ceil_mode
         self.count_include_pad = count_include_pad
 

@@ -65,6 +65,19 @@ _METRICS: dict[str, Callable[[Tensor, Tensor], float]] = {
 }  # fmt: skip
 
 
+def _metric_fns(metrics: Iterable[Any]) -> dict[str, Callable[[Tensor, Tensor], float]]:
+    """name -> function for metric names ("accuracy", "mae", "rmse") and functions."""
+    out = {}
+    for m in metrics:
+        if isinstance(m, str):
+            if m.lower() not in _METRICS:
+                raise ValueError(f"Trainer: unknown metric {m!r}; known: {sorted(_METRICS)}")
+            out[m] = _METRICS[m.lower()]
+        else:
+            out[getattr(m, "__name__", type(m).__name__)] = m
+    return out
+
+
 # -- history -------------------------------------------------------------------------------------
 @dataclass
 class History:
@@ -222,8 +235,7 @@ class Trainer:
         """(loss, {metric: value}) of the model on `data` ((X, y), Dataset or DataLoader), in
         eval mode and without recording a graph. Batched losses are averaged by batch size.
         """
-        fns = {(m if isinstance(m, str) else getattr(m, "__name__", "metric")):
-               (_METRICS[m.lower()] if isinstance(m, str) else m) for m in metrics}  # fmt: skip
+        fns = _metric_fns(metrics)
         was_training = getattr(self.model, "training", True)
         self.model.eval()
         try:
@@ -290,7 +302,7 @@ class Trainer:
         if restart:
             self.best_loss = math.inf
         self.best_state = self._snapshot()  # the fallback if training fails before any eval
-        hist = History(metrics={(m if isinstance(m, str) else m.__name__): [] for m in metrics})
+        hist = History(metrics={name: [] for name in _metric_fns(metrics)})
         bar = None
         if _is_bar_wanted(progress):
             from tqdm.auto import tqdm

@@ -1,5 +1,7 @@
 """The documentation's code runs: every ```python block of the Markdown pages under docs/
-(and of README.md), page by page in one namespace, and the demo script."""
+(and of README.md), page by page in one namespace, in a scratch directory, and the demo
+script. A block that is a fragment on purpose is preceded by the line `<!-- not run -->`
+(invisible when the page is rendered) and is skipped."""
 
 from __future__ import annotations
 
@@ -11,11 +13,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
-PYTHON_BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+PYTHON_BLOCK = re.compile(r"(<!-- not run[^>]*-->\s*\n)?^```python\n(.*?)^```", re.S | re.M)
 
 
 def _blocks(page: Path) -> list[str]:
-    return PYTHON_BLOCK.findall(page.read_text()) if page.exists() else []
+    """The runnable python blocks of a page, in order."""
+    if not page.exists():
+        return []
+    return [code for skip, code in PYTHON_BLOCK.findall(page.read_text()) if not skip]
 
 
 def test_docs_have_examples() -> None:
@@ -23,10 +28,17 @@ def test_docs_have_examples() -> None:
     assert _blocks(ROOT / "docs" / "index.md")
 
 
+def test_not_run_marker_skips_a_block(tmp_path: Path) -> None:
+    page = tmp_path / "p.md"
+    page.write_text("```python\na = 1\n```\n<!-- not run: fragment -->\n```python\nb\n```\n")
+    assert _blocks(page) == ["a = 1\n"]
+
+
 @pytest.mark.parametrize(
     "page", [p for p in PAGES if _blocks(p)], ids=lambda p: str(p.relative_to(ROOT))
 )
-def test_page_examples_run(page: Path, capsys: pytest.CaptureFixture) -> None:
+def test_page_examples_run(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # files an example writes land in a scratch directory
     namespace: dict = {"__name__": f"docs_{page.stem}"}
     for i, block in enumerate(_blocks(page)):
         code = compile(block, f"{page.relative_to(ROOT)} (python block {i})", "exec")

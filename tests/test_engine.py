@@ -203,6 +203,25 @@ def test_memory_returns_after_backward() -> None:
     assert after < 2 * 512 * 512 * 4, f"{after} bytes still held after backward"
 
 
+def test_graph_has_no_reference_cycles() -> None:
+    # Note [Saved outputs]: nodes do not hold their output tensors, so dropping the result
+    # frees the whole graph by reference counting, without waiting for the cycle collector.
+    x = at.randn(3, requires_grad=True)
+    gc.disable()
+    try:
+        y = ((x * 2).exp().tanh() * x + x).sum()
+        refs, stack = [], [y.grad_fn]
+        while stack:
+            node = stack.pop()
+            refs.append(weakref.ref(node))
+            stack += [e[0] for e in node._edges if type(e) is tuple]
+        del y, node, stack
+        assert len(refs) == 6
+        assert all(r() is None for r in refs), "part of the graph outlived its result"
+    finally:
+        gc.enable()
+
+
 def test_backward_twice_through_freed_graph_raises() -> None:
     x = at.tensor([1.0, 2.0], requires_grad=True)
     loss = (x.exp() * x).sum()

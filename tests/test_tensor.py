@@ -112,6 +112,9 @@ def test_integer_results_do_not_require_grad() -> None:
     assert not x.argmax().requires_grad
     assert not (x > 2).requires_grad
     assert not x.max(0).indices.requires_grad
+    for y in (x.long(), x.bool(), x.to(at.int32)):
+        assert not y.requires_grad and y.grad_fn is None and y.is_leaf
+    assert repr(x.long()) == "tensor([1, 2])"
 
 
 # -- type promotion --------------------------------------------------------------------------

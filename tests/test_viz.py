@@ -166,6 +166,8 @@ def test_chapter1_svg_nodes_names_shapes(rng, tmp_path):
     L = (X @ W).sigmoid().sum()
     g = at.viz.draw(L, params={"W": W}, inputs={"X": X})
     root = render_svg(g, tmp_path)
+    notebook = ET.fromstring(g._repr_svg_().encode())  # what a notebook displays
+    assert len(svg_nodes(notebook)) == len(svg_nodes(root)) == 5
     nodes = svg_nodes(root)
     ops = [k for k in nodes if k.startswith("op")]
     Xt = torch.tensor(X.detach().numpy(), requires_grad=True)
@@ -316,7 +318,7 @@ def test_string_scopes_with_module_true(rng):
     assert "<I>block</I>" in tanh
     with graph.scope("solo"):
         w = x.sin()
-    src = at.viz.to_dot(w.sum(), module=True)
+    src = at.viz.to_dot((w + x).sum(), module=True)
     assert "cluster" not in src and "<I>solo</I>" in src
     with pytest.raises(TypeError, match="named_modules"):
         at.viz.to_dot(y, module=object())
@@ -471,7 +473,9 @@ def test_rnn_steps_fold(rng, steps):
     assert f"repeated ×{steps}" in src
     per_step = (n_ops - 1) // steps  # construction: the same ops each step, then Sum
     assert len(ops_in_dot(src)) == n_ops - per_step * (steps - 1)
-    assert "next" in src  # the recurrence drawn as an edge back into the step
+    # the recurrence: dashed edges back into the step, explained in the box's label
+    assert "dashed edges: into the next repeat" in src
+    assert re.search(r"op\d+ -> op\d+ \[style=\"dashed\" constraint=\"false\"", src)
     # under a trace each step's input x[t] is known as a constant: only the drawn step's is
     # shown, not one per step
     with at.viz.trace():
@@ -691,3 +695,52 @@ def _dot_shape(t) -> str:
     from autotensor.viz._dot import shape_str
 
     return shape_str(tuple(t.shape))
+
+
+def test_cell_module_folded_then_collapsed(rng):
+    """A cell module called every step: its steps fold, and the collapsed cell stands for all
+    of them, with the recurrence as a dashed edge onto itself."""
+    steps = 12
+    cell = Box(lambda m, x, h: (x @ m.params["u"] + h @ m.params["w"]).tanh())
+    for name, shape in (("u", (3, 5)), ("w", (5, 5))):
+        cell.params[name] = at.tensor(
+            rng.standard_normal(shape), dtype=at.float32, requires_grad=True
+        )
+
+    def run(m, xs):
+        h = at.zeros(2, 5)
+        for t in range(xs.shape[0]):
+            h = m.children["cell"](xs[t], h)
+        return h.sum()
+
+    model = Box(run, cell=cell)
+    xs = at.tensor(rng.standard_normal((steps, 2, 3)), dtype=at.float32)
+    with at.viz.trace():
+        loss = model(xs)
+    loss.backward()
+    n_cell_ops = sum(1 for n in graph.topo_sort([loss.grad_fn]) if cell in n._scope)
+    src = at.viz.to_dot(loss, module=model, fold_repeats=True, collapse=["cell"], show_grads=True)
+    assert f"repeated ×{steps}" in at.viz.to_dot(loss, module=model, fold_repeats=True)
+    boxes = re.findall(r"^\s*(box\d+) \[(.*)\]$", src, flags=re.M)
+    assert len(boxes) == 1
+    uid, label = boxes[0]
+    assert f"{n_cell_ops} ops in {steps} repeats" in label  # stands for every step's ops
+    assert "cell.u (3, 5)" in label and "cell.w (5, 5)" in label
+    assert re.search(rf"{uid} -> {uid} \[style=\"dashed\" constraint=\"false\"", src)
+    # the strip of per-step colours is drawn in the collapsed node
+    assert label.count('HEIGHT="7"') == steps
+    compact = at.viz.to_dot(loss, module=model, verbose=False)
+    assert "float32" not in compact and "Tanh" in compact
+
+
+def test_without_graphviz_package(monkeypatch):
+    import autotensor.viz as viz
+
+    monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz now fails
+    monkeypatch.setattr(viz, "_DRAWING_CLASS", None)
+    x = at.ones(2, requires_grad=True)
+    y = (x * 3).sum()
+    with pytest.raises(ImportError, match="pip install graphviz"):
+        viz.draw(y)
+    assert viz.to_dot(y).startswith("digraph autotensor {")  # needs no graphviz
+    assert "Mul" in viz.text(y)

@@ -566,3 +566,40 @@ def test_second_derivative_with_respect_to_grad_output() -> None:
     (gt,) = torch.autograd.grad(tx.tanh() * tx, tx, tv, create_graph=True)
     (gvt,) = torch.autograd.grad(gt.sum(), tv)
     np.testing.assert_allclose(gv.numpy(), gvt.numpy(), rtol=1e-10, atol=1e-12)
+
+
+# -- the API surface -------------------------------------------------------------------------
+API_FUNCTIONS = """
+add sub mul div pow matmul neg abs exp log log1p sqrt rsqrt sin cos tanh sigmoid relu clamp
+clip minimum maximum where sum mean prod var std max min amax amin argmax argmin logsumexp
+softmax log_softmax norm cumsum reshape view flatten squeeze unsqueeze transpose permute t
+expand expand_as repeat flip contiguous cat stack split chunk unbind gather scatter_add
+index_select masked_fill eq ne lt le gt ge sign floor round isnan isinf isfinite allclose
+tensor zeros ones empty full zeros_like ones_like full_like rand_like randn_like rand randn
+randint arange linspace eye from_numpy manual_seed no_grad enable_grad set_grad_enabled
+is_grad_enabled float32 float64 int64 bool float double long detach numel mm bmm dot
+""".split()
+TENSOR_ATTRIBUTES = """
+data shape size dtype ndim dim numel T grad requires_grad is_leaf grad_fn numpy item tolist
+__array__ __len__ __iter__ backward detach requires_grad_ retain_grad register_hook float
+double long to add_ mul_ zero_ __iadd__ __setitem__ __getitem__
+""".split()
+
+
+@pytest.mark.parametrize("name", API_FUNCTIONS)
+def test_api_function_exists_where_torch_has_it(name: str) -> None:
+    """Every name of the API, as `at.X` and as `Tensor.X` wherever torch has that form."""
+    assert hasattr(torch, name) or hasattr(torch.Tensor, name), f"not a torch name: {name}"
+    if hasattr(torch, name):
+        assert hasattr(at, name), f"at.{name} is missing"
+    if hasattr(torch.Tensor, name) and not name[0].isupper():
+        assert hasattr(at.Tensor, name), f"Tensor.{name} is missing"
+
+
+def test_tensor_attributes_exist() -> None:
+    x = at.ones(2, 3, requires_grad=True)
+    missing = [a for a in TENSOR_ATTRIBUTES if not hasattr(x, a)]
+    assert not missing
+    assert callable(at.autograd.detect_anomaly) and callable(at.testing.check_function)
+    assert at.gradcheck and at.gradgradcheck and at.grad and at.Function and at.Tensor
+    assert callable(at.functional.pad)

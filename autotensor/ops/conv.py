@@ -30,6 +30,9 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from autotensor.function import Function
+from autotensor.grad_mode import _state
+from autotensor.ops.linalg import MatMul
+from autotensor.tensor import Tensor, _new
 from autotensor.testing.sample import Sample
 
 
@@ -128,6 +131,27 @@ def _check_window(op: str, shape: tuple, win: Window) -> tuple[int, int]:
     return oh, ow
 
 
+def im2col(x: np.ndarray, win: Window, ones: bool = False) -> np.ndarray:
+    """The array work of Im2Col: (N, C, H, W) -> (N, C kh kw [+ 1], OH OW), contiguous."""
+    oh, ow = _check_window("im2col", x.shape, win)
+    n, c, h, w = x.shape
+    xp = win.pad(x)
+    s0, s1, s2, s3 = xp.strides
+    view = as_strided(
+        xp,
+        (n, c, win.kh, win.kw, oh, ow),
+        (s0, s1, s2 * win.dh, s3 * win.dw, s2 * win.sh, s3 * win.sw),
+        writeable=False,
+    )
+    k = c * win.kh * win.kw
+    if not ones:
+        return np.ascontiguousarray(view).reshape(n, k, oh * ow)
+    cols = np.empty((n, k + 1, oh * ow), x.dtype)
+    np.copyto(cols[:, :k].reshape(view.shape), view)
+    cols[:, k] = 1
+    return cols
+
+
 class Im2Col(Function):
     """cols[n, (c, i, j), (oh, ow)] = xpad[n, c, oh sh + i dh, ow sw + j dw]  (torch's unfold);
     dx = Col2Im(g).
@@ -144,24 +168,8 @@ class Im2Col(Function):
 
     @staticmethod
     def forward(ctx, x, win, ones=False):
-        oh, ow = _check_window("im2col", x.shape, win)
-        n, c, h, w = x.shape
-        xp = win.pad(x)
-        s0, s1, s2, s3 = xp.strides
-        view = as_strided(
-            xp,
-            (n, c, win.kh, win.kw, oh, ow),
-            (s0, s1, s2 * win.dh, s3 * win.dw, s2 * win.sh, s3 * win.sw),
-            writeable=False,
-        )
-        ctx.hw, ctx.win, ctx.ones = (h, w), win, ones
-        k = c * win.kh * win.kw
-        if not ones:
-            return np.ascontiguousarray(view).reshape(n, k, oh * ow)
-        cols = np.empty((n, k + 1, oh * ow), x.dtype)
-        np.copyto(cols[:, :k].reshape(view.shape), view)
-        cols[:, k] = 1
-        return cols
+        ctx.hw, ctx.win, ctx.ones = x.shape[2:], win, ones
+        return im2col(x, win, ones)
 
     @staticmethod
     def backward(ctx, g):
@@ -270,6 +278,141 @@ class Col2Im(Function):
         yield case(1, 1, (3, 4), as_window(2, padding=(0, 1, 1, 0)), note="asym pad")
         yield case(1, 1, (4, 4), as_window(2), transposed=True, note="transposed")
         yield case(0, 1, (3, 3), as_window(2), note="empty")
+
+
+class Conv2d(Function):
+    """out[n, o, y, x] = b[o] + sum_{c in group(o), i, j} w[o, c, i, j] xpad[n, c, y sh + i dh,
+    x sw + j dw]: the im2col columns of each image times the flattened weight, one matrix
+    product per image, the bias folded in as a row of ones (see Im2Col).
+
+    dx = the transposed convolution of g (`conv_input_grad`), dw = sum_n g_n cols_n^T and
+    db = sum of g (`conv_weight_grad`), both written with primitives (this one included),
+    so second derivatives work.
+
+    Shapes: x (N, C, H, W), w (O, C / groups, kh, kw), b (O,) or None -> (N, O, OH, OW).
+
+    Why a primitive and not Im2Col -> MatMul (the composite it replaces, which
+    `autotensor.convolution.conv2d_composite` keeps and the tests compare against): its
+    backward may choose how to compute dx. Through MatMul and Col2Im, dx costs a product
+    with inner dimension O and a kh kw-fold scatter-add over the image; for stride 1 the
+    same dx is a convolution of g with the flipped weight, a product with inner dimension
+    O kh kw and no scatter. Measured on the book's chapter 7 CNN (16 -> 8 channels, 5x5),
+    that takes a training step from 133 ms to about a third."""
+
+    takes_arrays = True
+    shape_exemptions = {"0-d": "windows slide over (N, C, H, W) images"}
+
+    @staticmethod
+    def forward(ctx, x, w, b, win, groups=1):
+        n = x.shape[0]
+        o, cg, kh, kw = w.shape
+        oh, ow = _check_window("conv2d", x.shape, win)
+        k = cg * kh * kw
+        fold = b is not None and groups == 1
+        cols = im2col(x, win, ones=fold)  # (N, K [+ 1], L)
+        if groups == 1:
+            w2 = w.reshape(o, k)
+            if fold:
+                w2 = np.concatenate([w2, b.reshape(o, 1)], axis=1)
+            out = np.matmul(w2, cols)  # (O, K) @ (N, K, L): one product per image
+        else:
+            wg = w.reshape(groups, o // groups, k)
+            out = np.matmul(wg, cols.reshape(n, groups, k, oh * ow)).reshape(n, o, oh * ow)
+            if b is not None:
+                out += b.reshape(o, 1)
+        ctx.save_for_backward(x, w, cols)  # saved, so freed once backward has run
+        ctx.win, ctx.groups, ctx.fold, ctx.bias = win, groups, fold, b is not None
+        return out.reshape(n, o, oh, ow)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, cols = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        gx = conv_input_grad(g, w, x.shape, ctx.win, ctx.groups) if need_x else None
+        gw = gb = None
+        if need_w or need_b:
+            if _state.enabled:  # create_graph: the columns must carry x's graph
+                cols = Im2Col.apply(x, ctx.win, ones=ctx.fold)
+            else:
+                cols = _new(cols)
+            gw, gb = conv_weight_grad(cols, g, w.shape, ctx.groups, ctx.fold, ctx.bias)
+        return gx, gw if need_w else None, gb if need_b else None
+
+    @staticmethod
+    def sample_inputs(rng):
+        n = rng.normal
+        w = as_window
+        yield Sample(n(size=(2, 2, 4, 4)), n(size=(3, 2, 2, 2)), n(size=3), win=w(2))
+        yield Sample(n(size=(1, 2, 5, 4)), n(size=(5, 2, 3, 3)), None, win=w(3, 2, 1),
+                     note="stride 2, no bias, size-1")  # fmt: skip
+        yield Sample(n(size=(1, 4, 5, 5)), n(size=(4, 2, 2, 2)), n(size=4),
+                     win=w(2, 1, 1, 2), groups=2, note="groups, dilation")  # fmt: skip
+        yield Sample(n(size=(2, 1, 4, 3)), n(size=(2, 1, 2, 2)), n(size=2),
+                     win=w(2, padding=(0, 1, 0, 1)), note="'same' with an even kernel")  # fmt: skip
+        yield Sample(n(size=(1, 2, 4, 4)), n(size=(6, 2, 3, 3)), n(size=6), win=w(3, 1, 1),
+                     note="O > 2C: dx through Col2Im")  # fmt: skip
+        yield Sample(n(size=(4, 4, 3, 2)).T, n(size=(2, 2, 2, 1)).T, n(size=2), win=w(2),
+                     note="transposed")  # fmt: skip
+        yield Sample(n(size=(0, 2, 3, 3)), n(size=(2, 2, 2, 2)), n(size=2), win=w(2),
+                     note="empty")  # fmt: skip
+
+
+def conv_weight_grad(cols: Tensor, g: Tensor, wshape: tuple, groups: int, fold: bool,
+                     bias: bool) -> tuple[Tensor, Tensor | None]:  # fmt: skip
+    """(dw, db) of a convolution from its im2col columns (N, K [+ 1], L) and output gradient
+    g (N, O, OH, OW): dw[o, k] = sum_{n, l} g[n, o, l] cols[n, k, l]; with `fold` the last
+    row of cols is ones and gives db. The product runs as cols_n g_n^T -> (K, O), measured
+    ~15% faster here than g_n cols_n^T for the thin K of early layers."""
+    n, o = g.shape[0], g.shape[1]
+    length = g.shape[2] * g.shape[3]
+    k = wshape[1] * wshape[2] * wshape[3]
+    g3 = g.reshape(n, o, length)
+    gb = None
+    if groups == 1:
+        gwt = MatMul.apply(cols, g3.transpose(1, 2)).sum(0)  # (K [+ 1], O)
+        gw = gwt[:k].transpose(0, 1).reshape(wshape)
+        if fold:
+            gb = gwt[k]
+    else:
+        og = o // groups
+        c4 = cols.reshape(n, groups, k, length)
+        gwt = MatMul.apply(c4, g3.reshape(n, groups, og, length).transpose(2, 3)).sum(0)
+        gw = gwt.transpose(1, 2).reshape(wshape)  # (G, Og, K) -> (O, C / G, kh, kw)
+    if bias and gb is None:
+        gb = g3.sum((0, 2))
+    return gw, gb
+
+
+def conv_input_grad(g: Tensor, w: Tensor, xshape: tuple, win: Window, groups: int) -> Tensor:
+    """dx of a convolution: the transposed convolution of g (N, O, OH, OW) with w.
+
+    For stride 1 (and padding within the kernel's reach) it is itself a convolution, of g
+    padded by d (k - 1) - p with the weight flipped in space and with its channel axes
+    swapped: one product with inner dimension O kh kw. Otherwise it is the adjoint of
+    im2col: cols = w^T g (inner dimension O), then Col2Im. The first is chosen when it
+    moves less memory: its columns have O kh kw rows against C kh kw for the second, which
+    also scatter-adds them back, so it wins while O <= 2 C."""
+    n, c, h, wd = xshape
+    o, cg, kh, kw = w.shape
+    eh, ew = win.dh * (kh - 1), win.dw * (kw - 1)
+    if (win.sh == win.sw == 1 and max(win.top, win.bottom) <= eh
+            and max(win.left, win.right) <= ew and o <= 2 * c):  # fmt: skip
+        og = o // groups
+        wt = w.flip((2, 3)).reshape(groups, og, cg, kh, kw).transpose(1, 2)
+        wt = wt.reshape(c, og, kh, kw)  # [g cg + c', o', i, j] = w[g og + o', c', -i, -j]
+        full = Window(kh, kw, 1, 1, eh - win.top, eh - win.bottom, ew - win.left,
+                      ew - win.right, win.dh, win.dw)  # fmt: skip
+        return Conv2d.apply(g, wt, None, win=full, groups=groups)
+    length = g.shape[2] * g.shape[3]
+    g3 = g.reshape(n, o, length)
+    k = cg * kh * kw
+    if groups == 1:
+        cols = MatMul.apply(w.reshape(o, k).transpose(0, 1), g3)  # (K, O) @ (N, O, L)
+    else:
+        wg = w.reshape(groups, o // groups, k).transpose(1, 2)  # (G, K, O / G)
+        cols = MatMul.apply(wg, g3.reshape(n, groups, o // groups, length))
+        cols = cols.reshape(n, groups * k, length)
+    return Col2Im.apply(cols, (h, wd), win)
 
 
 class MaxPool2d(Function):

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import numpy as np
 
 from autotensor.function import Function
-from autotensor.testing.sample import Sample
 from autotensor.tensor import Tensor, _new
+from autotensor.testing.sample import Sample
 
 
 def _mask(cond: np.ndarray, like: Tensor) -> np.ndarray:

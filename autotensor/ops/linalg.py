@@ -22,7 +22,9 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, x, y):
         if x.ndim < 2 or y.ndim < 2:
-            raise RuntimeError(f"MatMul expects operands with >= 2 dims, got {x.shape} and {y.shape}")
+            raise RuntimeError(
+                f"MatMul expects operands with >= 2 dims, got {x.shape} and {y.shape}"
+            )
         if x.shape[-1] != y.shape[-2]:
             raise RuntimeError(
                 f"matmul: shapes {x.shape} and {y.shape} cannot be multiplied "

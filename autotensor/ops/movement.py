@@ -10,8 +10,8 @@ import numpy as np
 
 from autotensor.function import Function
 from autotensor.ops.reduce import norm_dims
-from autotensor.testing.sample import Sample
 from autotensor.tensor import _new
+from autotensor.testing.sample import Sample
 
 
 class Reshape(Function):
@@ -243,7 +243,8 @@ class Cat(Function):
     @staticmethod
     def sample_inputs(rng):
         yield Sample(rng.normal(size=(2, 3)), rng.normal(size=(4, 3)), dim=0)
-        yield Sample(rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 2)), dim=-1)
+        n = rng.normal
+        yield Sample(n(size=(2, 3)), n(size=(2, 1)), n(size=(2, 2)), dim=-1)
         yield Sample(rng.normal(size=(0, 3)), rng.normal(size=(2, 3)), dim=0, note="empty")
         yield Sample(rng.normal(size=(3, 2)).T, rng.normal(size=(1, 3)), dim=0,
                      note="transposed, size-1")  # fmt: skip

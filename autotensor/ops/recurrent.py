@@ -145,32 +145,42 @@ def _steps(T: int, reverse: bool, backward: bool = False) -> range:
     return fwd[::-1] if backward else fwd
 
 
-def _prev_states(out: np.ndarray, h0: np.ndarray, reverse: bool, batch_first: bool) -> np.ndarray:
-    """The state each step consumed (h_{t-1} in processing order), laid out like `out`;
-    a workspace array."""
-    prev = _WORKSPACE.take(out.shape, out.dtype)
-    o, p = _time_major(out, batch_first), _time_major(prev, batch_first)
-    if reverse:
-        p[-1] = h0
-        p[:-1] = o[1:]
-    else:
-        p[0] = h0
-        p[1:] = o[:-1]
-    return prev
+def _inputs_with_ones(x: np.ndarray, batch_first: bool, extra: int) -> np.ndarray:
+    """A workspace array A (T*B, I + 1 + extra), rows in time-major order: A[:, :I] = x,
+    A[:, I] = 1, A[:, I+1:] left for the caller (the previous hidden states, in backward).
+
+    With the ones column the biases ride along in the GEMMs: [x | 1] @ [W_ih | b]^T is the
+    input projection plus bias, and dZ^T @ [x | 1 | h_prev] is [dW_ih | db | dW_hh] at once.
+    """
+    T, B, I = x.shape[1::-1] + x.shape[2:] if batch_first else x.shape
+    a = _WORKSPACE.take((T * B, I + 1 + extra), x.dtype)
+    a.reshape(T, B, a.shape[1])[..., :I] = _time_major(x, batch_first)
+    a[:, I] = 1
+    return a
 
 
-def _input_side_grads(need: tuple, dz: np.ndarray, x: np.ndarray, w_ih: np.ndarray,
-                      idx: tuple) -> tuple:  # fmt: skip
-    """dx = dZ W_ih, dW_ih = dZ^T x, db_ih = sum dZ: one GEMM each over all steps.
+def _fill_prev(a: np.ndarray, hs: np.ndarray, h0: np.ndarray | None, reverse: bool) -> None:
+    """Write into the last columns of `a` (rows in time-major order) the state each step
+    consumed: h_{t-1} in processing order, h0 (or zeros) for the first step processed."""
+    T, B, P = hs.shape
+    prev = a.reshape(T, B, a.shape[1])[..., a.shape[1] - P :]
+    first, rest, src = (T - 1, slice(None, -1), hs[1:]) if reverse else (0, slice(1, None),
+                                                                         hs[:-1])  # fmt: skip
+    prev[first] = 0 if h0 is None else h0
+    prev[rest] = src
 
-    dz (laid out like x, last dim G) is the gradient of the input-side pre-activations;
-    idx gives the argument positions of (x, w_ih, b_ih)."""
-    G = dz.shape[-1]
-    flat = dz.reshape(-1, G)
-    dx = (flat @ w_ih).reshape(x.shape) if need[idx[0]] else None
-    dw_ih = flat.T @ x.reshape(-1, x.shape[-1]) if need[idx[1]] else None
-    db_ih = flat.sum(0) if need[idx[2]] else None
-    return dx, dw_ih, db_ih
+
+def _weights_with_bias(w: np.ndarray, b: np.ndarray | None, scale: np.ndarray) -> np.ndarray:
+    """[w * scale | b * scale] (G, I + 1): the input-side weights with the bias column."""
+    out = np.empty((w.shape[0], w.shape[1] + 1), w.dtype)
+    np.multiply(w, scale[:, None], out=out[:, :-1])
+    out[:, -1] = 0 if b is None else b * scale
+    return out
+
+
+def _batch_major(a: np.ndarray, batch_first: bool) -> np.ndarray:
+    """A fresh array from a time-major one, laid out as the caller's x."""
+    return np.ascontiguousarray(a.swapaxes(0, 1)) if batch_first else a
 
 
 def _layer_samples(rng: np.random.Generator, n_gates: int) -> Iterator:
@@ -221,7 +231,7 @@ class RNNLayer(_FusedLayer):
     t = T-1 .. 0).
 
     Backward: with dz_t = (g_out_t + dh_t) * act'(h_t), dh_{t-1} = dz_t W_hh; then
-    dW_hh = sum_t dz_t^T h_{t-1}, dW_ih = sum_t dz_t^T x_t, db = sum_t dz_t, dx_t = dz_t W_ih.
+    [dW_ih | db | dW_hh] = sum_t dz_t^T [x_t | 1 | h_{t-1}] in one GEMM, dx_t = dz_t W_ih.
     """
 
     takes_arrays = True
@@ -240,24 +250,27 @@ class RNNLayer(_FusedLayer):
         _check_shape(op, "b_hh", b_hh, (H,))
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"{op}: unknown nonlinearity {nonlinearity!r}")
-        out = np.empty(x.shape[:2] + (H,), dt)
-        np.matmul(x.reshape(-1, I), w_ih.T, out=out.reshape(-1, H))
-        if b_ih is not None:
-            out += b_ih
-        if b_hh is not None:
-            out += b_hh
-        o = _time_major(out, batch_first)
+        xa = _inputs_with_ones(x, batch_first, H)
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        w1 = _weights_with_bias(w_ih, bias, np.ones(H, dt))
+        # h_t, time-major; the pre-activations are written here first and activated in place
+        hs = _WORKSPACE.take((T, B, H), dt) if batch_first else np.empty((T, B, H), dt)
+        np.matmul(xa[:, : I + 1], w1.T, out=hs.reshape(T * B, H))
         whh_t = w_hh.T
-        h = np.zeros((B, H), dt) if h0 is None else h0
+        h = h0
         tanh = nonlinearity == "tanh"
         for t in _steps(T, reverse):
-            z = o[t]
-            z += h @ whh_t
+            z = hs[t]
+            if h is not None:
+                z += h @ whh_t
             if tanh:
                 np.tanh(z, out=z)
             else:
                 np.maximum(z, 0, out=z)
             h = z
+        out = _batch_major(hs, batch_first)
+        ctx._bufs = (xa, hs) if batch_first else (xa,)
+        ctx.hs = hs
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.flags = (tanh, reverse, batch_first, b_ih is not None, b_hh is not None)
         ctx.set_materialize_grads(False)
@@ -266,39 +279,38 @@ class RNNLayer(_FusedLayer):
     @staticmethod
     def backward(ctx, g_out, g_hn):
         x, h0, w_ih, w_hh, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
+        xa, hs = ctx._bufs[0], ctx.hs
         tanh, reverse, bf, has_bih, has_bhh = ctx.flags
-        o = _time_major(out, bf)
-        T, B, H = o.shape
-        dt = out.dtype
-        dz = _WORKSPACE.take(out.shape, dt)
-        dzt = _time_major(dz, bf)
-        deriv = dzt  # act'(h), computed in place, then multiplied by the incoming gradient
+        T, B, H = hs.shape
+        I = xa.shape[1] - 1 - H
+        dt = hs.dtype
+        dz = _WORKSPACE.take(hs.shape, dt)  # act'(h), then times the incoming gradient
         if tanh:
-            np.multiply(o, o, out=deriv)
-            np.subtract(1, deriv, out=deriv)
+            np.multiply(hs, hs, out=dz)
+            np.subtract(1, dz, out=dz)
         else:
-            np.greater(o, 0, out=deriv, casting="unsafe")
+            np.greater(hs, 0, out=dz, casting="unsafe")
         dh = np.zeros((B, H), dt) if g_hn is None else g_hn._data.copy()
         go = None if g_out is None else _time_major(g_out._data, bf)
         for t in _steps(T, reverse, backward=True):
             if go is not None:
                 dh += go[t]
-            d = dzt[t]
+            d = dz[t]
             d *= dh
             dh = d @ w_hh
         need = ctx.needs_input_grad
-        dx, dw_ih, db_ih = _input_side_grads(need, dz, x, w_ih, (0, 2, 4))
-        flat = dz.reshape(-1, H)
-        dw_hh = None
-        if need[3]:
-            prev = _prev_states(out, 0 if h0 is None else h0, reverse, bf)
-            dw_hh = flat.T @ prev.reshape(-1, H)
-            _WORKSPACE.give(prev)
-        db_hh = flat.sum(0) if has_bhh and need[5] else None
+        flat = dz.reshape(T * B, H)
+        dx = _batch_major((flat @ w_ih).reshape(T, B, I), bf) if need[0] else None
+        dw_ih = dw_hh = db_ih = db_hh = None
+        if need[2] or need[3] or need[4] or need[5]:
+            _fill_prev(xa, hs, h0, reverse)
+            allw = flat.T @ xa  # [dW_ih | db | dW_hh] in one GEMM
+            dw_ih = allw[:, :I].copy() if need[2] else None
+            db_ih = allw[:, I].copy() if has_bih and need[4] else None
+            dw_hh = allw[:, I + 1 :].copy() if need[3] else None
+            db_hh = allw[:, I].copy() if has_bhh and need[5] else None
         _WORKSPACE.give(dz)
-        return _tensors(
-            dx, dh if need[1] else None, dw_ih, dw_hh, db_ih if has_bih else None, db_hh
-        )
+        return _tensors(dx, dh if need[1] else None, dw_ih, dw_hh, db_ih, db_hh)
 
     @staticmethod
     def sample_inputs(rng):
@@ -344,40 +356,40 @@ class GRULayer(_FusedLayer):
         # Note [sigmoid through tanh]: r and z rows halved (exact), n rows unchanged.
         scale = np.ones(3 * H, dt)
         scale[:H2] = 0.5
-        gx = _WORKSPACE.take(x.shape[:2] + (3 * H,), dt)  # input-side pre-activations
-        np.matmul(x.reshape(-1, I), (w_ih * scale[:, None]).T, out=gx.reshape(-1, 3 * H))
-        if b_ih is not None:
-            gx += b_ih * scale
-        gxt = _time_major(gx, batch_first)
+        xa = _inputs_with_ones(x, batch_first, 0)
+        gx = _WORKSPACE.take((T, B, 3 * H), dt)  # input-side pre-activations
+        np.matmul(xa, _weights_with_bias(w_ih, b_ih, scale).T, out=gx.reshape(T * B, 3 * H))
         whh_t = (w_hh * scale[:, None]).T
-        bhh = None if b_hh is None else b_hh * scale
+        # the hidden-side bias, materialised: a same-shape add is ~3x faster than a broadcast
+        bhh = np.broadcast_to(b_hh * scale if b_hh is not None else np.zeros(3 * H, dt),
+                              (B, 3 * H)).copy()  # fmt: skip
         rz = _WORKSPACE.take((T, B, H2), dt)  # r, z after their sigmoids
         ns = _WORKSPACE.take((T, B, H), dt)  # n
         ghn = _WORKSPACE.take((T, B, H), dt)  # W_hn h + b_hn, needed for dr
-        out = np.empty(x.shape[:2] + (H,), dt)
-        o = _time_major(out, batch_first)
+        hs = _WORKSPACE.take((T, B, H), dt) if batch_first else np.empty((T, B, H), dt)
         h = np.zeros((B, H), dt) if h0 is None else h0
         for t in _steps(T, reverse):
             gh = h @ whh_t
-            if bhh is not None:
-                gh += bhh
+            gh += bhh
             a = rz[t]
-            np.add(gxt[t, :, :H2], gh[:, :H2], out=a)
+            np.add(gx[t, :, :H2], gh[:, :H2], out=a)
             np.tanh(a, out=a)
             a *= 0.5
             a += 0.5
             ghn[t] = gh[:, H2:]
             n = ns[t]
             np.multiply(a[:, :H], gh[:, H2:], out=n)
-            n += gxt[t, :, H2:]
+            n += gx[t, :, H2:]
             np.tanh(n, out=n)
-            hn = o[t]
+            hn = hs[t]
             np.subtract(h, n, out=hn)  # h' = n + z (h - n)
             hn *= a[:, H:]
             hn += n
             h = hn
         _WORKSPACE.give(gx)
-        ctx._bufs = (rz, ns, ghn)
+        out = _batch_major(hs, batch_first)
+        ctx._bufs = (xa, rz, ns, ghn, hs) if batch_first else (xa, rz, ns, ghn)
+        ctx.hs = hs
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
         ctx.set_materialize_grads(False)
@@ -386,13 +398,18 @@ class GRULayer(_FusedLayer):
     @staticmethod
     def backward(ctx, g_out, g_hn):
         x, h0, w_ih, w_hh, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
-        rz, ns, ghn = ctx._bufs
+        xa, rz, ns, ghn = ctx._bufs[:4]
+        hs = ctx.hs
         reverse, bf, has_bih, has_bhh = ctx.flags
         T, B, H = ns.shape
-        H2 = 2 * H
-        dt = out.dtype
+        I = xa.shape[1] - 1
+        H2, N = 2 * H, T * B
+        dt = hs.dtype
         ws = _WORKSPACE
-        prev = _prev_states(out, 0 if h0 is None else h0, reverse, bf)
+        ha = ws.take((N, H + 1), dt)  # [h_prev | 1]: the hidden side's weights and bias
+        ha[:, H] = 1
+        _fill_prev(ha[:, :H], hs, h0, reverse)
+        prev = ha[:, :H].reshape(T, B, H)
         # Factors of the per-step products, for all steps at once (vectorised outside the loop)
         d_rz = ws.take(rz.shape, dt)
         np.multiply(rz, rz, out=d_rz)
@@ -403,17 +420,15 @@ class GRULayer(_FusedLayer):
         one_minus_z = ws.take(ns.shape, dt)
         np.subtract(1, rz[..., H:], out=one_minus_z)
         h_minus_n = ws.take(ns.shape, dt)
-        np.subtract(_time_major(prev, bf), ns, out=h_minus_n)
-        dgx = ws.take(x.shape[:2] + (3 * H,), dt)  # gradient of the input-side pre-activations
-        dgxt = _time_major(dgx, bf)
-        dgh = ws.take(x.shape[:2] + (3 * H,), dt)  # ... and of the hidden-side ones
-        dght = _time_major(dgh, bf)
+        np.subtract(prev, ns, out=h_minus_n)
+        dgx = ws.take((T, B, 3 * H), dt)  # gradient of the input-side pre-activations
+        dgh = ws.take((T, B, 3 * H), dt)  # ... and of the hidden-side ones
         dh = np.zeros((B, H), dt) if g_hn is None else g_hn._data.copy()
         go = None if g_out is None else _time_major(g_out._data, bf)
         for t in _steps(T, reverse, backward=True):
             if go is not None:
                 dh += go[t]
-            g = dgxt[t]
+            g = dgx[t]
             dn = g[:, H2:]
             np.multiply(dh, one_minus_z[t], out=dn)
             dn *= d_n[t]
@@ -421,20 +436,26 @@ class GRULayer(_FusedLayer):
             np.multiply(dn, ghn[t], out=dzr[:, :H])  # dr (before sigmoid')
             np.multiply(dh, h_minus_n[t], out=dzr[:, H:])  # dz (before sigmoid')
             dzr *= d_rz[t]
-            gh = dght[t]
+            gh = dgh[t]
             gh[:, :H2] = dzr
             np.multiply(dn, rz[t, :, :H], out=gh[:, H2:])
             dh *= rz[t, :, H:]
             dh += gh @ w_hh
         need = ctx.needs_input_grad
-        dx, dw_ih, db_ih = _input_side_grads(need, dgx, x, w_ih, (0, 2, 4))
-        flat = dgh.reshape(-1, 3 * H)
-        dw_hh = flat.T @ prev.reshape(-1, H) if need[3] else None
-        db_hh = flat.sum(0) if has_bhh and need[5] else None
-        ws.give(prev, d_rz, d_n, one_minus_z, h_minus_n, dgx, dgh)
-        return _tensors(
-            dx, dh if need[1] else None, dw_ih, dw_hh, db_ih if has_bih else None, db_hh
-        )
+        flat_x = dgx.reshape(N, 3 * H)
+        flat_h = dgh.reshape(N, 3 * H)
+        dx = _batch_major((flat_x @ w_ih).reshape(T, B, I), bf) if need[0] else None
+        dw_ih = db_ih = dw_hh = db_hh = None
+        if need[2] or need[4]:
+            gi = flat_x.T @ xa  # [dW_ih | db_ih]
+            dw_ih = gi[:, :I].copy() if need[2] else None
+            db_ih = gi[:, I].copy() if has_bih and need[4] else None
+        if need[3] or need[5]:
+            gw = flat_h.T @ ha  # [dW_hh | db_hh]
+            dw_hh = gw[:, :H].copy() if need[3] else None
+            db_hh = gw[:, H].copy() if has_bhh and need[5] else None
+        ws.give(ha, d_rz, d_n, one_minus_z, h_minus_n, dgx, dgh)
+        return _tensors(dx, dh if need[1] else None, dw_ih, dw_hh, db_ih, db_hh)
 
     @staticmethod
     def sample_inputs(rng):
@@ -457,7 +478,8 @@ class LSTMLayer(_FusedLayer):
     Backward per step (dh = g_out_t + carried gradient, m = o tanh(c), dm = dh or dh W_hr):
     do = dm tanh(c), dc += dm o (1 - tanh(c)^2), di = dc g, df = dc c_{t-1}, dg = dc i,
     each times its activation's derivative to give dZ_t; dc_{t-1} = dc f and
-    dh_{t-1} = dZ_t W_hh. Weight gradients are GEMMs over all steps after the loop.
+    dh_{t-1} = dZ_t W_hh. After the loop, [dW_ih | db | dW_hh] = sum_t dZ_t^T [x_t | 1 |
+    h_{t-1}] is one GEMM, and dx = dZ W_ih another.
     """
 
     takes_arrays = True
@@ -480,43 +502,49 @@ class LSTMLayer(_FusedLayer):
         H2, H3, G = 2 * H, 3 * H, 4 * H
         # Note [sigmoid through tanh]: i, f, o rows halved (exact), g rows unchanged; after
         # tanh, a * scale + shift turns the i, f, o columns into sigmoids and leaves g alone.
+        # scale and shift are materialised at (B, G): a same-shape op is ~3x faster than a
+        # broadcast one.
         scale = np.full(G, 0.5, dt)
         scale[H2:H3] = 1
-        shift = np.full(G, 0.5, dt)
-        shift[H2:H3] = 0
-        acts = _WORKSPACE.take(x.shape[:2] + (G,), dt)  # gate activations, laid out like x
-        np.matmul(x.reshape(-1, I), (w_ih * scale[:, None]).T, out=acts.reshape(-1, G))
-        if b_ih is not None or b_hh is not None:
-            bias = b_ih + b_hh if b_ih is not None and b_hh is not None else (
-                b_ih if b_ih is not None else b_hh)  # fmt: skip
-            acts += bias * scale
-        at_ = _time_major(acts, batch_first)
+        scale_b = np.broadcast_to(scale, (B, G)).copy()
+        shift_b = np.broadcast_to(1 - scale, (B, G)).copy()
+        xa = _inputs_with_ones(x, batch_first, P)
+        bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
+        acts = _WORKSPACE.take((T, B, G), dt)  # gate activations, time-major
+        np.matmul(xa[:, : I + 1], _weights_with_bias(w_ih, bias, scale).T,
+                  out=acts.reshape(T * B, G))  # fmt: skip
         whh_t = (w_hh * scale[:, None]).T
         whr_t = None if w_hr is None else w_hr.T
         cs = _WORKSPACE.take((T, B, H), dt)
         tcs = _WORKSPACE.take((T, B, H), dt)  # tanh(c)
-        out = np.empty(x.shape[:2] + (P,), dt)
-        o = _time_major(out, batch_first)
-        ms = o if w_hr is None else _WORKSPACE.take((T, B, H), dt)  # o * tanh(c)
+        hs = _WORKSPACE.take((T, B, P), dt) if batch_first else np.empty((T, B, P), dt)
+        ms = hs if w_hr is None else _WORKSPACE.take((T, B, H), dt)  # o * tanh(c)
         ig = np.empty((B, H), dt)
-        h = np.zeros((B, P), dt) if h0 is None else h0
-        c = np.zeros((B, H), dt) if c0 is None else c0
+        h, c = h0, c0
         for t in _steps(T, reverse):
-            a = at_[t]
-            a += h @ whh_t
+            a = acts[t]
+            if h is not None:
+                a += h @ whh_t
             np.tanh(a, out=a)
-            a *= scale
-            a += shift
+            a *= scale_b
+            a += shift_b
             ct = cs[t]
-            np.multiply(a[:, H:H2], c, out=ct)
-            np.multiply(a[:, :H], a[:, H2:H3], out=ig)
-            ct += ig
+            if c is not None:
+                np.multiply(a[:, H:H2], c, out=ct)
+                np.multiply(a[:, :H], a[:, H2:H3], out=ig)
+                ct += ig
+            else:
+                np.multiply(a[:, :H], a[:, H2:H3], out=ct)
             tc = np.tanh(ct, out=tcs[t])
             np.multiply(a[:, H3:], tc, out=ms[t])
             if whr_t is not None:
-                np.matmul(ms[t], whr_t, out=o[t])
-            h, c = o[t], ct
-        ctx._bufs = (acts, cs, tcs) if w_hr is None else (acts, cs, tcs, ms)
+                np.matmul(ms[t], whr_t, out=hs[t])
+            h, c = hs[t], ct
+        out = _batch_major(hs, batch_first)
+        bufs = (xa, acts, cs, tcs)
+        bufs += (() if w_hr is None else (ms,)) + ((hs,) if batch_first else ())
+        ctx._bufs = bufs
+        ctx.hs, ctx.ms = hs, ms
         ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_hr, out)
         ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
         ctx.set_materialize_grads(False)
@@ -525,28 +553,26 @@ class LSTMLayer(_FusedLayer):
     @staticmethod
     def backward(ctx, g_out, g_hn, g_cn):
         x, h0, c0, w_ih, w_hh, w_hr, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
-        acts, cs, tcs = ctx._bufs[:3]
-        ms = ctx._bufs[3] if w_hr is not None else None
+        xa, acts, cs, tcs = ctx._bufs[:4]
+        hs, ms = ctx.hs, ctx.ms
         reverse, bf, has_bih, has_bhh = ctx.flags
         T, B, H = cs.shape
-        P = out.shape[-1]
-        H2, H3, G = 2 * H, 3 * H, 4 * H
+        P = hs.shape[-1]
+        I = xa.shape[1] - 1 - P
+        H2, H3, G, N = 2 * H, 3 * H, 4 * H, T * B
         dt = cs.dtype
         ws = _WORKSPACE
-        at_ = _time_major(acts, bf)
         # Derivatives of the activations w.r.t. their pre-activations, all steps at once.
         deriv = ws.take(acts.shape, dt)
         np.multiply(acts, acts, out=deriv)
         np.subtract(acts, deriv, out=deriv)  # sigmoid' = s - s^2
         np.multiply(acts[..., H2:H3], acts[..., H2:H3], out=deriv[..., H2:H3])
         np.subtract(1, deriv[..., H2:H3], out=deriv[..., H2:H3])  # tanh' = 1 - g^2
-        dv = _time_major(deriv, bf)
         o_dtanh = ws.take(cs.shape, dt)  # o (1 - tanh(c)^2): the path dm -> dc
         np.multiply(tcs, tcs, out=o_dtanh)
         np.subtract(1, o_dtanh, out=o_dtanh)
-        o_dtanh *= at_[..., H3:]
-        dz = ws.take(acts.shape, dt)  # gradient of the gate pre-activations, laid out like x
-        dzt = _time_major(dz, bf)
+        o_dtanh *= acts[..., H3:]
+        dz = ws.take(acts.shape, dt)  # gradient of the gate pre-activations, time-major
         dh = np.zeros((B, P), dt) if g_hn is None else g_hn._data.copy()
         dc = np.zeros((B, H), dt) if g_cn is None else g_cn._data.copy()
         c_init = np.zeros((B, H), dt) if c0 is None else c0
@@ -563,8 +589,8 @@ class LSTMLayer(_FusedLayer):
                 dm = dh @ w_hr
             else:
                 dm = dh
-            d = dzt[t]
-            a = at_[t]
+            d = dz[t]
+            a = acts[t]
             np.multiply(dm, tcs[t], out=d[:, H3:])  # do
             np.multiply(dm, o_dtanh[t], out=tmp)
             dc += tmp
@@ -572,26 +598,25 @@ class LSTMLayer(_FusedLayer):
             np.multiply(dc, c_init if t == first else cs[t + step_back], out=d[:, H:H2])  # df
             np.multiply(dc, a[:, :H], out=d[:, H2:H3])  # dg
             dc *= a[:, H:H2]
-            d *= dv[t]
+            d *= deriv[t]
             dh = d @ w_hh
         need = ctx.needs_input_grad
-        dx, dw_ih, db = _input_side_grads(need[:5] + (need[5] or need[6],), dz, x, w_ih,
-                                          (0, 3, 5))  # fmt: skip
-        dw_hh = None
-        if need[4]:
-            prev = _prev_states(out, 0 if h0 is None else h0, reverse, bf)
-            dw_hh = dz.reshape(-1, G).T @ prev.reshape(-1, P)
-            ws.give(prev)
-        db_ih = db if has_bih and need[5] else None
-        # a separate array for each bias: an in-place change of one .grad must not hit both
-        db_hh = (db.copy() if db_ih is not None else db) if has_bhh and need[6] else None
+        flat = dz.reshape(N, G)
+        dx = _batch_major((flat @ w_ih).reshape(T, B, I), bf) if need[0] else None
+        dw_ih = dw_hh = db_ih = db_hh = None
+        if need[3] or need[4] or need[5] or need[6]:
+            _fill_prev(xa, hs, h0, reverse)
+            allw = flat.T @ xa  # [dW_ih | db | dW_hh] in one GEMM
+            dw_ih = allw[:, :I].copy() if need[3] else None
+            db_ih = allw[:, I].copy() if has_bih and need[5] else None
+            dw_hh = allw[:, I + 1 :].copy() if need[4] else None
+            db_hh = allw[:, I].copy() if has_bhh and need[6] else None
         dw_hr = None
         if w_hr is not None and need[7]:
-            dw_hr = dhs.reshape(-1, P).T @ ms.reshape(-1, H)
+            dw_hr = dhs.reshape(N, P).T @ ms.reshape(N, H)
         ws.give(deriv, o_dtanh, dz, dhs)
-        return _tensors(
-            dx, dh if need[1] else None, dc if need[2] else None, dw_ih, dw_hh, db_ih, db_hh, dw_hr
-        )
+        return _tensors(dx, dh if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
+                        db_ih, db_hh, dw_hr)  # fmt: skip
 
     @staticmethod
     def sample_inputs(rng):

@@ -9,4 +9,6 @@ from autotensor.testing.gradcheck import (
 )
 from autotensor.testing.sample import Sample
 
-__all__ = ["GradcheckError", "Sample", "assert_close", "check_function", "gradcheck", "gradgradcheck"]
+__all__ = [
+    "GradcheckError", "Sample", "assert_close", "check_function", "gradcheck", "gradgradcheck",
+]  # fmt: skip

@@ -125,21 +125,23 @@ def _check_module(module: Any) -> None:
 
 def _body(
     root_or_roots: Any,
-    params: Any,
-    show_values: bool,
-    show_grads: bool,
-    module: Any,
-    max_nodes: int | None,
-    direction: str,
-    show_saved: bool,
-    collapse: Any,
-    fold_repeats: Any,
-    grad_range: tuple[float, float],
-    legend: bool | None,
-    title: str | None,
-    inputs: Any,
     fn: str,
+    params: Any = None,
+    show_values: bool = False,
+    show_grads: bool = False,
+    module: Any = None,
+    max_nodes: int | None = None,
+    direction: str = "TB",
+    show_saved: bool = False,
+    collapse: Any = (),
+    fold_repeats: Any = "auto",
+    grad_range: tuple[float, float] = (1e-6, 1e2),
+    legend: bool | None = None,
+    title: str | None = None,
+    inputs: Any = None,
+    verbose: bool = True,
 ) -> list[str]:
+    """The body lines of the DOT text (shared by draw and to_dot)."""
     roots = as_roots(root_or_roots, fn)
     _check_module(module)
     if direction not in ("TB", "LR", "BT", "RL"):
@@ -162,7 +164,7 @@ def _body(
             f"module=True for boxes named from autotensor.graph.scope blocks)"
         )
     lay = layout(view, fold_min, collapse, max_nodes, show_saved)
-    em = Emitter(lay, show_values, show_grads, (lo, hi), legend, title, direction)
+    em = Emitter(lay, show_values, show_grads, (lo, hi), legend, title, direction, verbose)
     return em.lines()
 
 
@@ -181,24 +183,26 @@ def to_dot(
     legend: bool | None = None,
     title: str | None = None,
     inputs: Any = None,
+    verbose: bool = True,
 ) -> str:
     """The DOT text of `draw(...)` (same arguments); needs neither graphviz nor `dot`."""
     body = _body(
         root_or_roots,
-        params,
-        show_values,
-        show_grads,
-        module,
-        max_nodes,
-        direction,
-        show_saved,
-        collapse,
-        fold_repeats,
-        grad_range,
-        legend,
-        title,
-        inputs,
         "to_dot",
+        params=params,
+        show_values=show_values,
+        show_grads=show_grads,
+        module=module,
+        max_nodes=max_nodes,
+        direction=direction,
+        show_saved=show_saved,
+        collapse=collapse,
+        fold_repeats=fold_repeats,
+        grad_range=grad_range,
+        legend=legend,
+        title=title,
+        inputs=inputs,
+        verbose=verbose,
     )
     return "digraph autotensor {\n" + "".join(body) + "}\n"
 
@@ -218,6 +222,7 @@ def draw(
     legend: bool | None = None,
     title: str | None = None,
     inputs: Any = None,
+    verbose: bool = True,
 ) -> Any:
     """Draw the graph recorded behind one or more result tensors; returns a graphviz.Digraph.
 
@@ -253,6 +258,7 @@ def draw(
         legend: draw the colour legend (default: when show_grads).
         title: a line written above the picture.
         inputs: names for input leaves, {name: tensor} (e.g. {"X": X}); drawn as inputs.
+        verbose: False draws op and leaf names only, without shapes and dtypes.
 
     Returns:
         A graphviz.Digraph subclass: `.source` is the DOT text, `.render(filename,
@@ -267,20 +273,21 @@ def draw(
     """
     body = _body(
         root_or_roots,
-        params,
-        show_values,
-        show_grads,
-        module,
-        max_nodes,
-        direction,
-        show_saved,
-        collapse,
-        fold_repeats,
-        grad_range,
-        legend,
-        title,
-        inputs,
         "draw",
+        params=params,
+        show_values=show_values,
+        show_grads=show_grads,
+        module=module,
+        max_nodes=max_nodes,
+        direction=direction,
+        show_saved=show_saved,
+        collapse=collapse,
+        fold_repeats=fold_repeats,
+        grad_range=grad_range,
+        legend=legend,
+        title=title,
+        inputs=inputs,
+        verbose=verbose,
     )
     g = _drawing_class()(name="autotensor")
     g.body.extend(body)

@@ -214,7 +214,7 @@ def attrs(d: dict[str, Any]) -> str:
     for k, v in d.items():
         if v is None:
             continue
-        if isinstance(v, str) and v.startswith("<<"):
+        if isinstance(v, str) and v.startswith("<") and v.endswith(">"):
             parts.append(f"{k}={v}")
         else:
             parts.append(f"{k}={q(str(v))}")
@@ -232,8 +232,10 @@ class Emitter:
         legend: bool | None,
         title: str | None,
         direction: str = "TB",
+        verbose: bool = True,
     ) -> None:
         self.lay = lay
+        self.verbose = verbose
         self.direction = direction
         self.view = lay.view
         self.show_values = show_values
@@ -241,6 +243,13 @@ class Emitter:
         self.lo, self.hi = grad_range
         self.legend = show_grads if legend is None else legend
         self.title = title
+        # folds that have an edge from one repeat into the next (an RNN's state)
+        self.recurrent = set()
+        for e in lay.edges:
+            if e.kind == "recur":
+                for k in lay.units[e.dst].path:
+                    if isinstance(k, tuple):
+                        self.recurrent.add(k)
         self.missing_values = 0
         self.missing_grads = 0
 
@@ -283,7 +292,8 @@ class Emitter:
     def op_rows(self, u: Unit) -> tuple[list, tuple[str, str] | None]:
         node = self.view.nodes[u.ref]
         rows = [(op_title(node), "b")]
-        rows += [(m, "s") for m in meta_str(node._out_meta)]
+        if self.verbose:
+            rows += [(m, "s") for m in meta_str(node._out_meta)]
         colour = None
         n_out = len(node._out_meta)
         if self.show_values:
@@ -333,7 +343,8 @@ class Emitter:
             rows = [(iname, "b"), ("input", "i")]
         else:
             rows = [("input", "i")]
-        rows.append((meta_str(((t._data.shape, t._data.dtype),))[0], "s"))
+        if self.verbose:
+            rows.append((meta_str(((t._data.shape, t._data.dtype),))[0], "s"))
         if self.show_values:
             v = value_stats(t._data)
             rows += [(s, "s") for s in value_str(v)]
@@ -353,7 +364,9 @@ class Emitter:
 
     def const_rows(self, j: int) -> list:
         c = self.view.consts[j]
-        rows = [("constant", "i"), (meta_str(((c.shape, c.dtype),))[0], "s")]
+        rows = [("constant", "i")]
+        if self.verbose:
+            rows.append((meta_str(((c.shape, c.dtype),))[0], "s"))
         if self.show_values:
             rows += [(s, "s") for s in value_str(c.stats)]
             f = flag_str(c.stats, "value")
@@ -368,7 +381,9 @@ class Emitter:
         if b["cls"] and b["cls"] != title:
             rows.append((b["cls"], "i"))
         k = len(u.members)
-        rows.append((f"{k} op{'' if k == 1 else 's'}", "s"))
+        reps = max((len(self.lay.members.get(i, ())) for i in u.ref), default=1)
+        per = f" in {reps} repeats" if reps > 1 else ""
+        rows.append((f"{k} op{'' if k == 1 else 's'}{per}", "s"))
         # outputs: edges leaving the box
         outs = []
         for e in self.lay.edges:
@@ -394,23 +409,33 @@ class Emitter:
         colour = None
         if self.show_grads:
             gs = []
+            seen = set()
             for e in self.lay.edges:
                 if e.src == u.uid and e.grad_ref and e.grad_ref[0] == "op":
-                    g = op_grad(self.view.nodes[e.grad_ref[1][0]], e.grad_ref[1][1])
-                    if g is not None:
-                        gs.append(g)
+                    i, nr = e.grad_ref[1]
+                    if (i, nr) not in seen:
+                        seen.add((i, nr))
+                        gs += self._grads_of(self.lay.members.get(i, [i]), nr)
             if gs:
-                rows.append((f"|g| out {fmt(max(g.norm for g in gs))}", "s"))
+                norms = [g.norm for g in gs]
+                if len(gs) > 1 and min(norms) != max(norms):
+                    rows.append((f"|g| out {fmt(min(norms))} … {fmt(max(norms))}", "s"))
+                else:
+                    rows.append((f"|g| out {fmt(norms[0])}", "s"))
             colour = self._grad_colour_range(gs)
+            folded = [self.lay.members[i] for i, _ in seen if len(self.lay.members[i]) > 1]
+            if folded and gs:  # stands for folded repeats: the strip, as on a folded op
+                rows.append((self._strip(folded[0], 1), "raw"))
+                colour = None
         return rows, colour
 
     def edge_colour_of(self, ref: Any) -> tuple[str, str] | None:
         """The colour of the gradient flowing back along an edge; from a folded producer,
         coloured like the folded node (the extreme over its repeats)."""
         if ref is not None and ref[0] == "op":
-            u = self.lay.units.get(f"op{ref[1][0]}")
-            if u is not None and len(u.members) > 1:
-                return self._grad_colour_range(self._grads_of(u.members, ref[1][1]))
+            ms = self.lay.members.get(ref[1][0], ())
+            if len(ms) > 1:
+                return self._grad_colour_range(self._grads_of(ms, ref[1][1]))
         return grad_colour(self.edge_grad(ref), self.lo, self.hi)
 
     def edge_grad(self, ref: Any) -> GradStats | None:
@@ -479,7 +504,10 @@ class Emitter:
             a["label"] = a["label"].replace("<TR>", f"<TR><TD>{_hdr(header)}</TD></TR><TR>", 1)
         if self.show_grads and u.kind in ("op", "leaf", "box"):
             if colour is None:
-                a["fillcolor"] = FILL_OP if len(u.members) > 1 else FILL_NONE
+                if u.kind == "box":
+                    a["fillcolor"] = FILL_BOX
+                else:
+                    a["fillcolor"] = FILL_OP if len(u.members) > 1 else FILL_NONE
             else:
                 a["fillcolor"], a["fontcolor"] = colour
                 if colour == NONFINITE:
@@ -494,16 +522,7 @@ class Emitter:
             a = {"style": "dashed", "color": "#999999"}
         else:
             if e.kind == "recur":
-                a.update(
-                    {
-                        "style": "dashed",
-                        "constraint": "false",
-                        "color": "#7a5195",
-                        "xlabel": "next",
-                        "fontcolor": "#7a5195",
-                        "fontsize": "8",
-                    }
-                )
+                a.update({"style": "dashed", "constraint": "false", "color": "#7a5195"})
             if e.nr is not None:
                 a["taillabel"] = f"{e.nr}"
                 a["fontsize"] = "8"
@@ -517,10 +536,14 @@ class Emitter:
     def box_label(self, b: dict) -> str:
         f = b["fold"]
         if f is not None:
-            return (
+            label = (
                 f"repeated ×{f.count}  ({f.period} ops per repeat; "
                 f"{f.period * (f.count - 1)} folded)"
             )
+            if f.key in self.recurrent:
+                second = "dashed edges: into the next repeat"
+                return f'<{esc(label)}<BR ALIGN="LEFT"/>{esc(second)}<BR ALIGN="LEFT"/>>'
+            return label
         name = b["name"]
         return f"{name} · {b['cls']}" if b["cls"] and b["cls"] != name else name
 

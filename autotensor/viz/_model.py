@@ -353,9 +353,10 @@ class Layout:
     order: list[str]
     edges: list[Edge]
     folds: list[Fold]
-    boxes: dict[tuple, dict]  # box path -> {'label', 'fold': Fold | None}
+    boxes: dict[tuple, dict]  # box path -> {'fold': Fold} or {'fold': None, 'name', 'cls', ...}
     cut: dict | None
     root_units: list[str]
+    members: dict[int, list[int]]  # drawn op index -> the op indices it stands for
 
 
 def _collapse_test(collapse: Any) -> tuple[int | None, set[str]]:
@@ -543,7 +544,7 @@ def layout(
                 src = unit_of_op[j]
                 f = fold_of[i]
                 recur = f is not None and fold_of[j] is f and block[j] < block[i]
-                if src == dst and not (recur and units[dst].kind == "op"):
+                if src == dst and not recur:
                     continue  # inside one collapsed box
                 multi = len(nodes[j]._out_meta) > 1
                 link(
@@ -601,7 +602,7 @@ def layout(
         p = units[uid].path
         for d in range(1, len(p) + 1):
             used_boxes[p[:d]] = boxes[p[:d]]
-    return Layout(view, units, order, edges, folds, used_boxes, cut, root_units)
+    return Layout(view, units, order, edges, folds, used_boxes, cut, root_units, members)
 
 
 def _cut(

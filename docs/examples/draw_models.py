@@ -96,6 +96,14 @@ def lstm(out_dir: Path, steps: int = 64) -> None:
     )
     print(f"lstm: {n_ops} ops drawn in {time.perf_counter() - t0:.3f}s")
     save(g, out_dir, "lstm_folded")
+    g = at.viz.draw(
+        loss,
+        module=model,
+        show_grads=True,
+        collapse=["cells.0", "cells.1"],
+        title="the same LSTM, each cell collapsed",
+    )
+    save(g, out_dir, "lstm_collapsed")
 
 
 def cnn(out_dir: Path) -> None:

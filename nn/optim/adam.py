@@ -51,6 +51,11 @@ def adam_update(
 
     Shapes: every array has the parameter's shape. `grad` is only read.
     """
+    if param.ndim == 0:  # 0-d temporaries would be numpy scalars: work on 1-element views
+        param, grad, exp_avg, exp_avg_sq = (a.reshape(1) for a in (param, grad, exp_avg,
+                                                                    exp_avg_sq))  # fmt: skip
+        if max_exp_avg_sq is not None:
+            max_exp_avg_sq = max_exp_avg_sq.reshape(1)
     g = grad
     if weight_decay != 0:
         if decoupled_weight_decay:

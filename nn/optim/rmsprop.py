@@ -39,6 +39,10 @@ def rmsprop_update(
     `buf` is given (and updated in place) exactly when momentum > 0; `grad_avg` exactly when
     centered. Shapes: every array has the parameter's shape; `grad` is only read.
     """
+    if param.ndim == 0:  # 0-d temporaries would be numpy scalars: work on 1-element views
+        param, grad, square_avg = param.reshape(1), grad.reshape(1), square_avg.reshape(1)
+        grad_avg = None if grad_avg is None else grad_avg.reshape(1)
+        buf = None if buf is None else buf.reshape(1)
     g = grad
     if weight_decay != 0:
         g = g + weight_decay * param

@@ -427,3 +427,38 @@ def test_char_corpus_streams_continue_across_batches():
 def test_char_corpus_file():
     c = CharCorpus(DATA / "tinyshakespeare.txt", seq_len=64)
     assert c.vocab_size == 65 and c.decode(c[0][0]).startswith("First Citizen")
+
+
+# -- property: any size, batch size, drop_last and shuffle --------------------------------------
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # hypothesis is optional
+    given = None
+
+if given is not None:
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        n=st.integers(1, 60),
+        bs=st.integers(1, 70),
+        drop_last=st.booleans(),
+        shuffle=st.booleans(),
+        seed=st.integers(0, 2**16),
+    )
+    def test_loader_covers_each_sample_once(n, bs, drop_last, shuffle, seed):
+        loader = DataLoader(
+            TensorDataset(np.arange(n), np.arange(n) * 2.0),
+            batch_size=bs, shuffle=shuffle, drop_last=drop_last, seed=seed,
+        )  # fmt: skip
+        batches = list(loader)
+        assert len(batches) == len(loader)
+        sizes = [len(b[0]) for b in batches]
+        assert all(s == bs for s in sizes[:-1]) and (not sizes or 0 < sizes[-1] <= bs)
+        seen = np.concatenate([_np(b[0]) for b in batches]) if batches else np.array([], int)
+        assert len(set(seen.tolist())) == len(seen)  # no sample twice
+        assert len(seen) == (n // bs * bs if drop_last else n)
+        if not shuffle:
+            np.testing.assert_array_equal(seen, np.arange(len(seen)))
+        for xb, yb in batches:  # rows stay paired across the tensors
+            np.testing.assert_array_equal(_np(yb), _np(xb) * 2.0)

@@ -357,3 +357,20 @@ def test_mlp_model_parity(dtype, rng):
         )
 
     run_both(build(nn), build(tnn), rng.normal(size=(6, 3, 4)), dtype, rng, steps=2)
+
+
+def test_linear_double_backward_matches_torch(rng):
+    """A gradient penalty: d/dW of |d(loss)/dx|^2 needs the differentiable backward path."""
+    x = rng.normal(size=(4, 3))
+    tl = tnn.Linear(3, 2).double()
+    ol = nn.Linear(3, 2).double()
+    ol.load_state_dict({k: v.detach().numpy() for k, v in tl.state_dict().items()})
+    xo, xt = at.tensor(x, requires_grad=True), torch.tensor(x, requires_grad=True)
+    (go,) = at.autograd.grad(ol(xo).tanh().sum(), [xo], create_graph=True)
+    (gt,) = torch.autograd.grad(tl(xt).tanh().sum(), [xt], create_graph=True)
+    close(go, gt, np.float64, "first-order grad")
+    (go * go).sum().backward()
+    (gt * gt).sum().backward()
+    close(ol.weight.grad, tl.weight.grad, np.float64, "weight grad of the penalty")
+    close(ol.bias.grad, tl.bias.grad, np.float64, "bias grad of the penalty")
+    close(xo.grad, xt.grad, np.float64, "input grad of the penalty")

@@ -426,3 +426,51 @@ def test_parameters_to_vector_and_back():
         nn.utils.vector_to_parameters(at.zeros(5), ours)
     with pytest.raises(TypeError, match="expected Tensor"):
         nn.utils.vector_to_parameters(np.zeros(32), ours)
+
+
+# -- property: any parameter shape and hyperparameters ------------------------------------------
+try:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+except ImportError:  # hypothesis is optional
+    given = None
+
+
+def _options(name):
+    f = st.floats
+    common = {"lr": f(1e-4, 0.5), "weight_decay": st.sampled_from([0.0, 0.01, 0.3]),
+              "maximize": st.booleans()}  # fmt: skip
+    extra = {
+        "SGD": {"momentum": st.sampled_from([0.0, 0.5, 0.9]), "dampening": f(0.0, 0.5)},
+        "Adam": {"betas": st.tuples(f(0.0, 0.99), f(0.5, 0.9999)), "eps": f(1e-10, 1e-2),
+                 "amsgrad": st.booleans()},
+        "AdamW": {"betas": st.tuples(f(0.0, 0.99), f(0.5, 0.9999)), "amsgrad": st.booleans()},
+        "RMSprop": {"alpha": f(0.5, 0.999), "momentum": st.sampled_from([0.0, 0.7]),
+                    "centered": st.booleans(), "eps": f(1e-10, 1e-2)},
+        "Adagrad": {"lr_decay": f(0.0, 0.2), "initial_accumulator_value": f(0.0, 1.0)},
+    }[name]  # fmt: skip
+    return st.fixed_dictionaries({**common, **extra})
+
+
+if given is not None:
+
+    @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+    @settings(max_examples=15, deadline=None)
+    @given(data=st.data())
+    def test_update_rule_any_shape_and_options(name, data):
+        """Random shape, options and gradients: 4 steps of ours equal torch's (float64)."""
+        kw = data.draw(_options(name))
+        shape = tuple(data.draw(st.lists(st.integers(1, 4), min_size=0, max_size=3)))
+        seed = data.draw(st.integers(0, 2**16))
+        r = np.random.default_rng(seed)
+        w = r.normal(size=shape)
+        ours, theirs = at.tensor(w, requires_grad=True), torch.tensor(w, requires_grad=True)
+        o, t = getattr(optim, name)([ours], **kw), getattr(torch.optim, name)([theirs], **kw)
+        for _ in range(4):
+            g = r.normal(size=shape)
+            ours.grad, theirs.grad = at.tensor(g), torch.tensor(g)
+            o.step()
+            t.step()
+        np.testing.assert_allclose(
+            ours.detach().numpy(), theirs.detach().numpy(), **TOL[np.float64]
+        )
