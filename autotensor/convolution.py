@@ -1,10 +1,11 @@
 """Convolution and pooling, with torch.nn.functional's names, signatures and semantics.
 
-Everything here is a composite: a convolution is `Im2Col` (every kernel window as a column)
-followed by one `MatMul` with the flattened weight, a transposed convolution is the
-`MatMul` followed by `Col2Im`, max pooling is the `MaxPool2d` primitive, average pooling is
-`Im2Col` and a sum, adaptive average pooling two products with averaging matrices. The
-gradients (first and second order) come from those primitives (`autotensor.ops.conv`).
+A convolution is the `Conv2d` primitive: im2col (every kernel window as a column) and one
+matrix product per image with the flattened weight; `conv2d_composite` writes the same thing
+as `Im2Col` followed by `MatMul`. A transposed convolution is a `MatMul` followed by
+`Col2Im`, max pooling is the `MaxPool2d` primitive, average pooling is `Im2Col` and a sum,
+adaptive average pooling two products with averaging matrices. The gradients (first and
+second order) come from those primitives (`autotensor.ops.conv`).
 
 Layout, as torch: input (N, C, H, W) or unbatched (C, H, W); conv weight
 (out_channels, in_channels / groups, kH, kW); transposed-conv weight
@@ -125,20 +126,32 @@ def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, win: Window,
         )
     _check_bias(op, bias, o, weight)
     _same_dtype(op, x, weight, bias)
+    return ops.Conv2d.apply(x, weight, bias, win=win, groups=groups)
+
+
+def conv2d_composite(input: Tensor, weight: Tensor, bias: Tensor | None = None,
+                     stride: IntOrPair = 1, padding: IntOrPair = 0, dilation: IntOrPair = 1,
+                     groups: int = 1) -> Tensor:  # fmt: skip
+    """conv2d as a composite of primitives, Im2Col then one MatMul per image:
+    out[n] = W (O, C kh kw) @ cols[n] (C kh kw, OH OW) + b. Its gradients come from Im2Col
+    (Col2Im) and MatMul. The `Conv2d` primitive does the same forward with a backward that
+    picks the cheaper way to dx; this version is kept as the plain statement of the method
+    and as a check on the primitive. Batched 4-D input, int or pair padding."""
+    x = as_tensor(input)
+    n, _, h, w = x.shape
+    o, cg, kh, kw = weight.shape
+    s, d = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
+    win = as_window((kh, kw), s, _conv_padding("conv2d", padding, (kh, kw), d, s), d)
     oh, ow = win.out_hw(h, w)
     k = cg * kh * kw
+    cols = ops.Im2Col.apply(x, win)  # (N, C kh kw, OH OW)
     if groups == 1:
-        w2 = weight.reshape(o, k)
-        if bias is not None:  # the bias rides in the product: (W b) @ (cols; 1)
-            w2 = ops.Cat.apply(w2, bias.reshape(o, 1), dim=1)
-        cols = ops.Im2Col.apply(x, win, ones=bias is not None)  # (N, K [+ 1], OH OW)
-        out = ops.MatMul.apply(w2, cols)  # (O, K) @ (N, K, L) -> (N, O, L)
+        out = ops.MatMul.apply(weight.reshape(o, k), cols)  # (O, K) @ (N, K, L) -> (N, O, L)
     else:
-        cols = ops.Im2Col.apply(x, win)  # (N, C kh kw, OH OW)
         wg = weight.reshape(groups, o // groups, k)
         out = ops.MatMul.apply(wg, cols.reshape(n, groups, k, oh * ow)).reshape(n, o, oh * ow)
-        if bias is not None:
-            out = out + bias.reshape(o, 1)
+    if bias is not None:
+        out = out + bias.reshape(o, 1)
     return out.reshape(n, o, oh, ow)
 
 
@@ -620,6 +633,6 @@ def conv2d_reference_grads(input: Any, weight: Any, grad_output: Any, stride: In
 
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d",
-    "conv2d", "conv2d_reference", "conv2d_reference_grads", "conv_transpose1d",
+    "conv2d", "conv2d_composite", "conv2d_reference", "conv2d_reference_grads", "conv_transpose1d",
     "conv_transpose2d", "fold", "max_pool1d", "max_pool2d", "unfold",
 ]  # fmt: skip

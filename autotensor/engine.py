@@ -169,7 +169,7 @@ def execute(
                     given.add(owner)
                     leaf.grad = _new(d)
                 else:
-                    leaf.grad = _new(leaf.grad._data + g._data)
+                    leaf.grad = _sum(leaf.grad, g, False)
             else:
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
     if accumulate and cap_nodes:  # backward(inputs=[non-leaf]): populate their .grad
@@ -193,7 +193,8 @@ def _sum(a: Tensor, b: Tensor, create_graph: bool) -> Tensor:
     create_graph, straight on the arrays, since no graph is wanted."""
     if create_graph:
         return a + b
-    return _new(a._data + b._data)
+    out = a._data + b._data
+    return _new(out if out.__class__ is np.ndarray else np.asarray(out))
 
 
 def _check(node: Any, g: Any, shape: tuple, dtype: Any) -> Tensor:

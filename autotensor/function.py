@@ -219,9 +219,15 @@ class Function:
         if out.__class__ is not np.ndarray and isinstance(out, np.generic):
             out = np.asarray(out)  # numpy returns scalars from 0-d operations
         if out.__class__ is np.ndarray:
+            t = object.__new__(Tensor)  # _new, inlined: this is every no-grad op's exit
+            t._data = out
+            t.grad = t.grad_fn = t._hooks = None
+            t.requires_grad = False
+            t._output_nr = 0
+            t._vc = [0]
             if graph._anomaly.enabled:
-                graph.check_forward(cls, [_new(out)])
-            return _new(out)
+                graph.check_forward(cls, [t])
+            return t
         multi = type(out) is tuple
         results = [_new(_as_array(o)) for o in (out if multi else (out,))]
         if graph._anomaly.enabled:

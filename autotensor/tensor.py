@@ -358,27 +358,59 @@ class Tensor:
 
     # -- arithmetic --------------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.add, self._data, other)
+            if t is not None:
+                return t
         return ops.Add.apply(*_operands(self, other))
 
     def __radd__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.add, other, self._data)
+            if t is not None:
+                return t
         return ops.Add.apply(*_operands(self, other, True))
 
     def __sub__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.subtract, self._data, other)
+            if t is not None:
+                return t
         return ops.Sub.apply(*_operands(self, other))
 
     def __rsub__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.subtract, other, self._data)
+            if t is not None:
+                return t
         return ops.Sub.apply(*_operands(self, other, True))
 
     def __mul__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.multiply, self._data, other)
+            if t is not None:
+                return t
         return ops.Mul.apply(*_operands(self, other))
 
     def __rmul__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.multiply, other, self._data)
+            if t is not None:
+                return t
         return ops.Mul.apply(*_operands(self, other, True))
 
     def __truediv__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.true_divide, self._data, other)
+            if t is not None:
+                return t
         return ops.Div.apply(*_operands(self, other, floats=True))
 
     def __rtruediv__(self, other: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_binary(np.true_divide, other, self._data)
+            if t is not None:
+                return t
         return ops.Div.apply(*_operands(self, other, True, floats=True))
 
     def __pow__(self, other: Any) -> Tensor:
@@ -862,7 +894,9 @@ def _operands(a: Tensor, b: Any, reflected: bool = False, floats: bool = False) 
     if tb is float or tb is int:  # the common case, decided without the general rules
         if da.kind == "f":
             return (b, a) if reflected else (a, b)
-    elif tb is Tensor and b._data.dtype == da and (da.kind == "f" or not floats):
+    elif tb is Tensor and (b._data.dtype is da or b._data.dtype == da) and (
+        da.kind == "f" or not floats
+    ):
         return (b, a) if reflected else (a, b)
     if isinstance(b, Tensor):
         db = b._data.dtype
@@ -888,6 +922,31 @@ def _operands(a: Tensor, b: Any, reflected: bool = False, floats: bool = False) 
             arr = arr.astype(dtypes.get_default_dtype())
         return _operands(a, _new(arr), reflected, floats)
     return (b, a) if reflected else (a, b)
+
+
+def _nograd_binary(ufunc: Any, x: Any, y: Any) -> Tensor | None:
+    """Note [No-grad arithmetic]: with no graph recorded (backward without create_graph,
+    optimizer updates, evaluation) `+ - * /` of a float tensor with a Python number or a
+    tensor of the same dtype is the bare ufunc: nothing to record, no promotion to decide.
+    Anything else (other dtypes, shape errors) returns None and takes the primitive's path,
+    which promotes dtypes as torch does and names the op in its errors."""
+    if x.__class__ is np.ndarray:
+        if x.dtype.kind != "f":
+            return None
+        if y.__class__ is not float and y.__class__ is not int:
+            if y.__class__ is not Tensor or y._data.dtype is not x.dtype:
+                return None
+            y = y._data
+    else:
+        if y.dtype.kind != "f" or (x.__class__ is not float and x.__class__ is not int):
+            return None
+    try:
+        out = ufunc(x, y)
+    except ValueError:
+        return None
+    if out.__class__ is not np.ndarray:
+        out = np.asarray(out)  # numpy returns scalars from 0-d operations
+    return _new(out)
 
 
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:

@@ -11,15 +11,34 @@ Workloads (float32):
   maxpool        MaxPool2d(2) forward + backward on 64x16x28x28
   convT_fwd_bwd  ConvTranspose2d(16,8,3,stride=2,padding=1,output_padding=1) forward +
                  backward on 64x16x7x7
+  conv_floor     conv_fwd_bwd's arithmetic in bare numpy, no autograd: im2col copy, the
+                 forward product and the weight-gradient product into preallocated outputs;
+                 what any numpy engine on this BLAS needs at least (ratio to the same torch
+                 step as conv_fwd_bwd)
 
 Engines run in interleaved rounds (one step of each per round, after warm-up), each timed
 with perf_counter; the table gives the median ms per step and the ratio autotensor/torch.
 Both use one BLAS thread by default (torch.set_num_threads, threadpoolctl for numpy).
+
+Both engines share one process, hence one allocator. By default glibc returns freed blocks
+above its mmap threshold to the OS, so a step that allocates tens of MB pays a page fault
+per 4 KiB page every time it runs -- and whether it does depends on the history of earlier
+allocations (glibc raises the threshold adaptively): measured, torch's own conv_fwd_bwd
+step swings between 2.4 and 13 ms with nothing else changed. `--malloc-tuning` (the
+default) keeps freed memory in the process (mallopt M_MMAP_THRESHOLD and
+M_TRIM_THRESHOLD), the steady state of a long training run, for both engines alike;
+`--no-malloc-tuning` measures the default behaviour.
+
+BLAS kernels: numpy's OpenBLAS picks its kernels from the CPU model; on a CPU it does not
+recognise it falls back to AVX2 ('Haswell') kernels even where AVX-512 is available, while
+torch's MKL/oneDNN use AVX-512. The table's header prints the kernels in use; set
+OPENBLAS_CORETYPE=SkylakeX in the environment on such a machine (see docs/cnn.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import statistics
 import sys
 import time
@@ -107,6 +126,27 @@ def layer_pair(make: Callable, shape: tuple, rng: np.random.Generator,
     return ours, theirs
 
 
+def floor_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
+    """conv_fwd_bwd's unavoidable numpy work: im2col, W @ cols, cols @ g^T (per image)."""
+    from autotensor.ops.conv import as_window, im2col
+
+    _, theirs = layer_pair(lambda m: m.Conv2d(3, 64, 3, padding=1), (32, 3, 32, 32), rng, False)
+    x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
+    w2 = rng.standard_normal((64, 28)).astype(np.float32)
+    g = rng.standard_normal((32, 64, 1024)).astype(np.float32)
+    win = as_window(3, 1, 1, 1)
+    out = np.empty((32, 64, 1024), np.float32)
+    gw = np.empty((32, 28, 64), np.float32)
+
+    def ours():
+        cols = im2col(x, win, ones=True)
+        np.matmul(w2, cols, out=out)
+        np.matmul(cols, g.transpose(0, 2, 1), out=gw)
+        gw.sum(0)
+
+    return ours, theirs
+
+
 WORKLOADS = {
     "cnn_step": lambda rng: cnn_pair(rng),
     "conv_fwd_bwd": lambda rng: layer_pair(
@@ -121,7 +161,8 @@ WORKLOADS = {
         (64, 16, 7, 7),
         rng,
         input_grad=True,
-    ),  # fmt: skip
+    ),
+    "conv_floor": floor_pair,
 }
 
 
@@ -140,12 +181,34 @@ def bench(ours: Callable, theirs: Callable, rounds: int, warmup: int = 3) -> tup
     return statistics.median(ta) * 1e3, statistics.median(tt) * 1e3
 
 
+def tune_malloc() -> bool:
+    """Keep freed memory in the process (glibc only): no page faults on reallocation."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and libc.mallopt(m_trim_threshold, 1 << 30))
+
+
+def blas_kernels() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+
+        return ", ".join(f"{i['internal_api']} {i.get('architecture', '?')}"
+                         for i in threadpool_info() if i["user_api"] == "blas")  # fmt: skip
+    except ImportError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=40)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="", help="comma-separated workload names")
+    ap.add_argument("--malloc-tuning", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args(argv)
+    tuned = args.malloc_tuning and tune_malloc()
     torch.set_num_threads(args.threads)
     try:
         from threadpoolctl import threadpool_limits
@@ -156,6 +219,8 @@ def main(argv: list[str] | None = None) -> None:
         print("threadpoolctl not installed: numpy's BLAS thread count is not limited")
     names = [n for n in args.only.split(",") if n] or list(WORKLOADS)
     rng = np.random.default_rng(0)
+    print(f"numpy BLAS: {blas_kernels()}; torch {torch.__version__}; malloc tuning "
+          f"{'on' if tuned else 'off'}")  # fmt: skip
     print(f"{'workload':<16}{'autotensor ms':>15}{'torch ms':>11}{'ratio':>8}")
     for name in names:
         at.manual_seed(0)

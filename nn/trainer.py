@@ -150,16 +150,25 @@ class History:
 
 
 # -- data ----------------------------------------------------------------------------------------
-def _as_array(x: Any) -> np.ndarray:
-    return np.asarray(x.detach() if isinstance(x, Tensor) else x)
+def _as_array(x: Any, float_dtype: Any = None) -> np.ndarray:
+    """x as an ndarray; floating numpy data is cast to `float_dtype` (the model's), so the
+    float64 arrays numpy makes by default can be passed as they are."""
+    if isinstance(x, Tensor):
+        return np.asarray(x.detach())
+    a = np.asarray(x)
+    if float_dtype is not None and a.dtype.kind == "f" and a.dtype != float_dtype:
+        a = a.astype(float_dtype)
+    return a
 
 
 class _ArrayBatches:
     """(X, y) arrays, shuffled each epoch with one generator, cut into contiguous batches
     (the book's permute_data + generate_batches)."""
 
-    def __init__(self, x: Any, y: Any, batch_size: int, rng: np.random.Generator) -> None:
-        self.x, self.y = _as_array(x), _as_array(y)
+    def __init__(
+        self, x: Any, y: Any, batch_size: int, rng: np.random.Generator, dtype: Any = None
+    ) -> None:
+        self.x, self.y = _as_array(x, dtype), _as_array(y, dtype)
         if len(self.x) != len(self.y):
             raise ValueError(f"Trainer.fit: X has {len(self.x)} rows but y has {len(self.y)}")
         if len(self.x) == 0:
@@ -179,14 +188,16 @@ class _ArrayBatches:
             )
 
 
-def _batches(data: Any, batch_size: int, rng: np.random.Generator, shuffle: bool) -> Any:
+def _batches(
+    data: Any, batch_size: int, rng: np.random.Generator, shuffle: bool, dtype: Any = None
+) -> Any:
     if isinstance(data, DataLoader):
         return data
     if isinstance(data, Dataset):
         seed = int(rng.integers(2**31))
         return DataLoader(data, batch_size=batch_size, shuffle=shuffle, seed=seed)
     if isinstance(data, (tuple, list)) and len(data) == 2:
-        return _ArrayBatches(data[0], data[1], batch_size, rng)
+        return _ArrayBatches(data[0], data[1], batch_size, rng, dtype)
     raise TypeError(
         f"Trainer.fit: data must be an (X, y) pair, a Dataset or a DataLoader, got "
         f"{type(data).__name__}"
@@ -221,6 +232,12 @@ class Trainer:
         self.best_state: dict[str, np.ndarray] | None = None
 
     # -- pieces ------------------------------------------------------------------------------
+    def _dtype(self) -> Any:
+        """The floating dtype of the model's first parameter (None without parameters)."""
+        for p in self.model.parameters():
+            return p.dtype
+        return None
+
     def _snapshot(self) -> dict[str, np.ndarray]:
         """A deep copy of the model's weights and buffers."""
         return {k: np.asarray(v).copy() for k, v in self.model.state_dict().items()}
@@ -241,13 +258,14 @@ class Trainer:
         try:
             with at.no_grad():
                 if isinstance(data, (tuple, list)) and len(data) == 2 and batch_size is None:
-                    x, y = (at.from_numpy(_as_array(d)) for d in data)
+                    x, y = (at.from_numpy(_as_array(d, self._dtype())) for d in data)
                     pred = self.model(x)
                     return float(self.loss_fn(pred, y).item()), {
                         k: f(pred, y) for k, f in fns.items()
                     }
                 preds, ys, total, n = [], [], 0.0, 0
-                for xb, yb in _batches(data, batch_size or 1024, np.random.default_rng(0), False):
+                rng = np.random.default_rng(0)
+                for xb, yb in _batches(data, batch_size or 1024, rng, False, self._dtype()):
                     p = self.model(xb)
                     total += float(self.loss_fn(p, yb).item()) * len(yb)
                     n += len(yb)
@@ -278,8 +296,9 @@ class Trainer:
 
         Args:
             train_data, test_data: an (X, y) pair of Tensors/arrays (shuffled here each
-                epoch), a Dataset (loaded with a DataLoader of `batch_size`, shuffled), or a
-                DataLoader (used as it is).
+                epoch; floating numpy arrays are cast to the model's dtype), a Dataset
+                (loaded with a DataLoader of `batch_size`, shuffled), or a DataLoader (used
+                as it is).
             eval_every: evaluate the test data after every this many epochs.
             seed: seeds the shuffling (None: a fresh random order every run).
             early_stopping: keep the best weights seen at an evaluation and stop, restoring
@@ -298,7 +317,7 @@ class Trainer:
             )
         metrics = list(metrics)
         rng = np.random.default_rng(seed)
-        batches = _batches(train_data, batch_size, rng, shuffle=True)
+        batches = _batches(train_data, batch_size, rng, True, self._dtype())
         if restart:
             self.best_loss = math.inf
         self.best_state = self._snapshot()  # the fallback if training fails before any eval

@@ -122,24 +122,46 @@ def test_conv2d_unbatched_input_is_accepted(rng) -> None:
 
 
 def test_conv2d_wide_rows(rng) -> None:
-    """Outputs at least 64 wide take the direct Col2Im path (narrow ones the flattened one)."""
     x = rng.standard_normal((1, 2, 3, 70))
     w = rng.standard_normal((2, 2, 2, 3))
     _parity(lambda x, w: C.conv2d(x, w, padding=(0, 1)),
             lambda x, w: TF.conv2d(x, w, padding=(0, 1)), [x, w], rng)  # fmt: skip
 
 
-def test_conv2d_double_backward_matches_torch(rng) -> None:
-    """A gradient penalty: d/dw of |d loss / dx|^2 needs the second derivative."""
-    x, w = rng.standard_normal((2, 2, 5, 5)), rng.standard_normal((3, 2, 3, 3))
-    xa, wa, xt, wt = _t(x), _t(w), _tt(x), _tt(w)
-    (ga,) = at.grad((C.conv2d(xa, wa, padding=1, stride=2) ** 2).sum(), [xa], create_graph=True)
-    (gt,) = torch.autograd.grad((TF.conv2d(xt, wt, padding=1, stride=2) ** 2).sum(), [xt],
-                                create_graph=True)  # fmt: skip
-    (ga * ga).sum().backward()
-    (gt * gt).sum().backward()
-    assert_close(wa.grad, wt.grad.numpy(), rtol=1e-10, atol=1e-10)
-    assert_close(xa.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
+@pytest.mark.parametrize("stride,groups,out", [(2, 1, 3), (1, 2, 2), (1, 1, 6)])
+def test_conv2d_double_backward_matches_torch(stride, groups, out, rng) -> None:
+    """A gradient penalty: d/dw of |d loss / dx|^2 needs the second derivative. (The cases
+    take both ways to dx: stride 1 with out <= 1.5 in channels convolves g with the flipped
+    weight, the others go through Col2Im.)"""
+    x, w = rng.standard_normal((2, 4, 5, 5)), rng.standard_normal((out, 4 // groups, 3, 3))
+    b = rng.standard_normal(out)
+    xa, wa, ba, xt, wt, bt = _t(x), _t(w), _t(b), _tt(x), _tt(w), _tt(b)
+    ya = C.conv2d(xa, wa, ba, padding=1, stride=stride, groups=groups)
+    yt = TF.conv2d(xt, wt, bt, padding=1, stride=stride, groups=groups)
+    (ga, gwa) = at.grad((ya**2).sum(), [xa, wa], create_graph=True)
+    (gt, gwt) = torch.autograd.grad((yt**2).sum(), [xt, wt], create_graph=True)
+    ((ga * ga).sum() + (gwa**3).sum()).backward()
+    ((gt * gt).sum() + (gwt**3).sum()).backward()
+    for a, t in [(wa, wt), (xa, xt), (ba, bt)]:
+        assert_close(a.grad, t.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("stride,padding,dilation,groups", CONV_GRID[::3])
+def test_conv2d_primitive_equals_the_im2col_matmul_composite(stride, padding, dilation,
+                                                             groups, rng) -> None:  # fmt: skip
+    x = rng.standard_normal((2, 4, 6, 5))
+    w = rng.standard_normal((6, 4 // groups, 3, 2))
+    b = rng.standard_normal(6)
+    ins = [_t(a) for a in (x, w, b)]
+    ref = [_t(a) for a in (x, w, b)]
+    out = C.conv2d(*ins, stride, padding, dilation, groups)
+    exp = C.conv2d_composite(*ref, stride, padding, dilation, groups)
+    assert_close(out.detach(), exp.detach(), rtol=1e-12, atol=1e-12)
+    g = at.tensor(rng.standard_normal(out.shape))
+    out.backward(g)
+    exp.backward(g)
+    for a, e in zip(ins, ref):
+        assert_close(a.grad, e.grad, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ Every class here is a `Function` with `takes_arrays = True` (forward on ndarrays
 Tensor ops so it is differentiable again) and a `sample_inputs` the tests check it from.
 """
 
-from autotensor.ops.conv import Col2Im, Im2Col, MaxPool2d, WindowGather, WindowScatter
+from autotensor.ops.conv import Col2Im, Conv2d, Im2Col, MaxPool2d, WindowGather, WindowScatter
 from autotensor.ops.elementwise import (
     Abs, Add, Cast, Ceil, Clamp, Clone, Cos, Div, Erf, Exp, Floor, Log, Log1p, Maximum, Minimum,
     Mul, Neg, Pow, ReLU, Round, Sigmoid, Sign, Sin, Sqrt, Sub, Tanh, Trunc, Where,
@@ -18,8 +18,8 @@ from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim
 
 __all__ = [
     "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Cos",
-    "Col2Im", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "Gather", "GetItem", "Im2Col",
-    "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul", "MaxDim",
+    "Col2Im", "Conv2d", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "Gather", "GetItem",
+    "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul", "MaxDim",
     "MaxPool2d", "Maximum", "MinDim", "Minimum",
     "Mul", "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round", "ScatterAdd",
     "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",

@@ -1,14 +1,14 @@
 """Convolution and pooling primitives: sliding windows over the last two dims of (N, C, H, W).
 
-Three pairs, each pair the other's backward, so every gradient stays differentiable:
-
-- `Im2Col` / `Col2Im` (torch's unfold / fold). Im2Col gathers every kernel window into a
-  column; a convolution is then one matrix product with the flattened weight
-  (`autotensor.convolution.conv2d`), a transposed convolution a matrix product followed by
-  Col2Im. Neither rule touches the weight, so `MatMul` supplies the weight gradients.
-- `WindowScatter` / `WindowGather`: move one chosen element per window (the argmax of max
-  pooling) from the output grid to the input grid and back. `MaxPool2d`'s backward is
-  WindowScatter.
+- `Im2Col` / `Col2Im` (torch's unfold / fold), each the other's backward. Im2Col gathers
+  every kernel window into a column; a convolution is then one matrix product per image with
+  the flattened weight, a transposed convolution a matrix product followed by Col2Im.
+- `Conv2d`: im2col and that product in one primitive, so that its backward can choose the
+  cheaper way to the input gradient (see its docstring); the backward is written with
+  Conv2d, MatMul, Im2Col and Col2Im, so it is differentiable again.
+- `MaxPool2d`, whose backward is `WindowScatter`; `WindowScatter` / `WindowGather` move one
+  chosen element per window (the argmax) from the output grid to the input grid and back,
+  each the other's backward.
 
 Window geometry (all ints): kernel (kh, kw), stride (sh, sw), padding (top, bottom, left,
 right) -- asymmetric so that 'same' padding with an even kernel and ceil_mode pooling fit the
@@ -189,40 +189,6 @@ class Im2Col(Function):
         yield Sample(n(size=(0, 2, 3, 3)), as_window(2), note="empty")
 
 
-# Below this output width, Col2Im adds along flattened image planes (see _col2im_flat).
-_LONG_ROWS = 64
-
-
-def _col2im_flat(cols6: np.ndarray, h: int, w: int, win: Window) -> np.ndarray:
-    """Col2Im's sum with long inner loops, for narrow outputs.
-
-    A slice-add over a (N, C, OH, OW) window view runs one inner loop per output row, OW
-    elements long; for OW ~ 14 numpy spends most of its time between loops (measured: 9
-    adds of a 64x16x14x14 batch take 1.3 ms). On the flattened padded plane, kernel
-    position (i, j) touches base + t sw for t = oh Wq + ow, a single arithmetic progression
-    once the plane's width Wp' satisfies sh Wp' = sw Wq. So the columns are first copied
-    into a zero-padded (…, OH, Wq) buffer (the extra columns add zeros, wherever they land),
-    after which each kernel position is one long add per image plane.
-
-    Returns the padded (N, C, Hp', Wp') sum; its top-left (Hp, Wp) corner is Col2Im's."""
-    n, c, kh, kw, oh, ow = cols6.shape
-    hp, wp = h + win.top + win.bottom, w + win.left + win.right
-    wp2 = -(-wp // win.sw) * win.sw  # plane width, a multiple of the column stride
-    wq = win.sh * wp2 // win.sw  # wide output width: row stride sh wp2 = sw wq
-    wide = np.zeros((n, c, kh, kw, oh, wq), cols6.dtype)
-    wide[..., :ow] = cols6
-    wide = wide.reshape(n, c, kh, kw, oh * wq)
-    span = (oh * wq - 1) * win.sw + 1
-    last = (kh - 1) * win.dh * wp2 + (kw - 1) * win.dw + span
-    hp2 = max(hp, -(-last // wp2))
-    out = np.zeros((n, c, hp2 * wp2), cols6.dtype)
-    for i, j in win.positions():
-        base = i * win.dh * wp2 + j * win.dw
-        dst = out[:, :, base : base + span : win.sw]
-        dst += wide[:, :, i, j]
-    return out.reshape(n, c, hp2, wp2)
-
-
 class Col2Im(Function):
     """out[n, c, h, w] = sum of cols over every (window, position) that reads (h, w)
     (torch's fold: the adjoint of Im2Col);  dcols = Im2Col(g).
@@ -250,15 +216,12 @@ class Col2Im(Function):
                 f"size ({h}, {w}) with {win} has {oh} x {ow} = {oh * ow}"
             )
         cols6 = cols.reshape(n, c, win.kh, win.kw, oh, ow)
+        out = np.zeros((n, c, h + win.top + win.bottom, w + win.left + win.right), cols.dtype)
+        for i, j in win.positions():
+            dst = win.view(out, i, j, oh, ow)
+            dst += cols6[:, :, i, j]
         ctx.win = win
-        if ow >= _LONG_ROWS:
-            out = np.zeros((n, c, h + win.top + win.bottom, w + win.left + win.right), cols.dtype)
-            for i, j in win.positions():
-                dst = win.view(out, i, j, oh, ow)
-                dst += cols6[:, :, i, j]
-            return win.crop(out, h, w)
-        out = _col2im_flat(cols6, h, w, win)
-        return out[:, :, win.top : win.top + h, win.left : win.left + w]
+        return win.crop(out, h, w)
 
     @staticmethod
     def backward(ctx, g):
@@ -292,12 +255,12 @@ class Conv2d(Function):
     Shapes: x (N, C, H, W), w (O, C / groups, kh, kw), b (O,) or None -> (N, O, OH, OW).
 
     Why a primitive and not Im2Col -> MatMul (the composite it replaces, which
-    `autotensor.convolution.conv2d_composite` keeps and the tests compare against): its
+    `autotensor.convolution.conv2d_composite` keeps, and the tests compare against): its
     backward may choose how to compute dx. Through MatMul and Col2Im, dx costs a product
     with inner dimension O and a kh kw-fold scatter-add over the image; for stride 1 the
     same dx is a convolution of g with the flipped weight, a product with inner dimension
-    O kh kw and no scatter. Measured on the book's chapter 7 CNN (16 -> 8 channels, 5x5),
-    that takes a training step from 133 ms to about a third."""
+    O kh kw and no scatter. Measured on the book's chapter 7 CNN (16 -> 8 channels, 5x5,
+    batch 60), that takes a training step from 133 ms to 54 ms."""
 
     takes_arrays = True
     shape_exemptions = {"0-d": "windows slide over (N, C, H, W) images"}
@@ -350,8 +313,8 @@ class Conv2d(Function):
         yield Sample(n(size=(2, 1, 4, 3)), n(size=(2, 1, 2, 2)), n(size=2),
                      win=w(2, padding=(0, 1, 0, 1)), note="'same' with an even kernel")  # fmt: skip
         yield Sample(n(size=(1, 2, 4, 4)), n(size=(6, 2, 3, 3)), n(size=6), win=w(3, 1, 1),
-                     note="O > 2C: dx through Col2Im")  # fmt: skip
-        yield Sample(n(size=(4, 4, 3, 2)).T, n(size=(2, 2, 2, 1)).T, n(size=2), win=w(2),
+                     note="O > 1.5 C: dx through Col2Im")  # fmt: skip
+        yield Sample(n(size=(4, 4, 2, 2)).T, n(size=(2, 2, 2, 3)).T, n(size=3), win=w(2),
                      note="transposed")  # fmt: skip
         yield Sample(n(size=(0, 2, 3, 3)), n(size=(2, 2, 2, 2)), n(size=2), win=w(2),
                      note="empty")  # fmt: skip
@@ -389,14 +352,15 @@ def conv_input_grad(g: Tensor, w: Tensor, xshape: tuple, win: Window, groups: in
     For stride 1 (and padding within the kernel's reach) it is itself a convolution, of g
     padded by d (k - 1) - p with the weight flipped in space and with its channel axes
     swapped: one product with inner dimension O kh kw. Otherwise it is the adjoint of
-    im2col: cols = w^T g (inner dimension O), then Col2Im. The first is chosen when it
-    moves less memory: its columns have O kh kw rows against C kh kw for the second, which
-    also scatter-adds them back, so it wins while O <= 2 C."""
+    im2col: cols = w^T g (inner dimension O), then Col2Im. The first moves O kh kw rows of
+    columns, the second C kh kw rows and then scatter-adds them back. Measured (batches of
+    16-64 images, 3x3 and 5x5 kernels): the first is faster up to O = C (up to 3x when
+    O < C), the second from O = 2 C on (by 10-30%); the switch is at O = 1.5 C."""
     n, c, h, wd = xshape
     o, cg, kh, kw = w.shape
     eh, ew = win.dh * (kh - 1), win.dw * (kw - 1)
     if (win.sh == win.sw == 1 and max(win.top, win.bottom) <= eh
-            and max(win.left, win.right) <= ew and o <= 2 * c):  # fmt: skip
+            and max(win.left, win.right) <= ew and 2 * o <= 3 * c):  # fmt: skip
         og = o // groups
         wt = w.flip((2, 3)).reshape(groups, og, cg, kh, kw).transpose(1, 2)
         wt = wt.reshape(c, og, kh, kw)  # [g cg + c', o', i, j] = w[g og + o', c', -i, -j]

@@ -49,7 +49,7 @@ from autotensor.testing.sample import Sample
 class _Workspace:
     """Free lists of work arrays keyed by (shape, dtype), holding at most `max_bytes`."""
 
-    def __init__(self, max_bytes: int = 128 << 20) -> None:
+    def __init__(self, max_bytes: int = 64 << 20) -> None:
         self.max_bytes = max_bytes
         self._free: dict = {}
         self._bytes = 0
@@ -480,6 +480,14 @@ class LSTMLayer(_FusedLayer):
     each times its activation's derivative to give dZ_t; dc_{t-1} = dc f and
     dh_{t-1} = dZ_t W_hh. After the loop, [dW_ih | db | dW_hh] = sum_t dZ_t^T [x_t | 1 |
     h_{t-1}] is one GEMM, and dx = dZ W_ih another.
+
+    Note [feature-major steps]: inside the time loop every per-step array is kept
+    transposed, features x batch: the gates of a step are one (4H, B) block whose gate
+    sub-blocks (H, B) are contiguous, and the states are (H, B). Elementwise work on a
+    contiguous block costs a third of the same work on a column block of a (B, 4H) array
+    (numpy walks the latter row by row), and the step GEMM W_hh (4H, P) @ h (P, B) is no
+    slower than h (B, P) @ W_hh^T. The big products before and after the loop are unchanged
+    in cost; a few transposing copies (~1 MB) connect the two layouts.
     """
 
     takes_arrays = True
@@ -500,123 +508,149 @@ class LSTMLayer(_FusedLayer):
         _check_shape(op, "b_ih", b_ih, (4 * H,))
         _check_shape(op, "b_hh", b_hh, (4 * H,))
         H2, H3, G = 2 * H, 3 * H, 4 * H
+        ws = _WORKSPACE
         # Note [sigmoid through tanh]: i, f, o rows halved (exact), g rows unchanged; after
-        # tanh, a * scale + shift turns the i, f, o columns into sigmoids and leaves g alone.
-        # scale and shift are materialised at (B, G): a same-shape op is ~3x faster than a
+        # tanh, a * scale + shift turns the i, f, o rows into sigmoids and leaves g alone.
+        # scale and shift are materialised at (G, B): a same-shape op is ~3x faster than a
         # broadcast one.
         scale = np.full(G, 0.5, dt)
         scale[H2:H3] = 1
-        scale_b = np.broadcast_to(scale, (B, G)).copy()
-        shift_b = np.broadcast_to(1 - scale, (B, G)).copy()
-        xa = _inputs_with_ones(x, batch_first, P)
+        scale_b = np.repeat(scale[:, None], B, axis=1)
+        shift_b = 1 - scale_b
+        # xk (I + 1 + P, T, B): the rows of x^T, a row of ones (the biases ride along in the
+        # GEMMs), and room for the previous states h_{t-1}^T, filled in backward, so that
+        # [dW_ih | db | dW_hh] = dZ @ xk^T is a single GEMM there.
+        xk = ws.take((I + 1 + P, T, B), dt)
+        xk[:I] = x.transpose(2, 1, 0) if batch_first else x.transpose(2, 0, 1)
+        xk[I] = 1
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
-        acts = _WORKSPACE.take((T, B, G), dt)  # gate activations, time-major
-        np.matmul(xa[:, : I + 1], _weights_with_bias(w_ih, bias, scale).T,
-                  out=acts.reshape(T * B, G))  # fmt: skip
-        whh_t = (w_hh * scale[:, None]).T
-        whr_t = None if w_hr is None else w_hr.T
-        cs = _WORKSPACE.take((T, B, H), dt)
-        tcs = _WORKSPACE.take((T, B, H), dt)  # tanh(c)
-        hs = _WORKSPACE.take((T, B, P), dt) if batch_first else np.empty((T, B, P), dt)
-        ms = hs if w_hr is None else _WORKSPACE.take((T, B, H), dt)  # o * tanh(c)
-        ig = np.empty((B, H), dt)
-        h, c = h0, c0
+        acts = ws.take((T, G, B), dt)  # pre-activations, then activations (Note [feature-major])
+        xt = ws.take((T, I + 1, B), dt)  # [x_t^T; 1] per step, contiguous for the batched GEMM
+        xt[...] = xk[: I + 1].transpose(1, 0, 2)
+        np.matmul(_weights_with_bias(w_ih, bias, scale), xt, out=acts)  # T GEMMs (G, I+1, B)
+        ws.give(xt)
+        whh = w_hh * scale[:, None]  # (G, P), C-contiguous
+        cs = ws.take((T, H, B), dt)
+        tcs = ws.take((T, H, B), dt)  # tanh(c)
+        hs = ws.take((T, P, B), dt)
+        ms = hs if w_hr is None else ws.take((T, H, B), dt)  # o * tanh(c)
+        out = np.empty((B, T, P) if batch_first else (T, B, P), dt)
+        out_t = out.swapaxes(0, 1) if batch_first else out  # (T, B, P) view
+        ig = np.empty((H, B), dt)
+        h = None if h0 is None else h0.T
+        c = None if c0 is None else c0.T
         for t in _steps(T, reverse):
             a = acts[t]
             if h is not None:
-                a += h @ whh_t
+                a += whh @ h
             np.tanh(a, out=a)
             a *= scale_b
             a += shift_b
             ct = cs[t]
             if c is not None:
-                np.multiply(a[:, H:H2], c, out=ct)
-                np.multiply(a[:, :H], a[:, H2:H3], out=ig)
+                np.multiply(a[H:H2], c, out=ct)
+                np.multiply(a[:H], a[H2:H3], out=ig)
                 ct += ig
             else:
-                np.multiply(a[:, :H], a[:, H2:H3], out=ct)
+                np.multiply(a[:H], a[H2:H3], out=ct)
             tc = np.tanh(ct, out=tcs[t])
-            np.multiply(a[:, H3:], tc, out=ms[t])
-            if whr_t is not None:
-                np.matmul(ms[t], whr_t, out=hs[t])
+            np.multiply(a[H3:], tc, out=ms[t])
+            if w_hr is not None:
+                np.matmul(w_hr, ms[t], out=hs[t])
             h, c = hs[t], ct
-        out = _batch_major(hs, batch_first)
-        bufs = (xa, acts, cs, tcs)
-        bufs += (() if w_hr is None else (ms,)) + ((hs,) if batch_first else ())
-        ctx._bufs = bufs
-        ctx.hs, ctx.ms = hs, ms
+            out_t[t] = h.T  # a small transposing copy per step (cache-warm) beats one large
+        ctx._bufs = (xk, acts, cs, tcs, hs) + (() if w_hr is None else (ms,))
         ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_hr, out)
         ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
         ctx.set_materialize_grads(False)
-        return out, h.copy(), c.copy()
+        return out, h.T.copy(), c.T.copy()
 
     @staticmethod
     def backward(ctx, g_out, g_hn, g_cn):
         x, h0, c0, w_ih, w_hh, w_hr, out = (getattr(s, "_data", s) for s in ctx.saved_tensors)
-        xa, acts, cs, tcs = ctx._bufs[:4]
-        hs, ms = ctx.hs, ctx.ms
+        xk, acts, cs, tcs, hs = ctx._bufs[:5]
+        ms = ctx._bufs[5] if w_hr is not None else None
         reverse, bf, has_bih, has_bhh = ctx.flags
-        T, B, H = cs.shape
-        P = hs.shape[-1]
-        I = xa.shape[1] - 1 - P
+        T, H, B = cs.shape
+        P = hs.shape[1]
+        I = xk.shape[0] - 1 - P
         H2, H3, G, N = 2 * H, 3 * H, 4 * H, T * B
         dt = cs.dtype
         ws = _WORKSPACE
-        # Derivatives of the activations w.r.t. their pre-activations, all steps at once.
-        deriv = ws.take(acts.shape, dt)
-        np.multiply(acts, acts, out=deriv)
-        np.subtract(acts, deriv, out=deriv)  # sigmoid' = s - s^2
-        np.multiply(acts[..., H2:H3], acts[..., H2:H3], out=deriv[..., H2:H3])
-        np.subtract(1, deriv[..., H2:H3], out=deriv[..., H2:H3])  # tanh' = 1 - g^2
-        o_dtanh = ws.take(cs.shape, dt)  # o (1 - tanh(c)^2): the path dm -> dc
-        np.multiply(tcs, tcs, out=o_dtanh)
-        np.subtract(1, o_dtanh, out=o_dtanh)
-        o_dtanh *= acts[..., H3:]
-        dz = ws.take(acts.shape, dt)  # gradient of the gate pre-activations, time-major
-        dh = np.zeros((B, P), dt) if g_hn is None else g_hn._data.copy()
-        dc = np.zeros((B, H), dt) if g_cn is None else g_cn._data.copy()
-        c_init = np.zeros((B, H), dt) if c0 is None else c0
-        go = None if g_out is None else _time_major(g_out._data, bf)
-        dhs = None if w_hr is None else ws.take((T, B, P), dt)  # gradient of each h_t
-        tmp = np.empty((B, H), dt)
+        # dZ, the gradient of the gate pre-activations, stored (G, T, B): as a (G, T*B)
+        # matrix it feeds the products over all steps after the loop.
+        dz = ws.take((G, T, B), dt)
+        dh = np.zeros((P, B), dt) if g_hn is None else g_hn._data.T.copy()
+        dc = np.zeros((H, B), dt) if g_cn is None else g_cn._data.T.copy()
+        c_init = np.zeros((H, B), dt) if c0 is None else c0.T
+        go = None
+        if g_out is not None:  # the incoming gradient in the loop's layout, (T, P, B)
+            go = ws.take((T, P, B), dt)
+            go[...] = g_out._data.transpose(1, 2, 0) if bf else g_out._data.transpose(0, 2, 1)
+        dhs = None if w_hr is None else ws.take((T, P, B), dt)  # gradient of each h_t
+        whh_t = np.ascontiguousarray(w_hh.T)  # (P, G)
+        whr_t = None if w_hr is None else np.ascontiguousarray(w_hr.T)  # (H, P)
+        d = np.empty((G, B), dt)  # this step's gate gradients
+        der = np.empty((G, B), dt)  # ... and activation derivatives
+        tmp = np.empty((H, B), dt)
         first = T - 1 if reverse else 0
         step_back = 1 if reverse else -1
+        # Everything per step works on cache-warm (H, B) / (G, B) blocks: computing the
+        # activation derivatives here costs less than extra passes over the (T, G, B) arrays.
         for t in _steps(T, reverse, backward=True):
             if go is not None:
                 dh += go[t]
             if dhs is not None:
                 dhs[t] = dh
-                dm = dh @ w_hr
+                dm = whr_t @ dh
             else:
                 dm = dh
-            d = dz[t]
             a = acts[t]
-            np.multiply(dm, tcs[t], out=d[:, H3:])  # do
-            np.multiply(dm, o_dtanh[t], out=tmp)
+            tc = tcs[t]
+            np.multiply(dm, tc, out=d[H3:])  # do
+            np.multiply(tc, tc, out=tmp)  # dc += dm o (1 - tanh(c)^2)
+            np.subtract(1, tmp, out=tmp)
+            tmp *= a[H3:]
+            tmp *= dm
             dc += tmp
-            np.multiply(dc, a[:, H2:H3], out=d[:, :H])  # di
-            np.multiply(dc, c_init if t == first else cs[t + step_back], out=d[:, H:H2])  # df
-            np.multiply(dc, a[:, :H], out=d[:, H2:H3])  # dg
-            dc *= a[:, H:H2]
-            d *= deriv[t]
-            dh = d @ w_hh
+            np.multiply(dc, a[H2:H3], out=d[:H])  # di
+            np.multiply(dc, c_init if t == first else cs[t + step_back], out=d[H:H2])  # df
+            np.multiply(dc, a[:H], out=d[H2:H3])  # dg
+            dc *= a[H:H2]
+            np.multiply(a, a, out=der)
+            np.subtract(1, der[H2:H3], out=der[H2:H3])  # tanh' = 1 - g^2
+            np.subtract(a[:H2], der[:H2], out=der[:H2])  # sigmoid' = s - s^2
+            np.subtract(a[H3:], der[H3:], out=der[H3:])
+            d *= der
+            dz[:, t] = d
+            dh = whh_t @ d
         need = ctx.needs_input_grad
-        flat = dz.reshape(N, G)
-        dx = _batch_major((flat @ w_ih).reshape(T, B, I), bf) if need[0] else None
+        dz2 = dz.reshape(G, N)  # columns in xk's (t, b) order
+        dx = None
+        if need[0]:
+            dxt = (w_ih.T @ dz2).reshape(I, T, B)
+            dx = np.ascontiguousarray(dxt.transpose(2, 1, 0) if bf else dxt.transpose(1, 2, 0))
         dw_ih = dw_hh = db_ih = db_hh = None
         if need[3] or need[4] or need[5] or need[6]:
-            _fill_prev(xa, hs, h0, reverse)
-            allw = flat.T @ xa  # [dW_ih | db | dW_hh] in one GEMM
+            prev = xk[I + 1 :]  # (P, T, B): the state each step consumed
+            first_h = 0 if h0 is None else h0.T
+            if reverse:
+                prev[:, -1] = first_h
+                prev[:, :-1] = hs[1:].transpose(1, 0, 2)
+            else:
+                prev[:, 0] = first_h
+                prev[:, 1:] = hs[:-1].transpose(1, 0, 2)
+            allw = dz2 @ xk.reshape(xk.shape[0], N).T  # [dW_ih | db | dW_hh] in one GEMM
             dw_ih = allw[:, :I].copy() if need[3] else None
             db_ih = allw[:, I].copy() if has_bih and need[5] else None
             dw_hh = allw[:, I + 1 :].copy() if need[4] else None
             db_hh = allw[:, I].copy() if has_bhh and need[6] else None
         dw_hr = None
         if w_hr is not None and need[7]:
-            dw_hr = dhs.reshape(N, P).T @ ms.reshape(N, H)
-        ws.give(deriv, o_dtanh, dz, dhs)
-        return _tensors(dx, dh if need[1] else None, dc if need[2] else None, dw_ih, dw_hh,
-                        db_ih, db_hh, dw_hr)  # fmt: skip
+            dw_hr = dhs.transpose(1, 0, 2).reshape(P, N) @ ms.transpose(0, 2, 1).reshape(N, H)
+        ws.give(dz, go, dhs)
+        return _tensors(dx, dh.T.copy() if need[1] else None, dc.T.copy() if need[2] else None,
+                        dw_ih, dw_hh, db_ih, db_hh, dw_hr)  # fmt: skip
 
     @staticmethod
     def sample_inputs(rng):

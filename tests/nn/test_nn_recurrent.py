@@ -10,8 +10,10 @@ tests/test_primitives.py (they are found there automatically).
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -516,3 +518,61 @@ def test_fused_primitive_shape_errors(rng):
     with pytest.raises(TypeError, match="one floating dtype"):
         RNNLayer.apply(at.tensor(x), None, at.tensor(w_ih[:H].astype(np.float32)),
                        at.tensor(w_hh[:H]))  # fmt: skip
+
+
+# -- the character language model example ----------------------------------------------------
+DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def _char_lm():
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "char_lm.py"
+    spec = importlib.util.spec_from_file_location("char_lm_example", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def shakespeare():
+    if not DATA.exists():
+        pytest.skip(f"{DATA} not found: the language-model tests need tinyshakespeare.txt")
+    return DATA.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_char_lm_learns_and_samples(shakespeare, cell):
+    lm = _char_lm()
+    corpus = nn.data.CharCorpus(text=shakespeare[:120_000])
+    ids = corpus.data.numpy()
+    train_ids, val_ids = ids[:100_000], ids[100_000:]
+    at.manual_seed(0)
+    model = lm.CharLM(corpus.vocab_size, embed=16, hidden=64, cell=cell)
+    val = lm.eval_windows(val_ids, 32, 32)
+    before = lm.evaluate(model, *val)
+    losses = lm.train(model, train_ids, steps=80, batch=16, seq_len=32, lr=1e-2, progress=False)
+    after = lm.evaluate(model, *val)
+    assert len(losses) == 80 and np.mean(losses[-10:]) < np.mean(losses[:10]) - 0.8
+    assert after < before - 0.8, (before, after)
+    text = lm.sample(model, corpus, 60, prompt="ROMEO:", temperature=0.8, seed=1)
+    assert text.startswith("ROMEO:") and len(text) == 66 and set(text) <= set(corpus.chars)
+    assert text == lm.sample(model, corpus, 60, prompt="ROMEO:", temperature=0.8, seed=1)
+    greedy = lm.sample(model, corpus, 40, temperature=0)
+    assert greedy == lm.sample(model, corpus, 40, temperature=0, seed=123)  # no randomness
+    with pytest.raises(ValueError, match="temperature"):
+        lm.sample(model, corpus, 5, temperature=-1)
+
+
+def test_char_lm_script_runs_end_to_end(shakespeare, tmp_path, capsys):
+    lm = _char_lm()
+    small = tmp_path / "small.txt"
+    small.write_text(shakespeare[:30_000], encoding="utf-8")
+    weights = tmp_path / "lm.npz"
+    lm.main([str(small), "--steps", "6", "--hidden", "24", "--embed", "8", "--seq-len", "16",
+             "--batch", "4", "--eval-every", "3", "--sample-len", "20",
+             "--save", str(weights)])  # fmt: skip
+    out = capsys.readouterr().out
+    assert "held-out loss before training" in out and "--- sample (temperature 0.8) ---" in out
+    assert weights.exists()
+    lm.main([str(small), "--steps", "0", "--hidden", "24", "--embed", "8", "--seq-len", "16",
+             "--load", str(weights), "--sample-len", "10"])  # fmt: skip
+    assert "trained 0 steps" in capsys.readouterr().out

@@ -251,3 +251,15 @@ def test_bad_input():
         trainer.fit((np.zeros((5, 3)), np.zeros((5, 1))), epochs=0, verbose=False)
     with pytest.raises(ValueError, match="empty"):
         trainer.fit((np.zeros((0, 3)), np.zeros((0, 1))), verbose=False)
+
+
+def test_float64_numpy_data_is_cast_to_the_model_dtype():
+    x, y = _regression(20)
+    a, b = _mlp(), _mlp()
+    for model, data in ((a, (x, y)), (b, (x.astype(np.float64), y.astype(np.float64)))):
+        nn.Trainer(model, optim.SGD(model.parameters(), lr=0.1), nn.MSELoss()).fit(
+            data, epochs=2, batch_size=8, verbose=False
+        )
+    for k, v in _weights(a).items():
+        assert _weights(b)[k].dtype == np.float32
+        np.testing.assert_array_equal(_weights(b)[k], v)
