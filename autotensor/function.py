@@ -277,12 +277,15 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
             out = _forward_on_tensors(cls, ctx, args, kwargs)
     except _WRAPPED_ERRORS as err:
         raise _op_error(cls, args, kwargs, err) from err
-    ctx._edges = tuple(
-        [
-            (a if a.grad_fn is None else (a.grad_fn, a._output_nr)) if n else None
-            for a, n in zip(args, needs)
-        ]
-    )
+    edges = []
+    for a, n in zip(args, needs):
+        if not n:
+            edges.append(None)
+        elif a.grad_fn is None:
+            edges.append(a)
+        else:
+            edges.append((a.grad_fn, a._output_nr))
+    ctx._edges = tuple(edges)
     ctx._scope = graph._scopes.current
     anomaly = graph._anomaly.enabled
     if anomaly:
@@ -344,21 +347,31 @@ def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: A
     kept as (output index, array) so the node does not own its output Tensor.
     """
     packed: list = []
+    n_out = len(outs)
     for s in to_save:
-        for i in range(len(outs)):
-            if s is outs[i]:
+        if s.__class__ is float or s.__class__ is int or s is None:
+            packed += (0, s, None, 0)  # a constant: nothing to track
+            continue
+        if n_out == 1:
+            if s is outs[0]:
+                r = results[0]
+                packed += (1, (0, r._data), r._vc, r._vc[0])
+                continue
+        else:
+            i = next((i for i in range(n_out) if s is outs[i]), -1)
+            if i >= 0:
                 r = results[i]
                 packed += (1, (i, r._data), r._vc, r._vc[0])
+                continue
+        for i in range(len(args)):
+            if s is fargs[i] or s is args[i]:
+                s = args[i]
                 break
+        if isinstance(s, Tensor):
+            vc = s._vc
+            packed += (0, s, vc, vc[0])
         else:
-            for i in range(len(args)):
-                if s is fargs[i] or s is args[i]:
-                    s = args[i]
-                    break
-            if isinstance(s, Tensor):
-                packed += (0, s, s._vc, s._vc[0])
-            else:
-                packed += (0, s, None, 0)
+            packed += (0, s, None, 0)
     return tuple(packed)
 
 

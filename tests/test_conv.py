@@ -317,6 +317,16 @@ def test_max_pool2d_ties_nan_and_inf_as_torch() -> None:
         np.testing.assert_array_equal(xa.grad.numpy(), xt.grad.numpy())
 
 
+def test_max_pool2d_all_minus_inf_windows_pick_the_first_inside() -> None:
+    """Padding is -inf too: a window of -inf values must still point at the input."""
+    x = np.full((1, 1, 5, 4), -np.inf)
+    x[0, 0, 3, 3] = 1.0
+    for args in [(3, 2, 1), (2, 2, 1), (3, 1, 1, 2), ((3, 2), (2, 1), (1, 1), (2, 1))]:
+        _parity(lambda x, a=args: C.max_pool2d(x, *a, return_indices=True),
+                lambda x, a=args: TF.max_pool2d(x, *a, return_indices=True), [x],
+                np.random.default_rng(0), tol=0)  # fmt: skip
+
+
 def test_max_pool2d_on_relu_output_ties_at_zero(rng) -> None:
     """After a ReLU whole windows are 0: the gradient goes to one element, as torch's."""
     x = np.maximum(rng.standard_normal((2, 3, 8, 8)), 0).astype(np.float32)

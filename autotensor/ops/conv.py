@@ -414,6 +414,8 @@ class MaxPool2d(Function):
             # copyto(where=) -- cost ten times more than this arithmetic.)
             np.maximum(pos, better * pos.dtype.type(p), out=pos)
             np.maximum(best, v, out=best)
+        if win.padded and x.dtype.kind == "f" and np.isneginf(best).any():
+            _first_inside(pos, win, h, w)
         ctx.pos, ctx.win, ctx.hw = pos, win, (h, w)
         if not return_indices:
             return best
@@ -438,6 +440,21 @@ class MaxPool2d(Function):
         yield Sample(distinct(4, 4, 2, 2).T, as_window(2, stride=1), return_indices=True,
                      note="transposed")  # fmt: skip
         yield Sample(distinct(0, 2, 4, 4), as_window(2, stride=2), note="empty")
+
+
+def _first_inside(pos: np.ndarray, win: Window, h: int, w: int) -> None:
+    """A window whose real elements are all -inf ties with its padding: torch then picks the
+    first element inside the input (in window order), not a padding position. Fix pos so."""
+    oh, ow = pos.shape[2], pos.shape[3]
+    ii = np.repeat(np.arange(win.kh), win.kw) * win.dh
+    jj = np.tile(np.arange(win.kw), win.kh) * win.dw
+    rows = (np.arange(oh) * win.sh - win.top)[:, None] + ii[pos]
+    cols = (np.arange(ow) * win.sw - win.left) + jj[pos]
+    outside = (rows < 0) | (rows >= h) | (cols < 0) | (cols >= w)
+    r0 = -(np.minimum(np.arange(oh) * win.sh - win.top, 0) // win.dh)  # first row inside
+    c0 = -(np.minimum(np.arange(ow) * win.sw - win.left, 0) // win.dw)
+    first = (r0[:, None] * win.kw + c0).astype(pos.dtype)
+    np.copyto(pos, np.broadcast_to(first, pos.shape), where=outside)
 
 
 def flat_indices(pos: np.ndarray, win: Window, h: int, w: int) -> np.ndarray:
