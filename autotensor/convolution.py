@@ -99,9 +99,9 @@ def _conv_padding(op: str, padding: Any, k: tuple[int, int], d: tuple[int, int],
 # -- convolution -----------------------------------------------------------------------------
 def _conv(op: str, x: Tensor, weight: Tensor, bias: Tensor | None, win: Window,
           groups: int) -> Tensor:  # fmt: skip
-    """The 2-D convolution on a batched input with a resolved window: Im2Col + one MatMul.
-
-    out[n, o, :] = W[o] (C/g kh kw) @ cols[n, group(o)] (C/g kh kw, OH OW) + b[o]."""
+    """The 2-D convolution of a batched input with a resolved window: checks, then the
+    `Conv2d` primitive (out[n] = W (O, C/g kh kw) @ cols[n] (C/g kh kw, OH OW) + b per
+    group)."""
     n, c, h, w = x.shape
     o, cg, kh, kw = weight.shape
     if groups < 1:

@@ -30,9 +30,10 @@ from autotensor.convolution import (
     max_pool2d,
     unfold,
 )
+from autotensor.creation import from_numpy
 from autotensor.functional import one_hot, pad
 from autotensor.random import generator as _rng
-from autotensor.tensor import Tensor, _new, as_tensor
+from autotensor.tensor import Tensor, as_tensor
 
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d", "conv2d",
@@ -365,10 +366,12 @@ def batch_norm(
                 m = momentum
                 if running_mean is not None:
                     bm = mean._data.reshape(-1).astype(running_mean.dtype, copy=False)
-                    running_mean.mul_(1 - m).add_(_new(bm * m))
+                    running_mean.mul_(1 - m).add_(from_numpy(bm * m))
                 if running_var is not None:
                     unbiased = var._data.reshape(-1) * (n / (n - 1))
-                    running_var.mul_(1 - m).add_(_new((unbiased * m).astype(running_var.dtype)))
+                    running_var.mul_(1 - m).add_(
+                        from_numpy((unbiased * m).astype(running_var.dtype))
+                    )
         out = xc * (var + eps).rsqrt()
     else:
         if running_mean is None or running_var is None:
@@ -751,7 +754,7 @@ def _cross_entropy(
                 f"must be an integer tensor, and class probabilities must have the input's "
                 f"shape {tuple(input.shape)}"
             )
-        p = target if isinstance(target, Tensor) else _new(tgt)
+        p = target if isinstance(target, Tensor) else from_numpy(np.asarray(tgt))
         if p.dtype != input.dtype:
             p = p.to(input.dtype)
         if label_smoothing > 0:

@@ -17,10 +17,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # (file relative to the repo, "module.name") pairs that rule 2 accepts, with the reason.
-ALLOWED_PRIVATE = {
-    ("nn/functional.py", "autotensor.tensor._new"): "wraps an ndarray without copying; "
-    "the same speed allowance as reading t._data inside nn",
-}
+ALLOWED_PRIVATE: dict = {}
 
 
 def _imports(path: Path) -> Iterator[tuple[int, str, str | None]]:

@@ -4,11 +4,13 @@ A recurrent layer composed from elementwise primitives records ~15 graph nodes p
 step and runs the backward sweep over all of them in Python; for a 64-step sequence that
 overhead, not the arithmetic, dominates. These primitives run the time loop in numpy:
 
-- forward: the input projections of all steps in ONE GEMM before the loop, one GEMM per
-  step for all gates, and the gate activations of every step kept for backward;
+- forward: the input projections of all steps in ONE GEMM before the loop (a column of
+  ones appended to x carries the biases), one GEMM per step for all gates, and the gate
+  activations of every step kept for backward;
 - backward: the reverse loop in numpy (one GEMM per step carries the gradient to the
-  previous hidden state), then the weight gradients as single GEMMs over all steps:
-  dW_hh = sum_t dZ_t^T h_{t-1} is one (G, T*B) @ (T*B, H) product, and likewise dW_ih.
+  previous hidden state), then the weight gradients as one GEMM over all steps:
+  [dW_ih | db | dW_hh] = sum_t dZ_t^T [x_t | 1 | h_{t-1}], a (G, T*B) @ (T*B, I+1+H)
+  product, and dx = dZ W_ih another.
 
 Their backward works on raw arrays, so `differentiable_backward = False` (torch's
 once_differentiable): create_graph through them raises. The composed layers in
@@ -19,7 +21,8 @@ Gate layouts are PyTorch's: the rows of w_ih / w_hh are the gates stacked in the
 RNN: (h), GRU: (r, z, n), LSTM: (i, f, g, o).
 
 Shapes: x is (T, B, I), or (B, T, I) with batch_first=True; `out` has x's layout. Internal
-per-step buffers are time-major. h0 / c0 may be None (zeros).
+per-step buffers are time-major (and feature-major in the LSTM, Note [feature-major steps]).
+h0 / c0 may be None (zeros).
 
 Note [sigmoid through tanh]: sigmoid(z) = 0.5 * tanh(z / 2) + 0.5 exactly, and scaling by
 0.5 is exact in binary floating point. So the weight rows of the sigmoid gates are halved
@@ -28,7 +31,7 @@ with per-column constants yield every activation of a step: 3 ufunc calls instea
 or more per gate. The two forms agree to rounding; the tanh form never overflows.
 
 Note [workspace]: a fresh multi-megabyte numpy array is fresh memory from the operating
-system, and faulting its pages in on first write cost ~3 ms of an 11 ms LSTM backward here.
+system, and faulting its pages in on first write cost about a quarter of the LSTM backward.
 The large work arrays (gate activations kept from forward to backward, scratch arrays of
 backward) are therefore recycled through `_WORKSPACE`. They never leave the primitive:
 returned outputs and gradients are always fresh arrays. Scratch arrays go back at the end of
@@ -524,7 +527,9 @@ class LSTMLayer(_FusedLayer):
         xk[:I] = x.transpose(2, 1, 0) if batch_first else x.transpose(2, 0, 1)
         xk[I] = 1
         bias = b_ih if b_hh is None else (b_hh if b_ih is None else b_ih + b_hh)
-        acts = ws.take((T, G, B), dt)  # pre-activations, then activations (Note [feature-major])
+        acts = ws.take(
+            (T, G, B), dt
+        )  # pre-activations, then activations (Note [feature-major steps])
         xt = ws.take((T, I + 1, B), dt)  # [x_t^T; 1] per step, contiguous for the batched GEMM
         xt[...] = xk[: I + 1].transpose(1, 0, 2)
         np.matmul(_weights_with_bias(w_ih, bias, scale), xt, out=acts)  # T GEMMs (G, I+1, B)

@@ -26,7 +26,7 @@ from autotensor.ops.recurrent import _WORKSPACE, GRULayer, LSTMLayer, RNNLayer
 
 torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
 
-TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
+TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 TDT = {np.float32: torch.float32, np.float64: torch.float64}
 T, B, I, H = 4, 3, 5, 6  # all different, so a transposed weight cannot go unnoticed
 
