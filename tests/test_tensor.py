@@ -384,3 +384,14 @@ def test_setitem_gradient_to_value_and_base() -> None:
     (y * at.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
     np.testing.assert_array_equal(base.grad.numpy(), [1.0, 0.0, 0.0, 4.0])
     np.testing.assert_array_equal(v.grad.numpy(), [2.0, 3.0])
+
+
+def test_device_arguments_cpu_accepted_others_refused_clearly():
+    t = at.ones(2)
+    assert t.to("cpu") is t and t.cpu() is t and t.device == "cpu"
+    assert t.to("cpu", at.float64).dtype == at.float64
+    for dev in ("cuda", "cuda:0"):
+        with pytest.raises(RuntimeError, match="CPU only"):
+            t.to(dev)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        t.to(device="cuda")

@@ -8,6 +8,7 @@ names, then numeric rows.
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import os
 from typing import Any
@@ -33,9 +34,11 @@ def load_csv(
 
     A first line that holds only counts followed by a header line (scikit-learn's layout)
     is skipped; a header line is recognised as one with a non-numeric field. Empty trailing
-    fields are ignored. Raises ValueError naming the line of any non-numeric value.
+    fields are ignored. Raises ValueError naming the line of any non-numeric value. A path
+    ending in `.gz` is read through gzip.
     """
-    with open(path, newline="") as fh:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt", newline="") as fh:
         rows = [[c.strip() for c in r] for r in csv.reader(fh, delimiter=delimiter)]
     rows = [r[: max((i + 1 for i, c in enumerate(r) if c), default=0)] for r in rows]
     rows_at = [(i + 1, r) for i, r in enumerate(rows) if r]

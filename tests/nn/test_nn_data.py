@@ -462,3 +462,19 @@ if given is not None:
             np.testing.assert_array_equal(seen, np.arange(len(seen)))
         for xb, yb in batches:  # rows stay paired across the tensors
             np.testing.assert_array_equal(_np(yb), _np(xb) * 2.0)
+
+
+def test_load_csv_reads_gzip_like_plain_text(tmp_path):
+    import gzip
+
+    from nn.data.tabular import load_csv
+
+    text = "a,b,c\n1,2,3\n4.5,5,6\n"
+    (tmp_path / "t.csv").write_text(text)
+    with gzip.open(tmp_path / "t.csv.gz", "wt") as fh:
+        fh.write(text)
+    names, plain = load_csv(tmp_path / "t.csv")
+    gz_names, gz = load_csv(tmp_path / "t.csv.gz")
+    assert names == gz_names == ["a", "b", "c"]
+    np.testing.assert_array_equal(plain, gz)
+    np.testing.assert_array_equal(gz, [[1, 2, 3], [4.5, 5, 6]])
