@@ -180,7 +180,7 @@ def conv2d(
     k = (weight.shape[2], weight.shape[3])
     s, d = _pair(stride, "conv2d", "stride"), _pair(dilation, "conv2d", "dilation")
     pads = _conv_padding("conv2d", padding, k, d, s)
-    out = _conv("conv2d", x, weight, bias, as_window(k, s, pads, d), groups)
+    out = _conv("conv2d", x, weight, bias, Window(*k, *s, *pads, *d), groups)
     return out.squeeze(0) if unbatched else out
 
 

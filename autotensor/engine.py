@@ -75,39 +75,61 @@ def execute(
     accumulate=True writes `.grad` on leaves (restricted to `capture` when given);
     accumulate=False returns the gradients of the `capture` tensors instead (autograd.grad).
     """
-    roots = list(roots)
     if retain_graph is None:
         retain_graph = create_graph
-    grads = _root_grads(roots, list(grads), create_graph)
+    pending: dict = {}
+    leaf_grads: dict = {}
+    r = roots[0] if len(roots) == 1 else None
+    if (
+        r is not None
+        and not grads
+        and isinstance(r, Tensor)
+        and r.grad_fn is not None
+        and r._data.size == 1
+    ):  # loss.backward(): one scalar root, an implicit gradient of 1
+        node = r.grad_fn
+        shape = r._data.shape
+        ones = np.array(1, r._data.dtype)  # np.ones, without its Python-level overhead
+        g = _new(ones if shape == () else ones.reshape(shape))
+        if len(node._out_meta) == 1:
+            pending[node] = [g]
+        else:
+            pending[node] = lst = [None] * len(node._out_meta)
+            lst[r._output_nr] = g
+        order = graph.topo_sort((node,))
+    else:
+        roots = list(roots)
+        grads = _root_grads(roots, list(grads), create_graph)
+        for r, g in zip(roots, grads):
+            if r.grad_fn is None:
+                _add_leaf(leaf_grads, r, g)
+            else:
+                lst = pending.setdefault(r.grad_fn, [None] * len(r.grad_fn._out_meta))
+                nr = r._output_nr
+                lst[nr] = g if lst[nr] is None else lst[nr] + g
+        order = graph.topo_sort([r.grad_fn for r in roots if r.grad_fn is not None])
 
     # Gradients for captured non-leaf tensors are read when their node runs.
     cap_nodes: dict = {}
     cap_leaves: dict = {}
-    captured: list = [None] * (len(capture) if capture else 0)
-    for i, t in enumerate(capture or ()):
-        if t.grad_fn is None:
-            cap_leaves.setdefault(id(t), []).append(i)
-        else:
-            cap_nodes.setdefault((t.grad_fn, t._output_nr), []).append(i)
+    captured: list = []
     restrict = capture is not None
+    if restrict:
+        captured = [None] * len(capture)
+        for i, t in enumerate(capture):
+            if t.grad_fn is None:
+                cap_leaves.setdefault(id(t), []).append(i)
+            else:
+                cap_nodes.setdefault((t.grad_fn, t._output_nr), []).append(i)
 
-    pending: dict = {}
-    leaf_grads: dict = {}
-    for r, g in zip(roots, grads):
-        if r.grad_fn is None:
-            _add_leaf(leaf_grads, r, g)
-        else:
-            lst = pending.setdefault(r.grad_fn, [None] * len(r.grad_fn._out_meta))
-            nr = r._output_nr
-            lst[nr] = g if lst[nr] is None else lst[nr] + g
-
-    order = graph.topo_sort([r.grad_fn for r in roots if r.grad_fn is not None])
     anomaly = graph._anomaly.enabled
+    slow = anomaly or create_graph  # the checks of _run_node are needed on every node
+    pop = pending.pop
     prev_mode = _state.enabled
     _state.enabled = create_graph
     try:
         for node in reversed(order):
-            gl = pending.pop(node, None)
+            gl = pop(node, None)
             if gl is None:
                 continue
             if node._hooks is not None or node._retained is not None:
@@ -116,29 +138,51 @@ def execute(
                 for nr in range(len(gl)):
                     for i in cap_nodes.get((node, nr), ()):
                         captured[i] = gl[nr]
-            gin = _run_node(node, gl, create_graph)
-            if anomaly:
-                graph.check_backward(node, gin)
-            for e, g in zip(node._edges, gin):
+            edges = node._edges
+            if slow or len(gl) != 1 or gl[0] is None:
+                gin = _run_node(node, gl, create_graph)
+                if anomaly:
+                    graph.check_backward(node, gin)
+            else:  # _run_node inlined for one output with its gradient (Note [Recording cost])
+                gin = type(node).backward(node, gl[0])
+                if type(gin) is not tuple:
+                    gin = (gin,)
+                if len(gin) != len(edges):
+                    gin = _match_inputs(node, gin)
+            for e, g in zip(edges, gin):
                 if e is None or g is None:
                     continue
                 if type(e) is tuple:
                     n, nr = e
                     shape, dtype = n._out_meta[nr]
-                    gd = g._data
-                    if gd.shape != shape or gd.dtype != dtype:
+                    if (
+                        g.__class__ is not Tensor
+                        or g._data.shape != shape
+                        or g._data.dtype != dtype
+                    ):
                         g = _check(node, g, shape, dtype)
                     lst = pending.get(n)
                     if lst is None:
-                        lst = pending[n] = [None] * len(n._out_meta)
-                        lst[nr] = g
+                        if nr == 0 and len(n._out_meta) == 1:
+                            pending[n] = [g]
+                        else:
+                            lst = pending[n] = [None] * len(n._out_meta)
+                            lst[nr] = g
                     elif lst[nr] is None:
                         lst[nr] = g
                     else:
                         lst[nr] = _sum(lst[nr], g, create_graph)
-                else:
-                    g = _check(node, g, e._data.shape, e._data.dtype)
-                    _add_leaf(leaf_grads, e, g)
+                else:  # a leaf: summed here, written to .grad after the sweep
+                    ed = e._data
+                    if (
+                        g.__class__ is not Tensor
+                        or g._data.shape != ed.shape
+                        or g._data.dtype != ed.dtype
+                    ):
+                        g = _check(node, g, ed.shape, ed.dtype)
+                    key = id(e)
+                    cur = leaf_grads.get(key)
+                    leaf_grads[key] = (e, g) if cur is None else (e, _sum(cur[1], g, create_graph))
             if not retain_graph and node._saved is not None:
                 node._saved = None
                 node._freed = True
@@ -226,18 +270,22 @@ def _run_node(node: Any, gl: list, create_graph: bool) -> tuple:
     out = type(node).backward(node, *gl)
     if type(out) is not tuple:
         out = (out,)
-    n_in = len(node._edges)
-    if len(out) != n_in:
-        if len(out) > n_in and all(o is None for o in out[n_in:]):
-            out = out[:n_in]
-        elif len(out) < n_in and all(e is None for e in node._edges[len(out) :]):
-            out = out + (None,) * (n_in - len(out))  # trailing non-Tensor arguments
-        else:
-            raise RuntimeError(
-                f"{node.name()}: backward returned {len(out)} gradients, expected {n_in} "
-                f"(one per forward input)"
-            )
+    if len(out) != len(node._edges):
+        out = _match_inputs(node, out)
     return out
+
+
+def _match_inputs(node: Any, out: tuple) -> tuple:
+    """One gradient per forward input: trailing Nones may be dropped or missing."""
+    n_in = len(node._edges)
+    if len(out) > n_in and all(o is None for o in out[n_in:]):
+        return out[:n_in]
+    if len(out) < n_in and all(e is None for e in node._edges[len(out) :]):
+        return out + (None,) * (n_in - len(out))  # trailing non-Tensor arguments
+    raise RuntimeError(
+        f"{node.name()}: backward returned {len(out)} gradients, expected {n_in} "
+        f"(one per forward input)"
+    )
 
 
 def _output_hooks(node: Any, gl: list) -> None:

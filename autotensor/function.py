@@ -93,8 +93,7 @@ class Function:
     # walk (it walks the whole live graph, and that dominated long chains). Subclasses still
     # get a __dict__ for attributes of their own.
     __slots__ = ("needs_input_grad", "_edges", "_out_meta", "_seq", "_scope", "_saved",
-                 "_to_save", "_non_diff", "__dict__", "__weakref__")  # fmt: skip
-
+                 "__dict__", "__weakref__")  # fmt: skip
 
     @staticmethod
     def forward(ctx: Function, *args: Any, **kwargs: Any) -> Any:
@@ -107,7 +106,7 @@ class Function:
     # -- ctx API (torch's names) -------------------------------------------------------------
     def save_for_backward(self, *tensors: Any) -> None:
         """Keep tensors (inputs, outputs or other arrays) for backward."""
-        self._to_save = tensors
+        self._saved = tensors or None  # as given; apply() packs them once forward returns
 
     @property
     def saved_tensors(self) -> tuple:
@@ -125,24 +124,30 @@ class Function:
             return ()
         out = []
         for j in range(0, len(saved), 4):
-            obj, vc = saved[j + 1], saved[j + 2]
-            if vc is None:  # a constant (array, number) saved as it is
+            kind, obj = saved[j], saved[j + 1]
+            if kind == _CONSTANT:  # an array or number saved as it is
                 out.append(obj)
                 continue
+            if kind == _INPUT:  # its counter may have been created since (Tensor._vc)
+                vc = obj._vcount
+                now = 0 if vc is None else vc[0]
+            else:
+                vc = saved[j + 2]
+                now = vc[0]
             version = saved[j + 3]
-            if vc[0] != version:
+            if now != version:
                 raise RuntimeError(
                     f"one of the variables needed for gradient computation has been modified "
                     f"by an inplace operation: a tensor of shape {tuple(_shape_of(obj))} saved "
-                    f"by {self.name()} is at version {vc[0]}; expected version {version} "
+                    f"by {self.name()} is at version {now}; expected version {version} "
                     f"instead."
                 )
-            if saved[j] == 1:  # an output of this node: rebuild it (Note [Saved outputs])
+            if kind == _OUTPUT:  # an output of this node: rebuild it (Note [Saved outputs])
                 nr, data = obj
                 t = _new(data, True)
                 t.grad_fn = self
                 t._output_nr = nr
-                t._vc = vc
+                t._vcount = vc
                 out.append(t)
             else:
                 out.append(obj)
@@ -195,6 +200,7 @@ class Function:
     _retained = None
     _materialize = True
     _trace = None
+    _non_diff: tuple = ()
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
@@ -204,6 +210,7 @@ class Function:
                 if isinstance(a, Tensor) and a.requires_grad:
                     return _record(cls, args, kwargs)
         ctx = cls.__new__(cls)
+        ctx.needs_input_grad = (False,) * len(args)  # forward may consult it
         try:
             if cls.takes_arrays:
                 if len(args) == 1 and isinstance(args[0], Tensor):
@@ -224,7 +231,7 @@ class Function:
             t.grad = t.grad_fn = t._hooks = None
             t.requires_grad = False
             t._output_nr = 0
-            t._vc = [0]
+            t._vcount = None
             if graph._anomaly.enabled:
                 graph.check_forward(cls, [t])
             return t
@@ -250,58 +257,102 @@ def _forward_on_tensors(cls: type, ctx: Function, args: tuple, kwargs: dict) -> 
 
 
 def _record(cls: type, args: tuple, kwargs: dict) -> Any:
-    """apply() when a graph is recorded: run forward, then link the node into the graph."""
-    needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-    if cls.broadcasts and len(args) > 1:
-        a0, a1 = args[0], args[1]
-        if not (
-            len(args) == 2
-            and (
-                not isinstance(a0, Tensor)
-                or not isinstance(a1, Tensor)
-                or a0._data.shape == a1._data.shape
-            )
-        ):
-            args = graph.broadcast_inputs(cls, args, needs)
-    ctx = cls.__new__(cls)
-    ctx.needs_input_grad = needs
-    ctx._seq = next(_counter)
-    ctx._saved = None
-    ctx._to_save = ctx._non_diff = ()
-    try:
-        if cls.takes_arrays:
-            fargs = [a._data if isinstance(a, Tensor) else a for a in args]
-            out = cls.forward(ctx, *fargs, **kwargs)
+    """apply() when a graph is recorded: run forward, then link the node into the graph.
+
+    Note [Recording cost]: this runs once per op of every training step, so the common
+    shapes of call (one or two positional arguments, one ndarray output) are written out
+    without loops or helper calls; the general case below them does the same work.
+    """
+    n = len(args)
+    arrays = cls.takes_arrays
+    if n == 1:  # apply() found that this argument is a Tensor that requires grad
+        a = args[0]
+        fn = a.grad_fn
+        edges: tuple = (a if fn is None else (fn, a._output_nr),)
+        needs: tuple = _NEEDS_ONE
+        fargs: tuple = (a._data,) if arrays else args
+    elif n == 2:
+        a, b = args
+        ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+        na, nb = ta and a.requires_grad, tb and b.requires_grad
+        if cls.broadcasts and ta and tb and a._data.shape != b._data.shape:
+            a, b = args = graph.broadcast_inputs(cls, args, (na, nb))
+        if na:
+            fn = a.grad_fn
+            ea = a if fn is None else (fn, a._output_nr)
+        else:
+            ea = None
+        if nb:
+            fn = b.grad_fn
+            eb = b if fn is None else (fn, b._output_nr)
+        else:
+            eb = None
+        edges, needs = (ea, eb), (na, nb)
+        if arrays:
+            fargs = (a._data if ta else a, b._data if tb else b)
         else:
             fargs = args
+    else:
+        needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        if cls.broadcasts and n > 1:
+            args = graph.broadcast_inputs(cls, args, needs)
+        edges = tuple([
+            None if not nd else a if a.grad_fn is None else (a.grad_fn, a._output_nr)
+            for a, nd in zip(args, needs)
+        ])  # fmt: skip
+        fargs = tuple([a._data if isinstance(a, Tensor) else a for a in args]) if arrays else args
+    ctx = cls.__new__(cls)
+    ctx.needs_input_grad = needs
+    ctx._edges = edges
+    ctx._seq = next(_counter)
+    ctx._saved = None  # save_for_backward puts what forward saves here, to be packed below
+    try:
+        if arrays:
+            out = cls.forward(ctx, *fargs, **kwargs)
+        else:
             out = _forward_on_tensors(cls, ctx, args, kwargs)
     except _WRAPPED_ERRORS as err:
         raise _op_error(cls, args, kwargs, err) from err
-    edges = []
-    for a, n in zip(args, needs):
-        if not n:
-            edges.append(None)
-        elif a.grad_fn is None:
-            edges.append(a)
-        else:
-            edges.append((a.grad_fn, a._output_nr))
-    ctx._edges = tuple(edges)
     ctx._scope = graph._scopes.current
     anomaly = graph._anomaly.enabled
     if anomaly:
         ctx._trace = traceback.extract_stack()[:-3]
     if out.__class__ is not np.ndarray and isinstance(out, np.generic):
         scalar, out = out, np.asarray(out)  # numpy returns scalars from 0-d operations
-        if ctx._to_save:  # a saved output must still be recognised as the output
-            ctx._to_save = tuple([out if s is scalar else s for s in ctx._to_save])
+        if ctx._saved:  # a saved output must still be recognised as the output
+            ctx._saved = tuple([out if s is scalar else s for s in ctx._saved])
     if out.__class__ is np.ndarray and not ctx._non_diff:  # the common case: one output
-        r = _new(out, out.dtype.kind in "fc")
-        if r.requires_grad:  # an integer or bool result is not part of the graph (x.long())
+        r = object.__new__(Tensor)  # _new, inlined
+        r._data = out
+        r.grad = r._hooks = None
+        r._output_nr = 0
+        r._vcount = None
+        if out.dtype.kind in "fc":
+            r.requires_grad = True
             r.grad_fn = ctx
-        ctx._out_meta = ((out.shape, out.dtype),)
-        if ctx._to_save:
-            ctx._saved = _pack_saved(ctx._to_save, args, fargs, (out,), (r,))
-            ctx._to_save = ()
+        else:  # an integer or bool result is not part of the graph (x.long())
+            r.requires_grad = False
+            r.grad_fn = None
+        key = (out.shape, out.dtype)
+        meta = _META.get(key)
+        if meta is None:
+            meta = _one_meta(key)
+        ctx._out_meta = meta
+        to_save = ctx._saved
+        if to_save:
+            # Packed straight away for the usual cases (see _pack_saved for the format): the
+            # output alone (exp, tanh, relu, ...), or the first one or two inputs (mul, log).
+            k = len(to_save)
+            s = to_save[0]
+            if k == 1 and s is out:
+                r._vcount = vc = [0]  # shared with the Tensor saved_tensors rebuilds
+                ctx._saved = (_OUTPUT, (0, out), vc, 0)
+            elif k <= n and k <= 2 and s is fargs[0] and (k == 1 or to_save[1] is fargs[1]):
+                ctx._saved = _saved_input(args[0])
+                if k == 2:
+                    ctx._saved += _saved_input(args[1])
+            else:
+                ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
         if anomaly:
             graph.check_forward(cls, [r])
         if graph._observer is not None:  # at.viz.trace is recording statistics
@@ -319,12 +370,25 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
             r.requires_grad = True
             r.grad_fn = ctx
             r._output_nr = i
-    if ctx._to_save:
-        ctx._saved = _pack_saved(ctx._to_save, args, fargs, outs, results)
-        ctx._to_save = ()
+    if ctx._saved:
+        ctx._saved = _pack_saved(ctx._saved, args, fargs, outs, results)
     if graph._observer is not None:
         graph._observer(ctx, args, results)
     return tuple(results) if multi else results[0]
+
+
+_NEEDS_ONE = (True,)
+
+# Note [Recording cost]: `_out_meta` of single-output nodes, shared between all the nodes
+# whose output has that shape and dtype (one object less for the garbage collector per node).
+_META: dict = {}
+
+
+def _one_meta(key: tuple) -> tuple:
+    if len(_META) > 4096:  # shapes keep changing (sequence lengths): start afresh
+        _META.clear()
+    meta = _META[key] = (key,)
+    return meta
 
 
 def _in(obj: Any, items: tuple) -> bool:
@@ -343,36 +407,41 @@ def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: A
     """Turn what forward saved into a flat tuple of (kind, object, version counter, version)
     quadruples (flat: one object for the garbage collector to walk, not one per entry).
 
-    kind 0: an input Tensor (or anything else, kept as given); kind 1: an output of this node,
-    kept as (output index, array) so the node does not own its output Tensor.
+    _OUTPUT: an output of this node, kept as (output index, array) so that the node does not
+    own its output Tensor, with that Tensor's counter; _INPUT: an input Tensor (its counter
+    is read through it); _CONSTANT: anything else, kept as given.
     """
-    packed: list = []
+    packed: tuple = ()
     n_out = len(outs)
+    n_in = len(args)
     for s in to_save:
         if s.__class__ is float or s.__class__ is int or s is None:
-            packed += (0, s, None, 0)  # a constant: nothing to track
+            packed += (_CONSTANT, s, None, 0)
             continue
-        if n_out == 1:
-            if s is outs[0]:
-                r = results[0]
-                packed += (1, (0, r._data), r._vc, r._vc[0])
-                continue
-        else:
-            i = next((i for i in range(n_out) if s is outs[i]), -1)
-            if i >= 0:
-                r = results[i]
-                packed += (1, (i, r._data), r._vc, r._vc[0])
-                continue
-        for i in range(len(args)):
-            if s is fargs[i] or s is args[i]:
-                s = args[i]
-                break
-        if isinstance(s, Tensor):
-            vc = s._vc
-            packed += (0, s, vc, vc[0])
-        else:
-            packed += (0, s, None, 0)
-    return tuple(packed)
+        i = 0
+        while i < n_out and s is not outs[i]:
+            i += 1
+        if i < n_out:
+            r = results[i]
+            vc = r._vc
+            packed += (_OUTPUT, (i, r._data), vc, vc[0])
+            continue
+        i = 0
+        while i < n_in and s is not fargs[i] and s is not args[i]:
+            i += 1
+        packed += _saved_input(args[i] if i < n_in else s)
+    return packed
+
+
+def _saved_input(s: Any) -> tuple:
+    """The entry of _pack_saved for an input (or a constant)."""
+    if isinstance(s, Tensor):
+        vc = s._vcount  # None: never modified in place, nor sharing a counter yet
+        return (_INPUT, s, None, 0 if vc is None else vc[0])
+    return (_CONSTANT, s, None, 0)
+
+
+_CONSTANT, _INPUT, _OUTPUT = 0, 2, 1
 
 
 class AccumulateGrad:

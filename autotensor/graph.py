@@ -9,6 +9,7 @@ gradient flows there), a leaf Tensor (gradient is accumulated into `.grad`), or 
 from __future__ import annotations
 
 import contextlib
+import operator
 import threading
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -46,8 +47,7 @@ def topo_sort(roots: Iterable[Function]) -> list[Function]:
     return order
 
 
-def _seq_of(node: Function) -> int:
-    return node._seq
+_seq_of = operator.attrgetter("_seq")  # the sort key, without a Python call per node
 
 
 # -- module scopes ---------------------------------------------------------------------------

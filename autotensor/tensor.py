@@ -26,7 +26,7 @@ def _new(data: np.ndarray, requires_grad: bool = False) -> Tensor:
     t.requires_grad = requires_grad
     t.grad_fn = None
     t._output_nr = 0
-    t._vc = [0]
+    t._vcount = None
     t._hooks = None
     return t
 
@@ -64,8 +64,10 @@ class Tensor:
     bool are supported. Only floating tensors can require grad.
     """
 
-    __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "_output_nr", "_vc", "_hooks",
-                 "__weakref__", "__dict__")  # fmt: skip
+    # _vcount: the version counter, a list [n] that views and detached copies share; None
+    # until something needs it (Note [Recording cost]): read it through `_vc`/`_version`.
+    __slots__ = ("_data", "grad", "requires_grad", "grad_fn", "_output_nr", "_vcount",
+                 "_hooks", "__weakref__", "__dict__")  # fmt: skip
     __array_ufunc__ = None  # so ndarray * Tensor calls Tensor.__rmul__
     __array_priority__ = 1000
 
@@ -76,7 +78,7 @@ class Tensor:
         self.requires_grad = False
         self.grad_fn = None
         self._output_nr = 0
-        self._vc = [0]
+        self._vcount = None
         self._hooks = None
         if requires_grad:
             self.requires_grad_(True)
@@ -86,7 +88,7 @@ class Tensor:
     def data(self) -> Tensor:
         """The value as a detached tensor sharing memory (as torch's .data)."""
         t = _new(self._data)
-        t._vc = self._vc
+        t._vcount = self._vc
         return t
 
     @data.setter
@@ -129,7 +131,20 @@ class Tensor:
 
     @property
     def _version(self) -> int:
-        return self._vc[0]
+        vc = self._vcount
+        return 0 if vc is None else vc[0]
+
+    @property
+    def _vc(self) -> list:
+        """The version counter [n], created on first use (so that it can be shared)."""
+        vc = self._vcount
+        if vc is None:
+            vc = self._vcount = [0]
+        return vc
+
+    @_vc.setter
+    def _vc(self, vc: list) -> None:
+        self._vcount = vc
 
     @property
     def T(self) -> Tensor:
@@ -230,11 +245,15 @@ class Tensor:
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
         """`to(dtype)`; device arguments ('cpu') are accepted and ignored."""
         dtype = kwargs.get("dtype")
+        if str(kwargs.get("device", "cpu")).split(":")[0] != "cpu":
+            self.cuda()  # raises: there is only the CPU
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
             elif isinstance(a, str) and a.split(":")[0] in ("cpu", "device"):
                 continue
+            elif isinstance(a, str) and a.split(":")[0] in ("cuda", "mps", "xpu", "meta"):
+                self.cuda()  # raises: there is only the CPU
             elif a is not None:
                 dtype = a
         if dtype is None:
@@ -283,7 +302,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         t = _new(self._data)
-        t._vc = self._vc
+        t._vcount = self._vc
         return t
 
     def detach_(self) -> Tensor:
@@ -438,6 +457,10 @@ class Tensor:
         return _new(np.mod(_arr(a), _arr(b)))
 
     def __neg__(self) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_unary(np.negative, self)
+            if t is not None:
+                return t
         return ops.Neg.apply(self)
 
     def __pos__(self) -> Tensor:
@@ -557,7 +580,7 @@ class Tensor:
 
     # -- elementwise -------------------------------------------------------------------------
     def neg(self) -> Tensor:
-        return ops.Neg.apply(self)
+        return -self
 
     negative = neg
 
@@ -565,9 +588,17 @@ class Tensor:
         return ops.Abs.apply(self)
 
     def exp(self) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_unary(np.exp, self)
+            if t is not None:
+                return t
         return ops.Exp.apply(_floating(self))
 
     def log(self) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_unary(np.log, self)
+            if t is not None:
+                return t
         return ops.Log.apply(_floating(self))
 
     def log1p(self) -> Tensor:
@@ -637,6 +668,17 @@ class Tensor:
 
     # -- reductions --------------------------------------------------------------------------
     def sum(self, dim: Any = None, keepdim: bool = False, dtype: Any = None) -> Tensor:
+        if not _state.enabled and dtype is None:  # Note [No-grad arithmetic]
+            d = self._data
+            dt = d.dtype
+            # numpy's axis means torch's dim except for (): all dims in torch, none in numpy
+            if (dt is _F32 or dt is _F64) and (
+                dim is None or dim.__class__ is int or (dim.__class__ is tuple and dim)
+            ):
+                try:
+                    return _wrap(np.add.reduce(d, axis=dim, keepdims=keepdim))
+                except (ValueError, TypeError):  # a bad dim: the primitive names it
+                    pass
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind in "bi" and dtype is None:
             x = x.to(dtypes.int64)
@@ -691,11 +733,19 @@ class Tensor:
 
     # -- shape -------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_reshape(self, shape)
+            if t is not None:
+                return t
         return F.reshape(self, _size(shape))
 
     def view(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
             return self.to(shape[0])
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            t = _nograd_reshape(self, shape)
+            if t is not None:
+                return t
         return F.reshape(self, _size(shape))
 
     def view_as(self, other: Tensor) -> Tensor:
@@ -717,11 +767,22 @@ class Tensor:
         return F.unsqueeze(self, dim)
 
     def transpose(self, dim0: int, dim1: int) -> Tensor:
+        d = self._data
+        if not _state.enabled and d.ndim >= 2:  # Note [No-grad arithmetic]
+            try:
+                return _wrap(d.swapaxes(dim0, dim1))
+            except (ValueError, TypeError):  # a bad dim: the primitive path names it
+                pass
         return F.transpose(self, dim0, dim1)
 
     swapaxes = transpose
 
     def permute(self, *dims: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            try:
+                return _wrap(self._data.transpose(dims[0] if len(dims) == 1 else dims))
+            except (ValueError, TypeError):  # not a permutation: the primitive names it
+                pass
         return ops.Permute.apply(self, dims=_size(dims))
 
     def t(self) -> Tensor:
@@ -732,6 +793,17 @@ class Tensor:
         return self if self.ndim < 2 else self.transpose(0, 1)
 
     def expand(self, *sizes: Any) -> Tensor:
+        if not _state.enabled:  # Note [No-grad arithmetic]
+            shape = sizes
+            if len(sizes) == 1 and (sizes[0].__class__ is tuple or sizes[0].__class__ is list):
+                shape = tuple(sizes[0])
+            if shape == self._data.shape:
+                return self
+            if -1 not in shape:
+                try:
+                    return _wrap(ops.movement.broadcast_view(self._data, shape))
+                except (RuntimeError, ValueError, TypeError):  # F.expand names the problem
+                    pass
         return F.expand(self, _size(sizes))
 
     def expand_as(self, other: Tensor) -> Tensor:
@@ -894,8 +966,10 @@ def _operands(a: Tensor, b: Any, reflected: bool = False, floats: bool = False) 
     if tb is float or tb is int:  # the common case, decided without the general rules
         if da.kind == "f":
             return (b, a) if reflected else (a, b)
-    elif tb is Tensor and (b._data.dtype is da or b._data.dtype == da) and (
-        da.kind == "f" or not floats
+    elif (
+        tb is Tensor
+        and (b._data.dtype is da or b._data.dtype == da)
+        and (da.kind == "f" or not floats)
     ):
         return (b, a) if reflected else (a, b)
     if isinstance(b, Tensor):
@@ -931,22 +1005,63 @@ def _nograd_binary(ufunc: Any, x: Any, y: Any) -> Tensor | None:
     Anything else (other dtypes, shape errors) returns None and takes the primitive's path,
     which promotes dtypes as torch does and names the op in its errors."""
     if x.__class__ is np.ndarray:
-        if x.dtype.kind != "f":
-            return None
-        if y.__class__ is not float and y.__class__ is not int:
-            if y.__class__ is not Tensor or y._data.dtype is not x.dtype:
-                return None
+        dt = x.dtype
+        if y.__class__ is Tensor:
             y = y._data
-    else:
-        if y.dtype.kind != "f" or (x.__class__ is not float and x.__class__ is not int):
+            if y.dtype is not dt:
+                return None
+        elif y.__class__ is not float and y.__class__ is not int:
             return None
+    else:
+        dt = y.dtype
+        if x.__class__ is not float and x.__class__ is not int:
+            return None
+    # float32/float64 by identity: a dtype that is not one of numpy's own singletons (an
+    # unusual byte order, float16) simply takes the primitive's path
+    if dt is not _F32 and dt is not _F64:
+        return None
     try:
         out = ufunc(x, y)
     except ValueError:
         return None
-    if out.__class__ is not np.ndarray:
-        out = np.asarray(out)  # numpy returns scalars from 0-d operations
-    return _new(out)
+    t = object.__new__(Tensor)  # _new, inlined
+    t._data = out if out.__class__ is np.ndarray else np.asarray(out)  # 0-d gives scalars
+    t.grad = t.grad_fn = t._hooks = None
+    t.requires_grad = False
+    t._output_nr = 0
+    t._vcount = None
+    return t
+
+
+def _nograd_unary(ufunc: Any, x: Tensor) -> Tensor | None:
+    """Note [No-grad arithmetic] for exp, log and negation of a float tensor."""
+    d = x._data
+    dt = d.dtype
+    if dt is not _F32 and dt is not _F64:
+        return None
+    return _wrap(ufunc(d))
+
+
+def _nograd_reshape(x: Tensor, shape: tuple) -> Tensor | None:
+    """Note [No-grad arithmetic] for reshape/view: numpy's reshape (a view when it can be),
+    or None when numpy refuses the shape, so that the primitive names the problem."""
+    if len(shape) == 1 and (shape[0].__class__ is tuple or shape[0].__class__ is list):
+        shape = shape[0]
+    d = x._data
+    if shape == d.shape:
+        return x  # as the primitive path: the same tensor, not a new view of it
+    try:
+        return _wrap(d.reshape(shape))
+    except (ValueError, TypeError):
+        return None
+
+
+def _wrap(out: Any) -> Tensor:
+    """A result of a no-grad shortcut as a Tensor (numpy returns scalars from 0-d input)."""
+    return _new(out if out.__class__ is np.ndarray else np.asarray(out))
+
+
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:

@@ -2,6 +2,16 @@
 
     python benchmarks/bench_conv.py [--rounds 40] [--threads 1] [--only cnn_step,conv_fwd_bwd]
 
+The figures in docs/cnn.md come from
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/bench_conv.py --rounds 30
+
+on the 2-core development machine, whose environment sets OPENBLAS_CORETYPE=Haswell (and
+OPENBLAS_L2_SIZE) for every process: that pins numpy's OpenBLAS to its AVX2 kernels. Unset
+for the benchmark alone, OpenBLAS picks its AVX-512 ('SkylakeX') kernels on this CPU, the
+instruction set torch's MKL and oneDNN use, so both engines run the same class of kernels.
+The table's header prints the kernels numpy runs (see "BLAS kernels" below).
+
 Workloads (float32):
   cnn_step       one training step of Conv2d(1,16,3,p=1)-ReLU-MaxPool2d(2)-Conv2d(16,32,3,p=1)
                  -ReLU-MaxPool2d(2)-Flatten-Linear(1568,10), batch 64x1x28x28, cross-entropy,
@@ -11,14 +21,24 @@ Workloads (float32):
   maxpool        MaxPool2d(2) forward + backward on 64x16x28x28
   convT_fwd_bwd  ConvTranspose2d(16,8,3,stride=2,padding=1,output_padding=1) forward +
                  backward on 64x16x7x7
-  conv_floor     conv_fwd_bwd's arithmetic in bare numpy, no autograd: im2col copy, the
-                 forward product and the weight-gradient product into preallocated outputs;
-                 what any numpy engine on this BLAS needs at least (ratio to the same torch
+  conv_floor     conv_fwd_bwd's arithmetic in bare numpy, no autograd: the im2col gathers,
+                 the forward products and the weight-gradient products, a chunk of images at
+                 a time into preallocated outputs, as the Conv2d primitive does them; what
+                 autotensor's method needs at least on this BLAS (ratio to the same torch
                  step as conv_fwd_bwd)
 
 Engines run in interleaved rounds (one step of each per round, after warm-up), each timed
-with perf_counter; the table gives the median ms per step and the ratio autotensor/torch.
-Both use one BLAS thread by default (torch.set_num_threads, threadpoolctl for numpy).
+with perf_counter; the table gives the median ms per step and the ratio autotensor/torch
+of the medians ('ratio'), and the median over rounds of the ratio of a round's two steps
+('paired'). Both use one BLAS thread by default (torch.set_num_threads, threadpoolctl for
+numpy).
+
+Why both: on a 2-core machine shared with other jobs, another process takes the core now
+and then for a few milliseconds to seconds, and every step that runs meanwhile takes up to
+twice as long. The two medians then depend on how many of each engine's steps such
+stretches happened to cover; the two steps of one round run back to back, so their ratio
+mostly sees the same conditions. Where the two columns differ by more than a few percent,
+the run was disturbed: repeat it.
 
 Both engines share one process, hence one allocator. By default glibc returns freed blocks
 above its mmap threshold to the OS, so a step that allocates tens of MB pays a page fault
@@ -29,16 +49,22 @@ default) keeps freed memory in the process (mallopt M_MMAP_THRESHOLD and
 M_TRIM_THRESHOLD), the steady state of a long training run, for both engines alike;
 `--no-malloc-tuning` measures the default behaviour.
 
-BLAS kernels: numpy's OpenBLAS picks its kernels from the CPU model; on a CPU it does not
-recognise it falls back to AVX2 ('Haswell') kernels even where AVX-512 is available, while
-torch's MKL/oneDNN use AVX-512. The table's header prints the kernels in use; set
-OPENBLAS_CORETYPE=SkylakeX in the environment on such a machine (see docs/cnn.md).
+BLAS kernels: numpy's OpenBLAS picks its kernels from the CPU model, unless
+OPENBLAS_CORETYPE names them; on a CPU it does not recognise it falls back to AVX2
+('Haswell') kernels even where AVX-512 is available, while torch's MKL/oneDNN use AVX-512.
+The table's header prints the kernels in use; set OPENBLAS_CORETYPE=SkylakeX on such a
+machine, or unset it where the environment forces Haswell (see docs/cnn.md).
+
+Noise: on a shared machine the medians move by 5-20% from run to run, and more when other
+processes compete for the memory bus (numpy's im2col moves more memory than oneDNN's direct
+convolution, so autotensor's figure moves more). Compare ratios, over several runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import statistics
 import sys
 import time
@@ -127,22 +153,26 @@ def layer_pair(make: Callable, shape: tuple, rng: np.random.Generator,
 
 
 def floor_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
-    """conv_fwd_bwd's unavoidable numpy work: im2col, W @ cols, cols @ g^T (per image)."""
-    from autotensor.ops.conv import as_window, im2col
+    """conv_fwd_bwd's numpy work without autograd: per chunk of images the im2col gather and
+    W @ cols, then per chunk the gather again and g @ cols^T, and the sum over images."""
+    from autotensor.ops.conv import _chunks, _wide_rows, as_window
 
     _, theirs = layer_pair(lambda m: m.Conv2d(3, 64, 3, padding=1), (32, 3, 32, 32), rng, False)
     x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
-    w2 = rng.standard_normal((64, 28)).astype(np.float32)
+    w2 = rng.standard_normal((64, 28)).astype(np.float32)  # 27 weights and the bias
     g = rng.standard_normal((32, 64, 1024)).astype(np.float32)
     win = as_window(3, 1, 1, 1)
+    rows = _wide_rows(64, 28)
     out = np.empty((32, 64, 1024), np.float32)
-    gw = np.empty((32, 28, 64), np.float32)
+    acc = np.empty((32, 64, rows), np.float32)
 
     def ours():
-        cols = im2col(x, win, ones=True)
-        np.matmul(w2, cols, out=out)
-        np.matmul(cols, g.transpose(0, 2, 1), out=gw)
-        gw.sum(0)
+        for s, cols in _chunks(x, win, True, rows):
+            np.matmul(w2, cols[:, :28], out=out[s : s + cols.shape[0]])
+        for s, cols in _chunks(x, win, True, rows):
+            e = s + cols.shape[0]
+            np.matmul(g[s:e], cols.transpose(0, 2, 1), out=acc[s:e])
+        acc.sum(0)
 
     return ours, theirs
 
@@ -178,7 +208,8 @@ def bench(ours: Callable, theirs: Callable, rounds: int, warmup: int = 3) -> tup
             t0 = time.perf_counter()
             fn()
             acc.append(time.perf_counter() - t0)
-    return statistics.median(ta) * 1e3, statistics.median(tt) * 1e3
+    paired = statistics.median(a / t for a, t in zip(ta, tt))
+    return statistics.median(ta) * 1e3, statistics.median(tt) * 1e3, paired
 
 
 def tune_malloc() -> bool:
@@ -221,7 +252,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(0)
     print(f"numpy BLAS: {blas_kernels()}; torch {torch.__version__}; malloc tuning "
           f"{'on' if tuned else 'off'}")  # fmt: skip
-    print(f"{'workload':<16}{'autotensor ms':>15}{'torch ms':>11}{'ratio':>8}")
+    print(f"{'workload':<16}{'autotensor ms':>15}{'torch ms':>11}{'ratio':>8}{'paired':>8}")
     for name in names:
         at.manual_seed(0)
         torch.manual_seed(0)
@@ -229,11 +260,13 @@ def main(argv: list[str] | None = None) -> None:
         if name == "cnn_step":  # same weights and batch: the first losses must agree
             la, lt = ours(), theirs()
             assert abs(la - lt) < 1e-4 * max(1.0, abs(lt)), (la, lt)
-        a, t = bench(ours, theirs, args.rounds)
-        print(f"{name:<16}{a:>15.2f}{t:>11.2f}{a / t:>7.2f}x")
+        a, t, paired = bench(ours, theirs, args.rounds)
+        print(f"{name:<16}{a:>15.2f}{t:>11.2f}{a / t:>7.2f}x{paired:>7.2f}x")
+    env = ", ".join(f"{v}={os.environ[v]}" if v in os.environ else f"{v} unset"
+                    for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))  # fmt: skip
     print(f"(median of {args.rounds} interleaved rounds, {args.threads} BLAS thread(s), "
           f"float32; command: python benchmarks/bench_conv.py "
-          f"{' '.join(argv if argv is not None else sys.argv[1:])})")  # fmt: skip
+          f"{' '.join(argv if argv is not None else sys.argv[1:])}; {env})")  # fmt: skip
     del limiter
 
 

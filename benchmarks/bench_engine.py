@@ -1,12 +1,14 @@
 """Per-op overhead of the engine against torch eager: the cost of recording a node in the
 forward pass and of running it in the backward sweep, with arrays too small to matter.
 
-    python benchmarks/bench_engine.py [--rounds 40] [--only small_expr,chain_10k,chain_20k]
+    python benchmarks/bench_engine.py [--rounds 40] [--only small_expr,small_fwd,chain_10k,...]
 
 Workloads (float32, the same values in both engines):
   small_expr   y = ((a*b + c).tanh()).sum(); y.backward() on 16-element tensors
-               (5 ops forward, 5 nodes backward); timed per iteration over a batch of
+               (4 ops forward, 4 nodes backward); timed per iteration over a batch of
                iterations, so one timing is well above the timer's resolution
+  small_fwd    its forward pass alone (the graph is recorded, then dropped): with
+               small_expr, it splits the per-op cost into recording and backward
   chain_10k    y = x; 10,000 times y = y*1.0001 + 0.0001; y.backward()  (20,000 nodes)
   chain_20k    the same with 20,000 steps (40,000 nodes)
 
@@ -62,6 +64,21 @@ def small_expr(lib: object, reps: int) -> Callable[[], None]:
     return run
 
 
+def small_fwd(lib: object, reps: int) -> Callable[[], None]:
+    rng = np.random.default_rng(0)
+    vals = [rng.standard_normal(16).astype(np.float32) for _ in range(3)]
+    if lib is at:
+        a, b, c = (at.tensor(v, requires_grad=True) for v in vals)
+    else:
+        a, b, c = (torch.tensor(v, requires_grad=True) for v in vals)
+
+    def run() -> None:
+        for _ in range(reps):
+            ((a * b + c).tanh()).sum()
+
+    return run
+
+
 def chain(n: int) -> Callable[[object, int], Callable[[], None]]:
     def make(lib: object, reps: int) -> Callable[[], None]:
         x = (at if lib is at else torch).tensor([1.0], requires_grad=True)
@@ -81,6 +98,7 @@ def chain(n: int) -> Callable[[object, int], Callable[[], None]]:
 # name -> (factory(lib, reps) -> callable, iterations per measurement)
 WORKLOADS = {
     "small_expr": (small_expr, 100),
+    "small_fwd": (small_fwd, 100),
     "chain_10k": (chain(10_000), 1),
     "chain_20k": (chain(20_000), 1),
 }

@@ -5,6 +5,7 @@ hyperparameters), printed as tables.
     python benchmarks/book_ch3_ch4.py                       # a few minutes (subsampled ch. 4)
     python benchmarks/book_ch3_ch4.py --full                # the book's sizes (much longer)
     python benchmarks/book_ch3_ch4.py --boston PATH --fashion DIR --only ch3
+    python benchmarks/book_ch3_ch4.py --full --only ch4 --variant deeper --seeds 5
 
 Chapter 3 (Boston housing; features standardised over the whole table, then the book's 70/30
 split, scikit-learn's train_test_split with random_state=80718): linear regression, one hidden
@@ -25,8 +26,12 @@ These chapter-4 runs are chaotic (lr 0.1-0.2 with momentum 0.9): two runs whose 
 by one float32 ulp drift apart within about a hundred steps, in torch alone as much as between
 torch and us (and in float64 too, only later), so ours and torch's accuracies can only agree
 within the run-to-run noise. The `torch'` columns measure that noise: torch trained again
-from initial weights moved by one ulp. Chapter 3 is not chaotic and agrees to the printed
-digits.
+from initial weights moved by one ulp. The `epochs` column says how long each run trained
+(ours/torch/torch'): early stopping ends a run at its first evaluation whose test loss is not
+lower, so where a chaotic run happens to stall decides its length, and with it much of its
+accuracy. `--seeds N` reruns each row with N seeds (initial weights, shuffling and dropout
+masks) and prints the mean and spread of each column; `--variant` picks rows. Chapter 3 is
+not chaotic and agrees to the printed digits.
 
 By default chapter 4 trains on a seeded random subset of `--train-size` images for
 `--epochs` epochs (evaluating every `--eval-every`) so that the whole script takes a few
@@ -106,7 +111,8 @@ def schedulers(lib, opt, decay, lr, final_lr, epochs):
 def torch_fit(model, opt, sched, loss_fn, train, test, epochs, eval_every, batch_size, seed):
     """nn.Trainer.fit's loop written in torch: the same permutations (numpy, seeded once),
     contiguous batches, evaluation every eval_every epochs, early stopping that restores the
-    best evaluated weights. Returns the number of epochs run."""
+    best evaluated weights, the scheduler stepped after each epoch's evaluation. Returns the
+    number of epochs run."""
     x, y = train
     xt, yt = torch.tensor(test[0]), torch.tensor(test[1])
     rng = np.random.default_rng(seed)
@@ -165,8 +171,10 @@ def run_pair(sizes, act, init, dropout, lr, momentum, decay, final_lr, loss, tra
                 for prm in twin.parameters():
                     prm.copy_(torch.tensor(np.nextafter(prm.numpy(), np.float32(np.inf))))
             t_opt = torch.optim.SGD(twin.parameters(), lr=lr, momentum=momentum)
-            torch_fit(twin, t_opt, schedulers("torch", t_opt, decay, lr, final_lr, epochs),
-                      t_loss, train, test, epochs, eval_every, batch_size, seed)  # fmt: skip
+            info["epochs_twin"] = torch_fit(
+                twin, t_opt, schedulers("torch", t_opt, decay, lr, final_lr, epochs), t_loss,
+                train, test, epochs, eval_every, batch_size, seed,
+            )  # fmt: skip
             info["twin"] = twin
     return ours, theirs, info
 
@@ -209,6 +217,33 @@ def chapter3(path: Path, args) -> None:
 
 
 # -- chapter 4 -----------------------------------------------------------------------------------
+SEED = 20190119  # chapter 4's seed: initial weights, shuffling and dropout masks
+
+# (key for --variant, row name, hyperparameters); "epochs": 2 means twice --epochs
+VARIANTS = [
+    ("sgd", "784-89-10 tanh, SGD lr 0.1", dict(lr=0.1, momentum=0.0)),
+    ("momentum", "+ momentum 0.9", dict(lr=0.1, momentum=0.9)),
+    ("linear", "+ linear lr decay 0.15 -> 0.05",
+     dict(lr=0.15, momentum=0.9, decay="linear", final_lr=0.05)),
+    ("exponential", "exponential lr decay 0.2 -> 0.05 (instead)",
+     dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05)),
+    ("glorot", "+ Glorot init", dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05,
+                                     init="glorot")),
+    ("dropout", "+ dropout (keep 0.8)", dict(lr=0.2, momentum=0.9, decay="exponential",
+                                             final_lr=0.05, init="glorot", dropout=0.2)),
+    ("deeper", "784-178-46-10, Glorot, dropout 0.8, momentum, exp. decay",
+     dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05, init="glorot",
+          dropout=0.2, sizes=(784, 178, 46, 10), epochs=2)),
+]  # fmt: skip
+
+
+def _mean_sd(values: list[float]) -> str:
+    """ "mean ± sample standard deviation" (just the value for one run)."""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+
+
 def chapter4(root: Path, args) -> None:
     train_ds, test_ds = FashionMNIST(root, train=True), FashionMNIST(root, train=False)
     x_train, y_train = (np.asarray(t) for t in train_ds.tensors(scale=False))
@@ -220,51 +255,79 @@ def chapter4(root: Path, args) -> None:
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     train, test = (x_train, y_train), (x_test, y_test)
     e, ev = args.epochs, args.eval_every
+    keys = [k.strip() for k in args.variant.split(",")] if args.variant else None
+    unknown = set(keys or ()) - {k for k, _, _ in VARIANTS}
+    if unknown:
+        raise SystemExit(f"--variant: unknown {sorted(unknown)}; known: "
+                         f"{', '.join(k for k, _, _ in VARIANTS)}")  # fmt: skip
+    seeds = [SEED + i for i in range(args.seeds)]
     print(f"\nChapter 4: Fashion-MNIST ({root}), train {len(x_train)}, test {len(x_test)}; "
           f"batch 60, {e} epochs ({2 * e} for the deeper net), eval every {ev} with early "
-          "stopping")  # fmt: skip
+          f"stopping; seed{'s' if len(seeds) > 1 else ''} "
+          f"{', '.join(map(str, seeds))}")  # fmt: skip
     print(f"{'variant':<58}{'ours':>9}{'torch':>9}{'diff':>7}{chr(39).join(['torch', '']):>9}"
-          f"{'diff':>7}{'epochs':>9}{'s ours/torch':>14}")  # fmt: skip
-    variants = [
-        ("784-89-10 tanh, SGD lr 0.1", dict(lr=0.1, momentum=0.0)),
-        ("+ momentum 0.9", dict(lr=0.1, momentum=0.9)),
-        ("+ linear lr decay 0.15 -> 0.05",
-         dict(lr=0.15, momentum=0.9, decay="linear", final_lr=0.05)),
-        ("exponential lr decay 0.2 -> 0.05 (instead)",
-         dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05)),
-        ("+ Glorot init", dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05,
-                               init="glorot")),
-        ("+ dropout (keep 0.8)", dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05,
-                                      init="glorot", dropout=0.2)),
-        ("784-178-46-10, Glorot, dropout 0.8, momentum, exp. decay",
-         dict(lr=0.2, momentum=0.9, decay="exponential", final_lr=0.05, init="glorot",
-              dropout=0.2, sizes=(784, 178, 46, 10), epochs=2 * e)),
-    ]  # fmt: skip
-    diffs, noises = [], []
-    for name, v in variants:
-        ours, theirs, info = run_pair(
-            v.get("sizes", (784, 89, 10)), "tanh", v.get("init", "standard"),
-            v.get("dropout", 0.0), v["lr"], v["momentum"], v.get("decay"), v.get("final_lr"),
-            "ce", train, test, v.get("epochs", e), ev, 60, 20190119, noise=not args.no_noise,
-        )  # fmt: skip
-        acc_o = (predict(ours, x_test, "ours").argmax(1) == y_test).mean() * 100
-        acc_t = diff = acc_n = None
-        if theirs is not None:
-            acc_t = (predict(theirs, x_test, "torch").argmax(1) == y_test).mean() * 100
-            diff = acc_o - acc_t
-            diffs.append(abs(diff))
-        if "twin" in info:
-            acc_n = (predict(info["twin"], x_test, "torch").argmax(1) == y_test).mean() * 100
-            noises.append(abs(acc_t - acc_n))
-        cells = "".join(f"{v:9.2f}" if v is not None else f"{'-':>9}" for v in (acc_o, acc_t))
-        df = f"{diff:+7.2f}" if diff is not None else f"{'-':>7}"
-        nz = f"{acc_n:9.2f}{acc_t - acc_n:+7.2f}" if acc_n is not None else f"{'-':>9}{'-':>7}"
-        ep = f"{info['epochs_ours']}/{info.get('epochs_torch', '-')}"
-        tm = f"{info['time_ours']:.1f}/{info.get('time_torch', float('nan')):.1f}"
-        print(f"{name:<58}{cells}{df}{nz}{ep:>9}{tm:>14}")
+          f"{'diff':>7}{'epochs':>13}{'s ours/torch':>14}")  # fmt: skip
+    diffs, noises, summaries = [], [], []
+    for key, name, v in VARIANTS:
+        if keys is not None and key not in keys:
+            continue
+        epochs = v.get("epochs", 1) * e
+        accs: dict[str, list[float]] = {"ours": [], "torch": [], "torch'": []}
+        stops: dict[str, list[int]] = {"ours": [], "torch": [], "torch'": []}
+        for seed in seeds:
+            ours, theirs, info = run_pair(
+                v.get("sizes", (784, 89, 10)), "tanh", v.get("init", "standard"),
+                v.get("dropout", 0.0), v["lr"], v["momentum"], v.get("decay"),
+                v.get("final_lr"), "ce", train, test, epochs, ev, 60, seed,
+                noise=not args.no_noise,
+            )  # fmt: skip
+            acc_o = (predict(ours, x_test, "ours").argmax(1) == y_test).mean() * 100
+            accs["ours"].append(acc_o)
+            stops["ours"].append(info["epochs_ours"])
+            acc_t = diff = acc_n = None
+            if theirs is not None:
+                acc_t = (predict(theirs, x_test, "torch").argmax(1) == y_test).mean() * 100
+                diff = acc_o - acc_t
+                diffs.append(abs(diff))
+                accs["torch"].append(acc_t)
+                stops["torch"].append(info["epochs_torch"])
+            if "twin" in info:
+                acc_n = (predict(info["twin"], x_test, "torch").argmax(1) == y_test).mean() * 100
+                noises.append(abs(acc_t - acc_n))
+                accs["torch'"].append(acc_n)
+                stops["torch'"].append(info["epochs_twin"])
+            label = name if len(seeds) == 1 else f"{name[:44]:<44} seed {seed}"
+            cells = "".join(f"{a:9.2f}" if a is not None else f"{'-':>9}" for a in (acc_o, acc_t))
+            df = f"{diff:+7.2f}" if diff is not None else f"{'-':>7}"
+            nz = f"{acc_n:9.2f}{acc_t - acc_n:+7.2f}" if acc_n is not None else f"{'-':>9}{'-':>7}"
+            ep = "/".join(str(info[k]) for k in ("epochs_ours", "epochs_torch", "epochs_twin")
+                          if k in info)  # fmt: skip
+            tm = f"{info['time_ours']:.1f}/{info.get('time_torch', float('nan')):.1f}"
+            print(f"{label:<58}{cells}{df}{nz}{ep:>13}{tm:>14}")
+        if len(seeds) > 1:
+            summaries.append((name, epochs, accs, stops))
     if diffs:
         print(f"largest |ours - torch| accuracy difference: {max(diffs):.2f} points", end="")
         print(f"; largest |torch - torch'|: {max(noises):.2f} points" if noises else "")
+    print(
+        "epochs: the epochs each run trained, ours/torch/torch' (fewer than asked: early "
+        "stopping fired)"
+    )
+    for name, epochs, accs, stops in summaries:
+        print(f"\n{name}: test accuracy over {len(seeds)} seeds, mean ± standard deviation")
+        for lib in ("ours", "torch", "torch'"):
+            if accs[lib]:
+                early = sum(s < epochs for s in stops[lib])
+                print(f"  {lib:<7}{_mean_sd(accs[lib]):>15}   min {min(accs[lib]):.2f}, max "
+                      f"{max(accs[lib]):.2f}; stopped early in {early} of {len(stops[lib])} "
+                      f"runs (epochs {', '.join(map(str, stops[lib]))})")  # fmt: skip
+        if accs["torch"]:
+            both = accs["torch"] + accs["torch'"]
+            sem = math.sqrt(np.var(accs["ours"], ddof=1) / len(accs["ours"])
+                            + np.var(both, ddof=1) / len(both))  # fmt: skip
+            print(f"  mean ours - mean of all torch runs: "
+                  f"{np.mean(accs['ours']) - np.mean(both):+.2f} points (standard error "
+                  f"{sem:.2f})")  # fmt: skip
 
 
 def main() -> None:
@@ -283,6 +346,20 @@ def main() -> None:
         help="directory with the Fashion-MNIST IDX files",
     )
     ap.add_argument("--only", default="ch3,ch4")
+    ap.add_argument(
+        "--variant",
+        default=None,
+        help="chapter-4 rows to run, comma-separated keys: "
+        + ", ".join(k for k, _, _ in VARIANTS)
+        + " (default: all)",
+    )
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help=f"run each chapter-4 row with this many seeds ({SEED}, {SEED + 1}, ...) and "
+        "print the mean and spread of the accuracies",
+    )
     ap.add_argument(
         "--train-size",
         type=int,

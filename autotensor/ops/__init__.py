@@ -10,6 +10,7 @@ from autotensor.ops.elementwise import (
     Mul, Neg, Pow, ReLU, Round, Sigmoid, Sign, Sin, Sqrt, Sub, Tanh, Trunc, Where,
 )  # fmt: skip
 from autotensor.ops.linalg import Linear, MatMul
+from autotensor.ops.loss import MseLoss
 from autotensor.ops.movement import (
     BroadcastTo, Cat, Flip, Gather, GetItem, IndexAccumulate, IndexPut, Pad, Permute, Reshape,
     ScatterAdd, Split,
@@ -20,7 +21,7 @@ __all__ = [
     "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Cos",
     "Col2Im", "Conv2d", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "Gather", "GetItem",
     "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul", "MaxDim",
-    "MaxPool2d", "Maximum", "MinDim", "Minimum",
+    "MaxPool2d", "Maximum", "MinDim", "Minimum", "MseLoss",
     "Mul", "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round", "ScatterAdd",
     "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",
     "WindowGather", "WindowScatter",

@@ -82,7 +82,8 @@ class Mul(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        nx, ny = ctx.needs_input_grad
+        ctx.save_for_backward(x if ny else None, y if nx else None)  # only what backward uses
         return x * y
 
     @staticmethod
@@ -102,7 +103,7 @@ class Div(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, y)  # only what is used
         return x / y
 
     @staticmethod

@@ -78,7 +78,8 @@ class Linear(Function):
                 f"linear: input {x.shape} and weight {w.shape} do not fit: expected a weight "
                 f"(out_features, {x.shape[-1] if x.ndim else '?'})"
             )
-        ctx.save_for_backward(x, w)
+        # x is only needed for dw (x's shape is g's with in_features last)
+        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
         out = np.matmul(x, w.T)  # BLAS takes the transposed view as is, without a copy
         if b is not None:
             out += b
@@ -92,19 +93,19 @@ class Linear(Function):
         if not _grad_state.enabled:
             # A plain backward (no create_graph): the same three formulas on the arrays,
             # without recording; the Tensor-op path below is the differentiable one.
-            gd, xd, wd = g._data, x._data, w._data
+            gd, wd = g._data, w._data
             g2d = gd.reshape(-1, wd.shape[0])
             return (
-                _new(np.matmul(g2d, wd).reshape(xd.shape)) if nx else None,
-                _new(np.matmul(g2d.T, xd.reshape(-1, wd.shape[1]))) if nw else None,
+                _new(np.matmul(g2d, wd).reshape(gd.shape[:-1] + wd.shape[1:])) if nx else None,
+                _new(np.matmul(g2d.T, x._data.reshape(-1, wd.shape[1]))) if nw else None,
                 _new(g2d.sum(0)) if nb else None,
             )
         g2 = g if g.ndim == 2 else g.reshape(-1, w.shape[0])
         gx = gw = gb = None
         if nx:
             gx = MatMul.apply(g2, w)
-            if gx.shape != x.shape:
-                gx = gx.reshape(x.shape)
+            if g.ndim != 2:
+                gx = gx.reshape(g.shape[:-1] + w.shape[1:])
         if nw:
             x2 = x if x.ndim == 2 else x.reshape(-1, w.shape[1])
             gw = MatMul.apply(g2.transpose(0, 1), x2)

@@ -102,18 +102,26 @@ class BroadcastTo(Function):
 
 
 def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
-    """x broadcast to shape as a read-only view (np.broadcast_to, ten times cheaper for the
-    contiguous arrays of the hot path)."""
+    """x broadcast to shape as a read-only view (np.broadcast_to, several times cheaper for
+    the contiguous arrays of the hot path: a 0-d gradient expanded back over a summed input
+    is the commonest case)."""
     lead = len(shape) - x.ndim
-    if lead < 0 or any(
-        s != t and s != 1 for s, t in zip(x.shape, shape[lead:])
-    ):
+    if lead < 0:
         raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to {shape}")
+    if x.ndim == 0:
+        strides: tuple = (0,) * lead
+    else:
+        st = [0] * lead
+        for s, t, k in zip(x.shape, shape[lead:], x.strides):
+            if s == t:
+                st.append(k)
+            elif s == 1:
+                st.append(0)
+            else:
+                raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to {shape}")
+        strides = tuple(st)
     if not x.flags.c_contiguous or x.size == 0 or 0 in shape:
         return np.broadcast_to(x, shape)
-    strides = (0,) * lead + tuple(
-        0 if s == 1 and t != 1 else st for s, t, st in zip(x.shape, shape[lead:], x.strides)
-    )
     out = np.ndarray(shape, x.dtype, x, 0, strides)
     out.flags.writeable = False
     return out

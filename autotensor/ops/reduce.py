@@ -41,7 +41,7 @@ def _expand_back(g: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
     """Broadcast a reduced gradient back over the reduced dims: the backward of a reduction."""
     if not keepdim and g.ndim and dims != tuple(range(len(dims))):
         g = g.reshape(kept_shape(shape, dims))  # reduced leading dims broadcast as they are
-    return g if g.shape == shape else _movement.BroadcastTo.apply(g, shape)
+    return g.expand(shape)  # g itself when the shapes agree
 
 
 def _reduce_samples(rng):
@@ -340,6 +340,3 @@ class LogSoftmax(Function):
         return g - out.exp() * g.sum(ctx.dim, keepdim=True)
 
     sample_inputs = Softmax.sample_inputs
-
-
-import autotensor.ops.movement as _movement  # noqa: E402  (movement imports this module)

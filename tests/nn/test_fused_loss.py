@@ -1,0 +1,90 @@
+"""The fused MSE loss (one `MseLoss` node) against its composite reference.
+
+`nn.functional.mse_loss` records a single node for the common case (same shape and dtype,
+'mean' or 'sum', no weight). The composite it replaced is kept here as the reference: both
+must give the same values, first and second derivatives; torch is the oracle for the values
+and gradients. (`check_function(MseLoss)` runs with every other primitive in
+test_primitives.py.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import autotensor as at
+import nn.functional as F
+
+
+def mse_loss_reference(input: at.Tensor, target: at.Tensor, reduction: str = "mean") -> at.Tensor:
+    """The composite: sub, mul, then sum (and a division by the count for 'mean')."""
+    d = input - target
+    loss = d * d
+    return loss.mean() if reduction == "mean" else loss.sum()
+
+
+SHAPES = [(), (1,), (7,), (5, 1), (4, 3), (2, 3, 4), (0, 3)]
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_fused_matches_composite_values_and_gradients(rng, shape, reduction) -> None:
+    x = rng.normal(size=shape)
+    y = rng.normal(size=shape)
+    v = rng.normal(size=shape)  # direction of the second-order check
+    results = []
+    for fn in (F.mse_loss, mse_loss_reference):
+        a = at.tensor(x, dtype=at.float64, requires_grad=True)
+        b = at.tensor(y, dtype=at.float64, requires_grad=True)
+        loss = fn(a, b, reduction=reduction)
+        ga, gb = at.grad(loss, (a, b), create_graph=True)
+        # second order: d/da of sum(ga * v), through the first derivative
+        (gga,) = at.grad((ga * at.tensor(v)).sum(), (a,), allow_unused=True,
+                         materialize_grads=True)  # fmt: skip
+        results.append((loss, ga, gb, gga))
+    fused, ref = results
+    assert fused[0].grad_fn.name() == "MseLossBackward"
+    for f, r in zip(fused, ref):
+        np.testing.assert_allclose(f.detach().numpy(), r.detach().numpy(), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_fused_float32_matches_torch(rng, reduction) -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
+    x = rng.normal(size=(100, 1)).astype(np.float32)
+    y = rng.normal(size=(100, 1)).astype(np.float32)
+    a, b = at.tensor(x, requires_grad=True), at.tensor(y, requires_grad=True)
+    loss = F.mse_loss(a, b, reduction=reduction)
+    loss.backward()
+    ta = torch.tensor(x, requires_grad=True)
+    tb = torch.tensor(y, requires_grad=True)
+    tl = torch.nn.functional.mse_loss(ta, tb, reduction=reduction)
+    tl.backward()
+    assert loss.dtype == np.float32 and a.grad.dtype == np.float32 and b.grad.dtype == np.float32
+    np.testing.assert_allclose(loss.item(), tl.item(), rtol=1e-5)
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(b.grad.numpy(), tb.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_fused_loss_is_one_node_with_leaf_edges(rng) -> None:
+    a = at.tensor(rng.normal(size=(6, 2)), requires_grad=True)
+    b = at.tensor(rng.normal(size=(6, 2)))  # a target that needs no gradient
+    loss = F.mse_loss(a, b)
+    (first, _), (second, _) = loss.grad_fn.next_functions
+    assert first.name() == "AccumulateGrad" and first.variable is a
+    assert second is None
+    loss.backward()
+    assert b.grad is None
+    np.testing.assert_allclose(
+        a.grad.numpy(), 2 * (a.detach().numpy() - b.numpy()) / a.numel(), rtol=1e-6
+    )
+
+
+def test_cases_the_fused_node_does_not_take_use_the_composite(rng) -> None:
+    a = at.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    with pytest.warns(UserWarning, match="target size"):
+        broadcast = F.mse_loss(a, at.tensor(rng.normal(size=(3,))))
+    assert broadcast.grad_fn.name() != "MseLossBackward"
+    assert F.mse_loss(a, a.detach() * 0, reduction="none").shape == (4, 3)
+    with pytest.raises(ValueError, match="reduction"):
+        F.mse_loss(a, a.detach(), reduction="average")
