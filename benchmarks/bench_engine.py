@@ -104,10 +104,20 @@ WORKLOADS = {
 }
 
 
+GC_ON = False  # set by --gc
+
+
 def measure(fn: Callable[[], None]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of this thread) for one call of fn."""
+    """(wall seconds, CPU seconds of this thread) for one call of fn.
+
+    By default the garbage collector is off while timing: collection pauses would land in
+    whichever engine happens to be running. With --gc it stays on, as in a user's program:
+    autotensor's graph is made of Python objects that the collector walks, torch's is not,
+    so this is the figure a long graph really costs. (Objects alive before the first round,
+    torch's modules among them, are frozen out of the collector's walks in both modes.)"""
     gc.collect()
-    gc.disable()  # collection pauses would land in whichever engine happens to be running
+    if not GC_ON:
+        gc.disable()
     try:
         w0, c0 = time.perf_counter(), time.thread_time()
         fn()
@@ -151,7 +161,12 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=40)
     p.add_argument("--only", default=",".join(WORKLOADS))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--gc", action="store_true", help="keep the garbage collector on")
     args = p.parse_args()
+    global GC_ON
+    GC_ON = args.gc
+    gc.collect()
+    gc.freeze()  # what the imports left alive is neither engine's graph
     names = [n for n in args.only.split(",") if n]
     torch.set_num_threads(args.threads)
     limit = threadpool_limits(args.threads) if threadpool_limits else None
@@ -161,7 +176,11 @@ def main() -> None:
         if limit is not None:
             limit.unregister()
     print(f"\ncommand: python {' '.join(sys.argv)}")
-    print(f"median of {args.rounds} interleaved rounds, {args.threads} BLAS thread(s)\n")
+    gc_state = "on" if GC_ON else "off while timing"
+    print(
+        f"median of {args.rounds} interleaved rounds, {args.threads} BLAS thread(s), "
+        f"garbage collector {gc_state}\n"
+    )
     print(f"| workload | autotensor | torch {torch.__version__} | ratio | ratio (CPU time) |")
     print("|---|---|---|---|---|")
     for name, ours, theirs, ratio, cpu_ratio in rows:

@@ -6,6 +6,7 @@ hyperparameters), printed as tables.
     python benchmarks/book_ch3_ch4.py --full                # the book's sizes (much longer)
     python benchmarks/book_ch3_ch4.py --boston PATH --fashion DIR --only ch3
     python benchmarks/book_ch3_ch4.py --full --only ch4 --variant deeper --seeds 5
+    python benchmarks/book_ch3_ch4.py --only ch4 --divergence
 
 Chapter 3 (Boston housing; features standardised over the whole table, then the book's 70/30
 split, scikit-learn's train_test_split with random_state=80718): linear regression, one hidden
@@ -244,6 +245,69 @@ def _mean_sd(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
 
 
+def divergence(train, steps: int = 300, seed: int = SEED) -> None:
+    """How fast two runs of the deeper network drift apart, step by step: ours against torch
+    (float64 and float32) and torch against torch' (weights one float32 ulp away), all with
+    the same initial weights, batches and dropout masks (drawn here from one numpy generator
+    per run, so the dropout rows can be compared bit for bit). SGD lr 0.2, momentum 0.9.
+    Prints max |w_a - w_b| / max |w_b| over the layers after chosen steps."""
+    x, y = train
+    sizes, p, lr, momentum = (784, 178, 46, 10), 0.2, 0.2, 0.9
+    perm = np.random.default_rng(seed).permutation(len(x))
+    marks = [s for s in (1, 2, 5, 10, 20, 50, 100, 150, 200, 300, 500) if s <= steps]
+
+    def run(pair: str, dtype: str) -> list[float]:
+        base = make_ours(sizes, "tanh", "glorot", p, seed)
+        a = make_torch(base) if pair == "torch-torch'" else base
+        b = make_torch(base)
+        if pair == "torch-torch'":
+            with torch.no_grad():
+                for prm in a.parameters():
+                    prm.copy_(torch.tensor(np.nextafter(prm.numpy(), np.float32(np.inf))))
+        if dtype == "float64":  # the float32 draws, exactly, in float64
+            a.double()
+            b.double()
+        runs = []
+        for model in (a, b):
+            is_torch = isinstance(model, torch.nn.Module)
+            lib = torch if is_torch else at
+            opt = (torch.optim.SGD if is_torch else optim.SGD)(
+                model.parameters(), lr=lr, momentum=momentum
+            )
+            loss_fn = torch.nn.CrossEntropyLoss() if is_torch else nn.CrossEntropyLoss()
+            runs.append((model, lib, opt, loss_fn, np.random.default_rng(seed + 1)))
+        diffs = []
+        for step in range(1, steps + 1):
+            s = (step - 1) * 60 % (len(x) - 59)
+            idx = perm[s : s + 60]
+            for model, lib, opt, loss_fn, masks in runs:
+                h = lib.from_numpy(x[idx].astype(dtype))
+                for m in model:
+                    if isinstance(m, (nn.Dropout, torch.nn.Dropout)):
+                        keep = masks.random(tuple(h.shape)) >= p
+                        h = h * lib.from_numpy((keep / (1.0 - p)).astype(dtype))
+                    else:
+                        h = m(h)
+                opt.zero_grad()
+                loss_fn(h, lib.from_numpy(y[idx])).backward()
+                opt.step()
+            if step in marks:
+                w_a = [np.asarray(t.detach()) for t in a.parameters()]
+                w_b = [t.detach().numpy() for t in b.parameters()]
+                diffs.append(max(np.abs(u - v).max() / np.abs(v).max() for u, v in zip(w_a, w_b)))
+        return diffs
+
+    cols = [("ours-torch", "float64"), ("ours-torch", "float32"), ("torch-torch'", "float32")]
+    print(
+        f"\nDivergence of two runs of 784-178-46-10 (Glorot, dropout 0.2 with shared masks, "
+        f"SGD lr {lr}, momentum {momentum}, batch 60): max relative weight difference"
+    )
+    print(f"{'step':>6}" + "".join(f"{a + ' ' + d:>26}" for a, d in cols))
+    table = [run(a, d) for a, d in cols]
+    for i, step in enumerate(marks):
+        print(f"{step:>6}" + "".join(f"{col[i]:>26.2e}" for col in table))
+
+
 def chapter4(root: Path, args) -> None:
     train_ds, test_ds = FashionMNIST(root, train=True), FashionMNIST(root, train=False)
     x_train, y_train = (np.asarray(t) for t in train_ds.tensors(scale=False))
@@ -254,6 +318,11 @@ def chapter4(root: Path, args) -> None:
     mean, std = x_train.mean(), x_train.std()  # the book's global standardisation
     x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     train, test = (x_train, y_train), (x_test, y_test)
+    if args.divergence:
+        if torch is None:
+            raise SystemExit("--divergence needs torch")
+        divergence(train)
+        return
     e, ev = args.epochs, args.eval_every
     keys = [k.strip() for k in args.variant.split(",")] if args.variant else None
     unknown = set(keys or ()) - {k for k, _, _ in VARIANTS}
@@ -377,6 +446,12 @@ def main() -> None:
         "--no-noise",
         action="store_true",
         help="skip the torch' runs (torch from weights one ulp away)",
+    )
+    ap.add_argument(
+        "--divergence",
+        action="store_true",
+        help="instead of the chapter-4 table: how fast ours and torch (and torch and torch') "
+        "drift apart step by step on the deeper network, with shared dropout masks",
     )
     ap.add_argument("--threads", type=int, default=1, help="BLAS threads for numpy and torch")
     args = ap.parse_args()  # fmt: skip

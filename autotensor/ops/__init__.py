@@ -20,8 +20,8 @@ from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim
 __all__ = [
     "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Cos",
     "Col2Im", "Conv2d", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "Gather", "GetItem",
-    "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul", "MaxDim",
-    "MaxPool2d", "Maximum", "MinDim", "Minimum", "MseLoss",
+    "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul",
+    "MaxDim", "MaxPool2d", "Maximum", "MinDim", "Minimum", "MseLoss",
     "Mul", "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round", "ScatterAdd",
     "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",
     "WindowGather", "WindowScatter",
