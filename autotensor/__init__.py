@@ -1,9 +1,9 @@
 """autotensor: a reverse-mode autograd tensor engine on numpy, with PyTorch's API.
 
-    import autotensor as at
-    x = at.tensor([1.0, 2.0], requires_grad=True)
-    y = (x * x).sum()
-    y.backward()          # x.grad == 2 * x
+import autotensor as at
+x = at.tensor([1.0, 2.0], requires_grad=True)
+y = (x * x).sum()
+y.backward()          # x.grad == 2 * x
 """
 
 # Note [import order]: tensor first; it imports the engine and the primitives at its end.

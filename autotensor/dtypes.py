@@ -93,4 +93,3 @@ def scalar_result(t_dtype: np.dtype, value: Any) -> np.dtype:
     if isinstance(value, (builtins.float, np.floating)):
         return t_dtype if t_dtype.kind in "fc" else _default_float[0]
     return t_dtype
-

@@ -214,8 +214,7 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     (d,) = norm_dims(dim, x.ndim, "index_select")
     if idx.size and (idx.max() >= x.shape[d] or idx.min() < -x.shape[d]):
         raise IndexError(
-            f"index_select: index {int(idx.max())} is out of range for dim {d} of size "
-            f"{x.shape[d]}"
+            f"index_select: index {int(idx.max())} is out of range for dim {d} of size {x.shape[d]}"
         )
     return x[(slice(None),) * d + (idx.reshape(-1),)]
 
@@ -436,8 +435,7 @@ def matmul(x: Any, y: Any) -> Tensor:
         )
     if x.ndim == 1 and y.ndim == 1 and x.shape != y.shape:
         raise RuntimeError(
-            f"matmul: 1D tensors expected of the same size, got sizes {x.shape[0]} and "
-            f"{y.shape[0]}"
+            f"matmul: 1D tensors expected of the same size, got sizes {x.shape[0]} and {y.shape[0]}"
         )
     xv = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
     yv = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
@@ -504,4 +502,3 @@ def one_hot(index: Any, num_classes: int = -1, dtype: Any = None) -> Tensor:
     out = np.zeros(idx.shape + (num_classes,), dtype=dtype or np.int64)
     np.put_along_axis(out, idx[..., None], 1, axis=-1)
     return _new(out)
-

@@ -6,14 +6,50 @@ Tensor ops so it is differentiable again) and a `sample_inputs` the tests check 
 
 from autotensor.ops.conv import Col2Im, Conv2d, Im2Col, MaxPool2d, WindowGather, WindowScatter
 from autotensor.ops.elementwise import (
-    Abs, Add, Cast, Ceil, Clamp, Clone, Cos, Div, Erf, Exp, Floor, Log, Log1p, Maximum, Minimum,
-    Mul, Neg, Pow, ReLU, Round, Sigmoid, Sign, Sin, Sqrt, Sub, Tanh, Trunc, Where,
+    Abs,
+    Add,
+    Cast,
+    Ceil,
+    Clamp,
+    Clone,
+    Cos,
+    Div,
+    Erf,
+    Exp,
+    Floor,
+    Log,
+    Log1p,
+    Maximum,
+    Minimum,
+    Mul,
+    Neg,
+    Pow,
+    ReLU,
+    Round,
+    Sigmoid,
+    Sign,
+    Sin,
+    Sqrt,
+    Sub,
+    Tanh,
+    Trunc,
+    Where,
 )  # fmt: skip
 from autotensor.ops.linalg import Linear, MatMul
 from autotensor.ops.loss import MseLoss
 from autotensor.ops.movement import (
-    BroadcastTo, Cat, Flip, Gather, GetItem, IndexAccumulate, IndexPut, Pad, Permute, Reshape,
-    ScatterAdd, Split,
+    BroadcastTo,
+    Cat,
+    Flip,
+    Gather,
+    GetItem,
+    IndexAccumulate,
+    IndexPut,
+    Pad,
+    Permute,
+    Reshape,
+    ScatterAdd,
+    Split,
 )  # fmt: skip
 from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim, Prod, Softmax, Sum
 

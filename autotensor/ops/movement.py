@@ -129,9 +129,7 @@ def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
 
 def _is_basic(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
-    return all(
-        i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in items
-    )
+    return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in items)
 
 
 def _scatter_add_rows(out: np.ndarray, index: np.ndarray, g: np.ndarray) -> None:

@@ -181,9 +181,7 @@ def gradgradcheck(
         outs = _float_outputs(fn(*inputs))
     if grad_outputs is None:
         rng = np.random.default_rng(seed)
-        grad_outputs = [
-            _new(rng.standard_normal(o.shape).astype(o.dtype), True) for o in outs
-        ]
+        grad_outputs = [_new(rng.standard_normal(o.shape).astype(o.dtype), True) for o in outs]
     vs = list(_tuple(grad_outputs))
     n = len(inputs)
 
@@ -197,8 +195,11 @@ def gradgradcheck(
             if not pairs:
                 return ()
             res = _grad(
-                [o for o, _ in pairs], [xs[i] for i in diff], [g for _, g in pairs],
-                create_graph=True, allow_unused=True,
+                [o for o, _ in pairs],
+                [xs[i] for i in diff],
+                [g for _, g in pairs],
+                create_graph=True,
+                allow_unused=True,
             )
         return tuple(r for r in res if r is not None)
 
@@ -309,5 +310,3 @@ def assert_close(actual: Any, expected: Any, rtol: float = 1e-5, atol: float = 1
             f"{msg} {int(bad.sum())} of {a.size} elements differ; worst at {i}: {a[i]!r} vs "
             f"{e[i]!r} (rtol={rtol}, atol={atol})"
         )
-
-
