@@ -444,13 +444,17 @@ class ReLU(Function):
             yield Sample(np.where(np.abs(x) < 0.1, 0.5, x), note=s.note)  # away from the kink
 
 
+try:  # scipy is optional: its vectorised erf is much faster than a loop over math.erf
+    from scipy.special import erf as _scipy_erf
+except ImportError:
+    _scipy_erf = None
+
+
 def _erf(x: np.ndarray) -> np.ndarray:
     """erf elementwise: scipy's vectorised erf when installed, else libm's via math.erf."""
-    try:
-        from scipy.special import erf
-    except ImportError:
-        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
-    return erf(x).astype(x.dtype, copy=False)
+    if _scipy_erf is None:
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
+    return np.asarray(_scipy_erf(x), dtype=x.dtype)
 
 
 class Erf(Function):
