@@ -144,6 +144,7 @@ def main() -> None:
         print(f"{name:<24}{a:>9.2f}{b:>10.2f}{a / b:>6.2f}x  |{ac:>9.2f}{bc:>10.2f}"
               f"{ac / bc:>6.2f}x")  # fmt: skip
     print("\ncommand: python " + " ".join(sys.argv))
+    print(f"numpy BLAS kernels: {blas_kernels()} (see benchmarks/README.md on OPENBLAS_CORETYPE)")
 
 
 def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float, float, float]:
@@ -159,6 +160,16 @@ def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float, float, flo
             cpu[k].append(time.process_time() - c0)
     med = statistics.median
     return (med(wall[0]) * 1e3, med(wall[1]) * 1e3, med(cpu[0]) * 1e3, med(cpu[1]) * 1e3)
+
+
+def blas_kernels() -> str:
+    """Which BLAS (and which of its kernels) numpy runs: the figures depend on it."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i['internal_api']} {i.get('architecture', '?')}" for i in info) or "?"
 
 
 if __name__ == "__main__":
