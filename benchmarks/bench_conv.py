@@ -23,9 +23,11 @@ Workloads (float32):
                  backward on 64x16x7x7
   conv_floor     conv_fwd_bwd's arithmetic in bare numpy, no autograd: the im2col gathers,
                  the forward products and the weight-gradient products, a chunk of images at
-                 a time into preallocated outputs, as the Conv2d primitive does them; what
-                 autotensor's method needs at least on this BLAS (ratio to the same torch
-                 step as conv_fwd_bwd)
+                 a time into preallocated, 64-byte aligned outputs, as the Conv2d primitive
+                 does them; what autotensor's method needs at least on this BLAS (ratio to
+                 the same torch step as conv_fwd_bwd). Its outputs must be aligned as the
+                 primitive's are: numpy's own 16-byte alignment costs ~10% here (split
+                 vector stores), and would make the floor depend on where malloc put it
 
 Engines run in interleaved rounds (one step of each per round, after warm-up), each timed
 with perf_counter; the table gives the median ms per step and the ratio autotensor/torch
@@ -155,7 +157,7 @@ def layer_pair(make: Callable, shape: tuple, rng: np.random.Generator,
 def floor_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
     """conv_fwd_bwd's numpy work without autograd: per chunk of images the im2col gather and
     W @ cols, then per chunk the gather again and g @ cols^T, and the sum over images."""
-    from autotensor.ops.conv import _chunks, _wide_rows, as_window
+    from autotensor.ops.conv import _chunks, _empty, _wide_rows, as_window
 
     _, theirs = layer_pair(lambda m: m.Conv2d(3, 64, 3, padding=1), (32, 3, 32, 32), rng, False)
     x = rng.standard_normal((32, 3, 32, 32)).astype(np.float32)
@@ -163,8 +165,9 @@ def floor_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
     g = rng.standard_normal((32, 64, 1024)).astype(np.float32)
     win = as_window(3, 1, 1, 1)
     rows = _wide_rows(64, 28)
-    out = np.empty((32, 64, 1024), np.float32)
-    acc = np.empty((32, 64, rows), np.float32)
+    # Preallocated and 64-byte aligned, as the primitive aligns its own (see _ALIGN there)
+    out = _empty((32, 64, 1024), np.float32)
+    acc = _empty((32, 64, rows), np.float32)
 
     def ours():
         for s, cols in _chunks(x, win, True, rows):
