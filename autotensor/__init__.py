@@ -26,9 +26,9 @@ from autotensor.engine import backward, grad
 from autotensor.function import Function
 from autotensor.functional import (
     argmax, argmin, cat, chunk, clamp, clip, concat, expand, flatten, flip, gather, index_select,
-    logsumexp, masked_fill, matmul, max, mean, min, norm, outer, pad, permute, repeat, reshape,
-    scatter_add, softmax, log_softmax, split, squeeze, stack, std, sum_to, transpose, unbind,
-    unsqueeze, var, where,
+    logsumexp, masked_fill, matmul, max, mean, min, movedim, narrow, norm, outer, pad, permute,
+    repeat, reshape, roll, scatter_add, select, softmax, log_softmax, split, squeeze, stack, std,
+    sum_to, transpose, tril, triu, unbind, unsqueeze, var, where,
 )  # fmt: skip
 from autotensor.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from autotensor.random import Generator, initial_seed, manual_seed, seed

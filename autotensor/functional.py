@@ -133,6 +133,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for t in tensors[1:]:
         rt = dtypes.result_type(rt, False, t.dtype, False)
     tensors = [t if t.dtype == rt else t.to(rt) for t in tensors]
+    if any(t.ndim == 1 and t.shape[0] == 0 for t in tensors):
+        # torch's legacy rule: a 1-D empty tensor is skipped, whatever the others' shapes
+        tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     nd = tensors[0].ndim
     for i, t in enumerate(tensors):
         if t.ndim != nd:
@@ -177,18 +180,99 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
     (d,) = norm_dims(dim, x.ndim, "chunk")
     n = x.shape[d]
+    if n == 0:  # torch gives `chunks` empty pieces
+        return split(x, [0] * chunks, d)
     step = -(-n // chunks)
     return split(x, step, d)
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
     (d,) = norm_dims(dim, x.ndim, "unbind")
+    if x.shape[d] == 0:
+        return ()
     parts = ops.Split.apply(x, [1] * x.shape[d], dim=d)
     return tuple(squeeze(p, d) for p in parts)
 
 
 def flip(x: Tensor, dims: Any) -> Tensor:
     return ops.Flip.apply(x, dims=dims)
+
+
+def _one_dim(x: Tensor, dim: int, op: str) -> tuple[int]:
+    if x.ndim == 0:
+        raise IndexError(f"{op}: dim {dim} given but the tensor has no dimensions")
+    return norm_dims(dim, x.ndim, op)
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    """x[..., start:start+length, ...] along `dim` (a negative start counts from the end)."""
+    (d,) = _one_dim(x, dim, "narrow")
+    n = x.shape[d]
+    start = start + n if start < 0 else start
+    if not (0 <= start <= n and 0 <= length <= n - start):
+        raise IndexError(
+            f"narrow: start {start} + length {length} exceeds dim {d} of size {n} "
+            f"(shape {tuple(x.shape)})"
+        )
+    return x[(slice(None),) * d + (slice(start, start + length),)]
+
+
+def select(x: Tensor, dim: int, index: int) -> Tensor:
+    """x[..., index, ...] along `dim`: that dim is removed."""
+    (d,) = _one_dim(x, dim, "select")
+    return x[(slice(None),) * d + (index,)]
+
+
+def movedim(x: Tensor, source: Any, destination: Any) -> Tensor:
+    """Moves dims `source` to positions `destination`, the others keeping their order."""
+    src = source if isinstance(source, (tuple, list)) else (source,)
+    dst = destination if isinstance(destination, (tuple, list)) else (destination,)
+    norm_dims(src, x.ndim, "movedim")  # range checks only: norm_dims sorts, and the pairing
+    norm_dims(dst, x.ndim, "movedim")  # of source with destination needs the given order
+    n = builtins.max(x.ndim, 1)  # a 0-d tensor takes dim 0 / -1, as torch
+    src, dst = [d % n for d in src], [d % n for d in dst]
+    if len(src) != len(dst):
+        raise RuntimeError(f"movedim: {len(src)} source dims but {len(dst)} destination dims")
+    if len(set(src)) != len(src) or len(set(dst)) != len(dst):
+        raise RuntimeError(f"movedim: repeated dim in source {source} or destination {destination}")
+    rest = iter(d for d in range(x.ndim) if d not in src)
+    where_to = dict(zip(dst, src))
+    return permute(x, [where_to[i] if i in where_to else next(rest) for i in range(x.ndim)])
+
+
+def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """out[(i + shift) % n] = x[i] along each dim; with dims None, over the flattened tensor."""
+    if dims is None:
+        return roll(x.reshape(-1), shifts, 0).reshape(tuple(x.shape))
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise RuntimeError(f"roll: {len(shifts)} shifts but {len(dims)} dims")
+    out = x
+    for shift, dim in zip(shifts, dims):
+        (d,) = _one_dim(x, dim, "roll")
+        n = x.shape[d]
+        if n:
+            out = out[(slice(None),) * d + ((np.arange(n) - shift) % n,)]
+    return out
+
+
+def _triangle(x: Tensor, diagonal: int, lower: bool, op: str) -> Tensor:
+    if x.ndim < 2:
+        raise RuntimeError(f"{op}: input must have at least 2 dims, got shape {tuple(x.shape)}")
+    r, c = x.shape[-2:]
+    keep = np.tri(r, c, diagonal, dtype=bool) if lower else ~np.tri(r, c, diagonal - 1, dtype=bool)
+    return masked_fill(x, ~keep, 0)
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    """Keeps the entries on and below the `diagonal`-th diagonal of the last two dims."""
+    return _triangle(x, diagonal, True, "tril")
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    """Keeps the entries on and above the `diagonal`-th diagonal of the last two dims."""
+    return _triangle(x, diagonal, False, "triu")
 
 
 # -- indexing --------------------------------------------------------------------------------
@@ -212,9 +296,10 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     if idx.ndim > 1:
         raise IndexError(f"index_select: index must be 0-d or 1-d, got shape {idx.shape}")
     (d,) = norm_dims(dim, x.ndim, "index_select")
-    if idx.size and (idx.max() >= x.shape[d] or idx.min() < -x.shape[d]):
+    if idx.size and (idx.max() >= x.shape[d] or idx.min() < 0):  # torch takes no negatives
+        bad = int(idx.max()) if idx.max() >= x.shape[d] else int(idx.min())
         raise IndexError(
-            f"index_select: index {int(idx.max())} is out of range for dim {d} of size {x.shape[d]}"
+            f"index_select: index {bad} is out of range for dim {d} of size {x.shape[d]}"
         )
     return x[(slice(None),) * d + (idx.reshape(-1),)]
 
@@ -234,8 +319,8 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
         x, y = _operands(x, y)
     elif isinstance(y, Tensor):
         y, x = _operands(y, x)
-    else:
-        x, y = as_tensor(x), as_tensor(y)
+    else:  # two scalars: promote like torch (where(c, 2, 3.5) is float32, not float64)
+        x, y = _operands(as_tensor(x), as_tensor(y))
     return ops.Where.apply(cond, x, y)
 
 
@@ -247,6 +332,9 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
                 f"{tuple(value.shape)}"
             )
         value = value.to(x.dtype)
+    elif x._data.dtype.kind in "biu":
+        # The fill value takes x's dtype (torch): 1.5 into an int tensor is 1, no promotion.
+        value = as_tensor(np.asarray(value).astype(x._data.dtype))
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:
         raise TypeError(f"masked_fill: mask must be a bool tensor, got dtype {m.dtype}")
@@ -293,7 +381,11 @@ def pad(
         if mode == "replicate":
             src = np.clip(pos, 0, n - 1)
         elif mode == "circular":
-            src = pos % n
+            # torch crops a negative side first, then wraps around what is left
+            start, stop = builtins.max(-lo, 0), n + builtins.min(hi, 0)
+            src = start + np.arange(-builtins.max(lo, 0), stop - start + builtins.max(hi, 0)) % (
+                stop - start
+            )
         else:
             if lo >= n or hi >= n:
                 raise RuntimeError(
@@ -332,7 +424,12 @@ def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
 
 def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
         correction: Any = None) -> Tensor:  # fmt: skip
-    return var(x, dim, unbiased, keepdim, correction).sqrt()
+    """sqrt(var); like torch, the gradient is 0 (not 0 * inf = nan) where the std is 0."""
+    v = var(x, dim, unbiased, keepdim, correction)
+    zero = v._data == 0
+    if not zero.any():
+        return v.sqrt()
+    return ops.Where.apply(zero, 0.0, ops.Where.apply(zero, 1.0, v).sqrt())
 
 
 def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
@@ -364,15 +461,17 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
 
 
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    if dim is None:
-        return _new(np.asarray(np.argmax(x._data), dtype=np.int64))
+    if dim is None:  # over the flattened tensor; keepdim keeps every dim as size 1 (torch)
+        i = np.asarray(np.argmax(x._data), dtype=np.int64)
+        return _new(i.reshape((1,) * x.ndim) if keepdim else i)
     (d,) = norm_dims(dim, x.ndim, "argmax") or (0,)
     return _new(np.argmax(x._data, axis=d, keepdims=keepdim).astype(np.int64))
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
     if dim is None:
-        return _new(np.asarray(np.argmin(x._data), dtype=np.int64))
+        i = np.asarray(np.argmin(x._data), dtype=np.int64)
+        return _new(i.reshape((1,) * x.ndim) if keepdim else i)
     (d,) = norm_dims(dim, x.ndim, "argmin") or (0,)
     return _new(np.argmin(x._data, axis=d, keepdims=keepdim).astype(np.int64))
 
@@ -411,12 +510,25 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # Tensor bounds promote with x (int x, float bound -> float), as torch. `where`, not
+        # maximum/minimum: at a tie torch gives the whole gradient to x (a bound only gets it
+        # where it is strictly active), and a NaN in x stays NaN.
         out = x
         if min is not None:
-            out = out.maximum(as_tensor(min, x.dtype))
+            lo = min if isinstance(min, Tensor) else as_tensor(min, x.dtype)
+            out = where(out < lo, lo, out)
         if max is not None:
-            out = out.minimum(as_tensor(max, x.dtype))
+            hi = max if isinstance(max, Tensor) else as_tensor(max, x.dtype)
+            out = where(out > hi, hi, out)
         return out
+    # A float scalar bound on an integer/bool tensor gives the default float dtype (torch's
+    # weak-scalar promotion), not numpy's float64.
+    rt = x.dtype
+    for b in (min, max):
+        if b is not None:
+            rt = dtypes.scalar_result(np.dtype(rt), b)
+    if rt != x.dtype:
+        x = x.to(rt)
     return ops.Clamp.apply(x, min=min, max=max)
 
 

@@ -493,8 +493,17 @@ class Tensor:
     def div(self, other: Any, rounding_mode: str | None = None) -> Tensor:
         if rounding_mode is None:
             return self / other
+        if rounding_mode not in ("floor", "trunc"):
+            raise ValueError(
+                f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                f"{rounding_mode!r}"
+            )
         q = self / other
-        return q.floor() if rounding_mode == "floor" else q.trunc()
+        q = q.floor() if rounding_mode == "floor" else q.trunc()
+        rt = _operands(self, other)[0]._data.dtype
+        if rt.kind in "biu":  # integer operands keep an integer result (torch), not a float
+            q = q.to(dtypes.int64 if rt.kind == "b" else rt)
+        return q
 
     def true_divide(self, other: Any) -> Tensor:
         return self / other
@@ -680,7 +689,7 @@ class Tensor:
                 except (ValueError, TypeError):  # a bad dim: the primitive names it
                     pass
         x = self if dtype is None else self.to(dtype)
-        if x._data.dtype.kind in "bi" and dtype is None:
+        if x._data.dtype.kind in "biu" and dtype is None:  # torch sums integers in int64
             x = x.to(dtypes.int64)
         return ops.Sum.apply(x, dim=dim, keepdim=keepdim)
 
@@ -688,7 +697,8 @@ class Tensor:
         return F.mean(self if dtype is None else self.to(dtype), dim, keepdim)
 
     def prod(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
-        return ops.Prod.apply(self, dim=dim, keepdim=keepdim)
+        x = self.to(dtypes.int64) if self._data.dtype.kind in "biu" else self  # as torch
+        return ops.Prod.apply(x, dim=dim, keepdim=keepdim)
 
     def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
             correction: Any = None) -> Tensor:  # fmt: skip
@@ -729,7 +739,8 @@ class Tensor:
         return F.norm(self, p, dim, keepdim)
 
     def cumsum(self, dim: int) -> Tensor:
-        return ops.Cumsum.apply(self, dim=dim)
+        x = self.to(dtypes.int64) if self._data.dtype.kind in "biu" else self  # as torch
+        return ops.Cumsum.apply(x, dim=dim)
 
     # -- shape -------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
@@ -820,6 +831,24 @@ class Tensor:
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return F.split(self, split_size, dim)
+
+    def narrow(self, dim: int, start: int, length: int) -> Tensor:
+        return F.narrow(self, dim, start, length)
+
+    def select(self, dim: int, index: int) -> Tensor:
+        return F.select(self, dim, index)
+
+    def movedim(self, source: Any, destination: Any) -> Tensor:
+        return F.movedim(self, source, destination)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return F.roll(self, shifts, dims)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return F.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return F.triu(self, diagonal)
 
     def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
         return F.chunk(self, chunks, dim)
@@ -1074,11 +1103,22 @@ def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
         ) from None
 
 
+def _check_step(s: slice) -> None:
+    # numpy reverses on a negative step; torch refuses it (use flip), so we do too.
+    if s.step is not None and s.step <= 0:
+        raise ValueError(f"indexing: slice step must be greater than zero, got {s.step} (use flip)")
+
+
 def _index(index: Any, x: Tensor) -> Any:
     """Convert Tensors inside an index to arrays; check bounds with a clear message."""
     if isinstance(index, Tensor):
         return index._data
+    if isinstance(index, slice):
+        _check_step(index)
     if isinstance(index, tuple):
+        for i in index:
+            if isinstance(i, slice):
+                _check_step(i)
         return tuple(i._data if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
         return [i._data if isinstance(i, Tensor) else i for i in index]
@@ -1117,6 +1157,15 @@ def _inplace(
         t._data, t.grad_fn, t._output_nr = out._data, out.grad_fn, out._output_nr
         t.requires_grad = out.requires_grad
     elif ufunc is not None:
+        if t._data.dtype.kind in "biu":
+            # torch refuses to write a float result into an integer/bool tensor (int.add_(0.5),
+            # int.div_(2)); numpy's unsafe casting would silently truncate it.
+            kind = np.asarray(_arr(other)).dtype.kind
+            if kind in "fc" or ufunc is np.true_divide:
+                raise RuntimeError(
+                    f"{name}: result type float can't be cast to the desired output type "
+                    f"{t._data.dtype} (shape {tuple(t.shape)})"
+                )
         try:
             ufunc(t._data, _arr(other), out=t._data, casting="unsafe")
         except ValueError:

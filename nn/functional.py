@@ -284,7 +284,8 @@ def embedding(
     """Rows of weight (num_embeddings, dim) picked by integer indices of any shape:
     out[..., :] = weight[input[...], :]  ->  shape input.shape + (dim,).
 
-    Entries equal to padding_idx read their row but pass it no gradient. With max_norm,
+    Entries equal to padding_idx read their row but pass it no gradient; with
+    scale_grad_by_freq a row's gradient is divided by its count in input. With max_norm,
     the rows looked up are first renormalised in place to norm <= max_norm (as torch)."""
     idx = input._data if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
@@ -310,9 +311,14 @@ def embedding(
             scale = (max_norm / (norms[big] + 1e-7)).astype(w.dtype)
             with at.no_grad():
                 weight[rows[big]] = w[rows[big]] * scale[:, None]
-    if scale_grad_by_freq:
-        raise NotImplementedError("embedding: scale_grad_by_freq is not supported")
     out = weight[idx]
+    if scale_grad_by_freq and weight.requires_grad and idx.size:
+        # each occurrence passes its row g / (count of that index in this batch), as torch;
+        # the value stays the exact lookup because a - a is exactly 0 for finite a
+        _, inv, counts = np.unique(idx, return_inverse=True, return_counts=True)
+        s = (1.0 / counts[inv.reshape(-1)]).reshape(idx.shape + (1,)).astype(weight.dtype)
+        scaled = out * from_numpy(s)
+        out = out.detach() + (scaled - scaled.detach())
     if padding_idx is not None and weight.requires_grad:
         pad_mask = idx == padding_idx
         if pad_mask.any():
@@ -535,13 +541,45 @@ def smooth_l1_loss(
     return _reduce(loss, _reduction(size_average, reduce, reduction), "smooth_l1_loss")
 
 
-def _clamped_log(x: Tensor) -> Tensor:
-    """max(log x, -100); where x == 0 the value is -100 and the gradient 0 (log is never
-    taken of 0, so no infinity enters the graph)."""
-    zero = x._data == 0
-    if zero.any():
-        return ops.Where.apply(zero, -100.0, ops.Where.apply(zero, 1.0, x).log())
-    return x.log().clamp(min=-100.0)
+_BCE_EPS = float(np.float32(1e-12))
+
+
+class _BinaryCrossEntropy(at.Function):
+    """Elementwise l = -(y max(log x, -100) + (1 - y) max(log(1 - x), -100)), with torch's
+    gradients: dl/dx = (x - y) / max(x (1 - x), 1e-12) and dl/dy = -logit(x).
+
+    A primitive (not a composite of logs) because torch's input gradient is not the
+    derivative of the clamped loss: where x is 0 or 1 (a saturated sigmoid) it is +-1e12-scale,
+    not 0, and it is 0 wherever x == y. Shapes: x, y (*) -> l (*)."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        return ((y - 1) * log_1mx - y * log_x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            # torch's floor is the float32 nearest 1e-12 in every dtype
+            gx = g * (x - y) / (x * (1.0 - x)).clamp(min=_BCE_EPS)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):  # -logit(x) is +-inf at x = 0 or 1, as torch
+                gy = g * ((1.0 - x).log() - x.log())
+        return gx, gy
+
+    @staticmethod
+    def sample_inputs(rng):
+        from autotensor.testing import Sample
+
+        yield Sample(rng.uniform(0.05, 0.95, (3, 4)), rng.random((3, 4)))
+        yield Sample(rng.uniform(0.05, 0.95, ()), rng.random(()), note="0-d")
 
 
 def binary_cross_entropy(
@@ -569,9 +607,7 @@ def binary_cross_entropy(
         )
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
-    log_x = _clamped_log(input)
-    log_1mx = _clamped_log(1.0 - input)
-    loss = -(target * log_x + (1.0 - target) * log_1mx)
+    loss = _BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, _reduction(size_average, reduce, reduction), "binary_cross_entropy")
@@ -763,6 +799,11 @@ def _cross_entropy(
                 f"{name}: target of shape {tgt.shape} has dtype {tgt.dtype}: class indices "
                 f"must be an integer tensor, and class probabilities must have the input's "
                 f"shape {tuple(input.shape)}"
+            )
+        if ignore_index >= 0:  # torch rejects a class to ignore when targets are probabilities
+            raise RuntimeError(
+                f"{name}: ignore_index={ignore_index} is not supported for floating point "
+                f"(class probability) targets"
             )
         p = target if isinstance(target, Tensor) else from_numpy(np.asarray(tgt))
         if p.dtype != input.dtype:

@@ -82,6 +82,26 @@ class _BatchNorm(Module):
             if self.bias is not None:
                 init.zeros_(self.bias)
 
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        local_metadata: dict,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # checkpoints written before the counter existed (and plain dicts without torch's
+        # version metadata) may lack num_batches_tracked: torch keeps the current count
+        # rather than calling the key missing
+        key = prefix + "num_batches_tracked"
+        if self.num_batches_tracked is not None and key not in state_dict:
+            state_dict[key] = self.num_batches_tracked.detach().clone()
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def _check_input_dim(self, input: Tensor) -> None:
         if input.ndim not in self._expected_dims:
             want = " or ".join(f"{d}D" for d in self._expected_dims)

@@ -603,3 +603,186 @@ def test_tensor_attributes_exist() -> None:
     assert callable(at.autograd.detect_anomaly) and callable(at.testing.check_function)
     assert at.gradcheck and at.gradgradcheck and at.grad and at.Function and at.Tensor
     assert callable(at.functional.pad)
+
+
+# -- edge cases found by a parity sweep (each one a former mismatch with torch) ----------------
+def _same(a, t) -> None:
+    """Values, dtype and shape of an autotensor result equal torch's (bit-exact up to float64
+    rounding for these small cases)."""
+    assert str(a.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], (a.dtype, t.dtype)
+    assert tuple(a.shape) == tuple(t.shape)
+    np.testing.assert_allclose(
+        np.asarray(a.detach()._data, dtype=np.float64),
+        t.detach().double().numpy(),
+        rtol=1e-12,
+        atol=1e-12,
+    )
+
+
+def test_sweep_weak_scalar_promotion_in_clamp_where_masked_fill() -> None:
+    for lib in (at, torch):
+        lib.manual_seed(0)
+    xi = np.array([[1, 5, -3], [0, 2, 7]])
+    a, t = at.tensor(xi), torch.tensor(xi)
+    _same(a.clamp(max=0.5), t.clamp(max=0.5))  # int tensor, float scalar bound -> float32
+    _same(a.clamp(-1.5, 2), t.clamp(-1.5, 2))
+    _same(a.clamp(min=0, max=2), t.clamp(min=0, max=2))  # int bounds stay int64
+    lo = np.array([0.5, 1.5, 2.5], dtype=np.float32)
+    _same(a.clamp(min=at.tensor(lo)), t.clamp(min=torch.tensor(lo)))  # float tensor bound
+    _same(at.where(a > 0, 2, 3.5), torch.where(t > 0, 2, 3.5))  # two scalars: float32
+    _same(at.where(a > 0, 2, 3), torch.where(t > 0, 2, 3))
+    _same(a.masked_fill(a > 0, 1.5), t.masked_fill(t > 0, 1.5))  # value takes x's dtype
+    _same((a > 0).masked_fill(a > 1, 0), (t > 0).masked_fill(t > 1, 0))
+
+
+def test_sweep_integer_reductions_and_rounding_division() -> None:
+    u8 = np.array([[1, 255], [7, 3]], dtype=np.uint8)
+    a, t = at.tensor(u8), torch.tensor(u8)
+    _same(a.sum(), t.sum())  # uint8 sums, products and cumsums are int64 in torch
+    _same(a.prod(), t.prod())
+    _same(a.cumsum(-1), t.cumsum(-1))
+    for arr in (np.array([7, -7, 5]), np.array([7, -7, 5], dtype=np.int32), u8.ravel()):
+        a, t = at.tensor(arr), torch.tensor(arr)
+        for mode in ("floor", "trunc"):
+            _same(a.div(2, rounding_mode=mode), t.div(2, rounding_mode=mode))  # stays integer
+            _same(a.div(2.5, rounding_mode=mode), t.div(2.5, rounding_mode=mode))  # float
+    b = np.array([True, False])
+    _same(at.tensor(b).div(2, rounding_mode="floor"), torch.tensor(b).div(2, rounding_mode="floor"))
+    with pytest.raises(ValueError, match="rounding_mode"):
+        at.tensor([1.0]).div(2, rounding_mode="round")
+
+
+def test_sweep_sign_of_nan_and_bool() -> None:
+    x = np.array([np.nan, -0.0, 2.0, -3.0])
+    _same(at.tensor(x).sign(), torch.tensor(x).sign())  # torch: sign(nan) = 0
+    _same(at.tensor(np.nan).sign(), torch.tensor(np.nan).sign())
+    b = np.array([True, False])
+    _same(at.tensor(b).sign(), torch.tensor(b).sign())
+
+
+def test_sweep_negative_slice_step_is_refused() -> None:
+    x = at.arange(5)
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[::-1]
+    with pytest.raises(ValueError, match="step must be greater than zero"):
+        x[None, ::-2]
+    with pytest.raises(ValueError):
+        torch.arange(5)[::-1]
+
+
+def test_sweep_circular_pad_with_negative_pads() -> None:
+    """torch crops the negative side first and wraps around what is left."""
+    x4 = np.arange(24.0).reshape(1, 2, 2, 6)
+    for p in [(-1, 2), (2, -1), (-2, -1), (1, 2, -1, 1), (3, 0, 0, -1)]:
+        x = x4[0] if len(p) == 2 else x4  # torch wants 3-D input for one padded dim
+        a = at.pad(at.tensor(x), p, mode="circular")
+        t = torch.nn.functional.pad(torch.tensor(x), p, mode="circular")
+        _same(a, t)
+
+
+def test_sweep_empty_softmax_chunk_unbind() -> None:
+    for shape, dim in [((0, 3), 0), ((2, 0), -1)]:
+        x = np.zeros(shape)
+        _same(at.tensor(x).softmax(dim), torch.tensor(x).softmax(dim))
+        _same(at.tensor(x).log_softmax(dim), torch.tensor(x).log_softmax(dim))
+    e = np.zeros((0, 3))
+    a_parts, t_parts = at.tensor(e).chunk(2, 0), torch.tensor(e).chunk(2, 0)
+    assert [tuple(p.shape) for p in a_parts] == [tuple(p.shape) for p in t_parts]
+    assert at.tensor(e).unbind(0) == () == torch.tensor(e).unbind(0)
+
+
+def _grads(fn, *arrays):
+    """Gradients of sum(fn(lib, *inputs) * w) w.r.t. every input, in both libraries."""
+    out = []
+    for lib in (at, torch):
+        xs = [lib.tensor(a, dtype=lib.float64, requires_grad=True) for a in arrays]
+        y = fn(lib, *xs)
+        w = lib.tensor(np.arange(1.0, y.numel() + 1).reshape(tuple(y.shape)), dtype=lib.float64)
+        (y * w).sum().backward()
+        out.append([x.grad for x in xs])
+    return out
+
+
+def test_sweep_gradients_at_special_points() -> None:
+    cases = [
+        # pow with a tensor exponent at x == 0: torch gives 0, not 0 * log(0) = nan
+        (lambda lib, a, b: a**b, [np.array([0.0, 1.0, 2.0, 0.0]), np.array([2.0, 0.0, 1.5, 0.0])]),
+        # std of a constant row: torch's gradient is 0 there, not nan
+        (lambda lib, a: a.std(1), [np.array([[1.0, 1.0, 1.0], [1.0, 2.0, 4.0]])]),
+        (lambda lib, a: a.std(correction=0), [np.ones(4)]),
+        # clamp with tensor bounds at ties: x gets the whole gradient, as torch
+        (
+            lambda lib, a, lo, hi: a.clamp(lo, hi),
+            [np.array([0.0, 1.0, 2.0, 5.0]), np.array([0.0, 2.0, 1.0, 6.0]),
+             np.array([3.0, 3.0, 2.0, 4.0])],
+        ),
+        (lambda lib, a, lo: lib.clamp(a, min=lo), [np.array([[1.0, 2.0], [0.0, -1.0]]),
+                                                  np.array([[1.0], [0.0]])]),
+    ]  # fmt: skip
+    for fn, arrays in cases:
+        ga, gt = _grads(fn, *arrays)
+        for a, t in zip(ga, gt):
+            _same(a, t)
+
+
+def test_sweep_inplace_float_into_integer_tensor_is_refused() -> None:
+    for lib in (at, torch):
+        for op in (lambda x: x.add_(1.5), lambda x: x.div_(2), lambda x: x.mul_(x * 0.5)):
+            with pytest.raises(RuntimeError, match="can't be cast"):
+                op(lib.arange(3))
+    x = at.arange(3)
+    x.mul_(2)  # an integer operand is fine
+    assert x.tolist() == torch.arange(3).mul_(2).tolist()
+
+
+def test_sweep_argmax_keepdim_cat_legacy_empty_index_select_negative() -> None:
+    x = np.arange(6.0).reshape(2, 3)
+    for name in ("argmax", "argmin"):
+        a = getattr(at.tensor(x), name)(keepdim=True)
+        t = getattr(torch.tensor(x), name)(keepdim=True)
+        _same(a, t)  # all dims kept as size 1
+    for parts in ([np.zeros(0), x], [np.zeros(0), np.zeros(0)], [x, np.zeros(0), x]):
+        _same(at.cat([at.tensor(p) for p in parts]), torch.cat([torch.tensor(p) for p in parts]))
+    with pytest.raises(IndexError):
+        torch.tensor(x).index_select(0, torch.tensor([-1]))
+    with pytest.raises(IndexError, match="index -1 is out of range"):
+        at.tensor(x).index_select(0, at.tensor([-1]))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sweep_narrow_select_movedim_roll_tril_triu(dtype: str) -> None:
+    """Values and gradients against torch, negative dims and offsets included."""
+    x = np.random.default_rng(0).standard_normal((3, 4, 5)).astype(dtype)
+    cases = [
+        lambda lib, a: a.narrow(-1, -3, 2),
+        lambda lib, a: lib.narrow(a, 1, 1, 0),
+        lambda lib, a: a.select(-2, -1),
+        lambda lib, a: lib.select(a, 0, 2),
+        lambda lib, a: a.movedim(0, -1),
+        lambda lib, a: lib.movedim(a, (0, 1), (-1, 0)),
+        lambda lib, a: a.roll(2, -1),
+        lambda lib, a: a.roll((1, -3), (0, 2)),
+        lambda lib, a: lib.roll(a, 7),
+        lambda lib, a: a.tril(),
+        lambda lib, a: lib.tril(a, -1),
+        lambda lib, a: a.triu(2),
+        lambda lib, a: lib.triu(a, diagonal=-2),
+    ]
+    tol = TOL[dtype]
+    for fn in cases:
+        a = at.tensor(x, requires_grad=True)
+        t = torch.tensor(x, requires_grad=True)
+        ya, yt = fn(at, a), fn(torch, t)
+        assert tuple(ya.shape) == tuple(yt.shape) and str(ya.dtype) == dtype
+        np.testing.assert_allclose(ya.detach().numpy(), yt.detach().numpy(), **tol)
+        w = np.arange(yt.numel(), dtype=dtype).reshape(tuple(yt.shape))
+        (ya * at.tensor(w)).sum().backward()
+        (yt * torch.tensor(w)).sum().backward()
+        np.testing.assert_allclose(a.grad.numpy(), t.grad.numpy(), **tol)
+    i = np.arange(12).reshape(3, 4)
+    assert at.tensor(i).tril(1).tolist() == torch.tensor(i).tril(1).tolist()
+    assert str(at.tensor(i).triu().dtype) == "int64"
+    with pytest.raises(RuntimeError, match="tril"):
+        at.ones(3).tril()
+    with pytest.raises(IndexError, match="narrow"):
+        at.ones(3).narrow(0, 2, 2)

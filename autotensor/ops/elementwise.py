@@ -141,6 +141,9 @@ class Pow(Function):
         if ctx.needs_input_grad[0]:
             if isinstance(y, Tensor):
                 gx = g * y * x ** (y - 1.0)
+                zero = y._data == 0
+                if zero.any():  # torch: 0 where y == 0 (x == 0 would give 0 * inf = nan)
+                    gx = Where.apply(zero, 0.0, gx)
             elif y == 0:
                 gx = g * 0.0
             else:
@@ -148,7 +151,7 @@ class Pow(Function):
         if ctx.needs_input_grad[1]:
             if isinstance(x, Tensor):
                 safe = (x._data == 0) & (y._data >= 0)
-                logx = Where.apply(safe, 0.0, x).log() if safe.any() else x.log()
+                logx = Where.apply(safe, 1.0, x).log() if safe.any() else x.log()  # log 1 = 0
                 gy = g * out * logx
             else:
                 gy = g * out * (math.log(x) if x > 0 else float("nan"))
@@ -588,7 +591,12 @@ class Sign(_ZeroGrad):
 
     @staticmethod
     def forward(ctx, x):
-        return np.sign(x)
+        if x.dtype == np.bool_:  # torch: sign of a bool tensor is itself
+            return x.copy()
+        out = np.sign(x)
+        if out.dtype.kind == "f":  # torch's sign(nan) is 0, numpy's is nan
+            out = np.nan_to_num(out, nan=0.0)
+        return out
 
 
 class Floor(_ZeroGrad):

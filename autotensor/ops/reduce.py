@@ -290,7 +290,7 @@ class Softmax(Function):
         if x.ndim == 0:
             out = np.ones_like(x)
         else:
-            e = np.exp(x - x.max(axis=d, keepdims=True))
+            e = np.exp(x - x.max(axis=d, keepdims=True, initial=-np.inf))  # initial: empty dims
             out = e / e.sum(axis=d, keepdims=True)
         ctx.dim = d
         ctx.save_for_backward(out)
@@ -326,7 +326,7 @@ class LogSoftmax(Function):
         if x.ndim == 0:
             out = np.zeros_like(x)
         else:
-            s = x - x.max(axis=d, keepdims=True)
+            s = x - x.max(axis=d, keepdims=True, initial=-np.inf)  # initial: empty dims
             out = s - np.log(np.exp(s).sum(axis=d, keepdims=True))
         ctx.dim = d
         ctx.save_for_backward(out)

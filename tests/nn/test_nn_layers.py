@@ -374,3 +374,43 @@ def test_linear_double_backward_matches_torch(rng):
     close(ol.weight.grad, tl.weight.grad, np.float64, "weight grad of the penalty")
     close(ol.bias.grad, tl.bias.grad, np.float64, "bias grad of the penalty")
     close(xo.grad, xt.grad, np.float64, "input grad of the penalty")
+
+
+def test_batchnorm_load_without_num_batches_tracked_keeps_count():
+    # torch treats a plain state dict that lacks num_batches_tracked (an old checkpoint) as
+    # complete and keeps the module's current count
+    t = torch.nn.Sequential(torch.nn.BatchNorm1d(3))
+    o = nn.Sequential(nn.BatchNorm1d(3))
+    x = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    t(torch.tensor(x))
+    o(at.tensor(x))
+    sd = {k: v for k, v in t.state_dict().items() if "num_batches" not in k}
+    t_keys = t.load_state_dict(sd)
+    o_keys = o.load_state_dict({k: at.tensor(v.numpy()) for k, v in sd.items()})
+    assert list(o_keys.missing_keys) == list(t_keys.missing_keys) == []
+    assert int(o[0].num_batches_tracked.item()) == int(t[0].num_batches_tracked.item()) == 1
+    part = {"0.weight": torch.ones(3)}
+    t_keys = t.load_state_dict(part, strict=False)
+    o_keys = o.load_state_dict({"0.weight": at.ones(3)}, strict=False)
+    assert sorted(o_keys.missing_keys) == sorted(t_keys.missing_keys)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_embedding_scale_grad_by_freq_matches_torch(dtype):
+    # each occurrence's gradient is divided by its index's count in the batch; the padding
+    # row still gets none, and the looked-up values are exact
+    rng = np.random.default_rng(3)
+    w = rng.standard_normal((5, 3)).astype(dtype)
+    idx = np.array([[0, 2, 2, 4], [4, 4, 1, 0]])
+    g = rng.standard_normal((2, 4, 3)).astype(dtype)
+    t = torch.nn.Embedding.from_pretrained(torch.tensor(w), freeze=False, padding_idx=1,
+                                           scale_grad_by_freq=True)  # fmt: skip
+    o = nn.Embedding.from_pretrained(at.tensor(w), freeze=False, padding_idx=1,
+                                     scale_grad_by_freq=True)  # fmt: skip
+    to, oo = t(torch.tensor(idx)), o(at.tensor(idx))
+    np.testing.assert_array_equal(oo.detach().numpy(), to.detach().numpy())
+    to.backward(torch.tensor(g))
+    oo.backward(at.tensor(g))
+    assert o.weight.grad.dtype == o.weight.dtype
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(o.weight.grad.numpy(), t.weight.grad.numpy(), **tol)

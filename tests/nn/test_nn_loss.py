@@ -315,3 +315,41 @@ def test_float32_loss_gradients_stay_float32(rng):
         assert loss.dtype == np.float32
         loss.backward()
         assert x.grad.dtype == np.float32
+
+
+def test_cross_entropy_probability_targets_reject_nonnegative_ignore_index(rng):
+    # torch rejects a class to ignore (ignore_index >= 0) with probability targets and
+    # accepts a negative one (nothing can match it)
+    x = rng.standard_normal((2, 3, 4))
+    p = rng.random((2, 3, 4))
+    for ii in (0, 2):
+        with pytest.raises(RuntimeError):
+            TF.cross_entropy(torch.tensor(x), torch.tensor(p), ignore_index=ii)
+        with pytest.raises(RuntimeError, match="ignore_index"):
+            F.cross_entropy(at.tensor(x), at.tensor(p), ignore_index=ii)
+    ours = F.cross_entropy(at.tensor(x), at.tensor(p), ignore_index=-5, label_smoothing=0.1)
+    theirs = TF.cross_entropy(
+        torch.tensor(x), torch.tensor(p), ignore_index=-5, label_smoothing=0.1
+    )
+    close(ours, theirs, np.float64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bce_gradients_at_saturated_probabilities_match_torch(dtype):
+    # torch's input gradient is (x - y) / max(x (1 - x), 1e-12): huge (not 0) where x is
+    # exactly 0 or 1 and y differs, and 0 where x == y == 1; the target gets -logit(x)
+    p = np.array([0.0, 1.0, 1.0, 0.0, 1.0, 1e-30, 0.5, 0.3], dtype)
+    y = np.array([1.0, 0.0, 0.5, 0.0, 1.0, 1.0, 0.2, 0.7], dtype)
+    w = np.linspace(0.5, 2.0, p.size).astype(dtype)
+    for reduction in REDUCTIONS:
+        op, oy = at.tensor(p, requires_grad=True), at.tensor(y, requires_grad=True)
+        tp, ty = torch.tensor(p, requires_grad=True), torch.tensor(y, requires_grad=True)
+        lo = F.binary_cross_entropy(op, oy, weight=at.tensor(w), reduction=reduction)
+        lt = TF.binary_cross_entropy(tp, ty, weight=torch.tensor(w), reduction=reduction)
+        close(lo, lt, dtype, "value")
+        lo.sum().backward()
+        lt.sum().backward()
+        close(op.grad, tp.grad, dtype, "input grad")
+        np.testing.assert_array_equal(np.isinf(oy.grad.numpy()), np.isinf(ty.grad.numpy()))
+        fin = np.isfinite(ty.grad.numpy())
+        np.testing.assert_allclose(oy.grad.numpy()[fin], ty.grad.numpy()[fin], **TOL[dtype])
