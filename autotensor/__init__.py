@@ -121,6 +121,14 @@ def floor(x):  # noqa: D103
     return x.floor()
 
 
+def trunc(x):  # noqa: D103
+    return x.trunc()
+
+
+def reciprocal(x):  # noqa: D103
+    return x.reciprocal()
+
+
 def ceil(x):  # noqa: D103
     return x.ceil()
 

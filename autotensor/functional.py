@@ -133,9 +133,13 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for t in tensors[1:]:
         rt = dtypes.result_type(rt, False, t.dtype, False)
     tensors = [t if t.dtype == rt else t.to(rt) for t in tensors]
-    if any(t.ndim == 1 and t.shape[0] == 0 for t in tensors):
-        # torch's legacy rule: a 1-D empty tensor is skipped, whatever the others' shapes
-        tensors = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    ref = next((t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)), None)
+    if ref is not None and ref.ndim != 1:
+        # torch's legacy rule: a 1-D empty tensor joins whatever the others' shapes are; it is
+        # reshaped to a 0-size slice of them (so it still gets its empty gradient)
+        (d,) = norm_dims(dim, ref.ndim, "cat")
+        empty = tuple(0 if i == d else s for i, s in enumerate(ref.shape))
+        tensors = [t.reshape(empty) if t.ndim == 1 and t.shape[0] == 0 else t for t in tensors]
     nd = tensors[0].ndim
     for i, t in enumerate(tensors):
         if t.ndim != nd:
@@ -446,7 +450,7 @@ def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     if isinstance(dim, Tensor):
         return x.maximum(dim)
     if dim is None:
-        return ops.Amax.apply(x)
+        return ops.Amax.apply(x, nan_shares=True)  # torch: the NaNs get a NaN max's grad
     v, i = ops.MaxDim.apply(x, dim, keepdim)
     return values_indices(v, i)
 
@@ -455,7 +459,7 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     if isinstance(dim, Tensor):
         return x.minimum(dim)
     if dim is None:
-        return ops.Amin.apply(x)
+        return ops.Amin.apply(x, nan_shares=True)
     v, i = ops.MinDim.apply(x, dim, keepdim)
     return values_indices(v, i)
 

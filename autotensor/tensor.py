@@ -1109,17 +1109,22 @@ def _check_step(s: slice) -> None:
         raise ValueError(f"indexing: slice step must be greater than zero, got {s.step} (use flip)")
 
 
+def _mask_or_index(a: np.ndarray) -> np.ndarray:
+    # torch still reads a uint8 tensor in an index as a mask (deprecated), not as positions
+    return a.astype(bool) if a.dtype == np.uint8 else a
+
+
 def _index(index: Any, x: Tensor) -> Any:
     """Convert Tensors inside an index to arrays; check bounds with a clear message."""
     if isinstance(index, Tensor):
-        return index._data
+        return _mask_or_index(index._data)
     if isinstance(index, slice):
         _check_step(index)
     if isinstance(index, tuple):
         for i in index:
             if isinstance(i, slice):
                 _check_step(i)
-        return tuple(i._data if isinstance(i, Tensor) else i for i in index)
+        return tuple(_mask_or_index(i._data) if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
         return [i._data if isinstance(i, Tensor) else i for i in index]
     return index

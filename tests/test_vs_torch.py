@@ -786,3 +786,34 @@ def test_sweep_narrow_select_movedim_roll_tril_triu(dtype: str) -> None:
         at.ones(3).tril()
     with pytest.raises(IndexError, match="narrow"):
         at.ones(3).narrow(0, 2, 2)
+
+
+def test_sweep_nan_extremum_gradients() -> None:
+    """max()/min() over everything give a NaN result's gradient to the NaNs; amax/amin leave
+    it NaN; max(dim) follows its index: each as torch."""
+    x = np.array([[1.0, np.nan, 3.0], [2.0, 5.0, 5.0]])
+    cases = [
+        lambda lib, a: a.max(),
+        lambda lib, a: a.min(),
+        lambda lib, a: lib.max(a, 1)[0],
+        lambda lib, a: a.amax(1),
+        lambda lib, a: a.amin(0),
+    ]
+    for fn in cases:
+        ga, gt = _grads(fn, x)
+        np.testing.assert_array_equal(ga[0].numpy(), gt[0].numpy())  # NaNs in the same places
+
+
+def test_sweep_small_api_gaps() -> None:
+    x = np.array([[-1.5, 0.25, 2.75]])
+    _same(at.trunc(at.tensor(x)), torch.trunc(torch.tensor(x)))
+    _same(at.reciprocal(at.tensor(x)), torch.reciprocal(torch.tensor(x)))
+    # a uint8 tensor in an index is a mask, as torch (deprecated there, but still a mask)
+    m = np.array([[1, 0, 1]], dtype=np.uint8)
+    with pytest.warns(UserWarning):
+        t = torch.tensor(x)[torch.tensor(m)]
+    _same(at.tensor(x)[at.tensor(m)], t)
+    # a 1-D empty tensor joins a cat of any shape and still gets its (empty) gradient
+    ga, gt = _grads(lambda lib, e, a: lib.cat([e, a], 1), np.zeros(0), x)
+    for a, t in zip(ga, gt):
+        _same(a, t)

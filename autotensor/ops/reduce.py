@@ -83,7 +83,7 @@ class _Extremum(Function):
     reducer = staticmethod(np.amax)
 
     @classmethod
-    def _fwd(cls, ctx, x, dim, keepdim):
+    def _fwd(cls, ctx, x, dim, keepdim, nan_shares=False):
         dims = norm_dims(dim, x.ndim, cls.__name__.lower())
         for d in dims:
             if x.shape[d] == 0:  # as torch: only reducing over an empty dim is an error
@@ -93,6 +93,10 @@ class _Extremum(Function):
                 )
         out = cls.reducer(x, axis=dims, keepdims=True)
         mask = x == out
+        if nan_shares and out.dtype.kind == "f" and np.isnan(out).any():
+            # torch's max()/min() over everything give a NaN result's gradient to the NaNs;
+            # its amax/amin leave it NaN (0/0 below), which nan_shares=False keeps.
+            mask |= np.isnan(x) & np.isnan(out)
         ctx.weight = mask / mask.sum(axis=dims, keepdims=True)
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
@@ -115,8 +119,8 @@ class Amax(_Extremum):
     """out = max of x over `dim` (ties share the gradient)."""
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
-        return Amax._fwd(ctx, x, dim, keepdim)
+    def forward(ctx, x, dim=None, keepdim=False, nan_shares=False):
+        return Amax._fwd(ctx, x, dim, keepdim, nan_shares)
 
 
 class Amin(_Extremum):
@@ -125,8 +129,8 @@ class Amin(_Extremum):
     reducer = staticmethod(np.amin)
 
     @staticmethod
-    def forward(ctx, x, dim=None, keepdim=False):
-        return Amin._fwd(ctx, x, dim, keepdim)
+    def forward(ctx, x, dim=None, keepdim=False, nan_shares=False):
+        return Amin._fwd(ctx, x, dim, keepdim, nan_shares)
 
 
 class MaxDim(Function):
