@@ -39,7 +39,7 @@ import numpy as np
 
 from autotensor import graph
 from autotensor.grad_mode import _state
-from autotensor.tensor import Tensor, _new
+from autotensor.tensor import Tensor, _new, _share_version
 
 _WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
 _counter = itertools.count()  # recording order of nodes: see graph.topo_sort
@@ -88,6 +88,7 @@ class Function:
     takes_arrays: ClassVar[bool] = False
     broadcasts: ClassVar[bool] = False
     differentiable_backward: ClassVar[bool] = True
+    returns_views: ClassVar[bool] = False  # outputs may share memory with input 0
 
     # Slots for what every recorded node holds: fewer objects for the garbage collector to
     # walk (it walks the whole live graph, and that dominated long chains). Subclasses still
@@ -234,11 +235,13 @@ class Function:
             t._vcount = None
             if graph._anomaly.enabled:
                 graph.check_forward(cls, [t])
-            return t
+            return _share_version(t, args[0]) if cls.returns_views else t
         multi = type(out) is tuple
         results = [_new(_as_array(o)) for o in (out if multi else (out,))]
         if graph._anomaly.enabled:
             graph.check_forward(cls, results)
+        if cls.returns_views:
+            _share_version(results, args[0])
         return tuple(results) if multi else results[0]
 
 
@@ -357,7 +360,7 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
             graph.check_forward(cls, [r])
         if graph._observer is not None:  # at.viz.trace is recording statistics
             graph._observer(ctx, args, (r,))
-        return r
+        return _share_version(r, args[0]) if cls.returns_views else r
     multi = type(out) is tuple
     outs = out if multi else (out,)
     results = [_new(_as_array(o)) for o in outs]
@@ -374,6 +377,8 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
         ctx._saved = _pack_saved(ctx._saved, args, fargs, outs, results)
     if graph._observer is not None:
         graph._observer(ctx, args, results)
+    if cls.returns_views:
+        _share_version(results, args[0])
     return tuple(results) if multi else results[0]
 
 

@@ -781,7 +781,7 @@ class Tensor:
         d = self._data
         if not _state.enabled and d.ndim >= 2:  # Note [No-grad arithmetic]
             try:
-                return _wrap(d.swapaxes(dim0, dim1))
+                return _share_version(_wrap(d.swapaxes(dim0, dim1)), self)
             except (ValueError, TypeError):  # a bad dim: the primitive path names it
                 pass
         return F.transpose(self, dim0, dim1)
@@ -791,7 +791,8 @@ class Tensor:
     def permute(self, *dims: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             try:
-                return _wrap(self._data.transpose(dims[0] if len(dims) == 1 else dims))
+                out = _wrap(self._data.transpose(dims[0] if len(dims) == 1 else dims))
+                return _share_version(out, self)
             except (ValueError, TypeError):  # not a permutation: the primitive names it
                 pass
         return ops.Permute.apply(self, dims=_size(dims))
@@ -1080,9 +1081,23 @@ def _nograd_reshape(x: Tensor, shape: tuple) -> Tensor | None:
     if shape == d.shape:
         return x  # as the primitive path: the same tensor, not a new view of it
     try:
-        return _wrap(d.reshape(shape))
+        return _share_version(_wrap(d.reshape(shape)), x)
     except (ValueError, TypeError):
         return None
+
+
+def _share_version(out: Any, base: Any) -> Any:
+    """Note [Views]: an output that shares memory with the input shares its version counter,
+    so an in-place change through either is seen by a node that saved the other."""
+    if not isinstance(base, Tensor):
+        return out
+    bd = base._data
+    owner = bd if bd.base is None else bd.base
+    for t in out if type(out) in (tuple, list) else (out,):
+        d = t._data
+        if d is not bd and d.base is not None and (d.base is owner or d.base is bd):
+            t._vcount = base._vc
+    return out
 
 
 def _wrap(out: Any) -> Tensor:

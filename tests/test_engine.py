@@ -718,3 +718,41 @@ def test_ops_on_tensors_not_requiring_grad_record_nothing() -> None:
     assert not y.requires_grad and y.grad_fn is None
     with pytest.raises(RuntimeError, match="does not require grad"):
         y.backward()
+
+
+def test_views_share_the_version_counter_with_their_base():
+    """Note [Views]: modifying a view in place is seen by a node that saved its base, and
+    modifying the base is seen by a node that saved a view; torch raises in both cases."""
+    a = at.randn(4, requires_grad=True)
+    b = a * 1.0
+    c = (b * b).sum()  # saves b
+    with at.no_grad():
+        b[0:2].add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        c.backward()
+
+    for make_view in (lambda t: t.reshape(2, 2), lambda t: t.T, lambda t: t.split(2)[0]):
+        a = at.randn(4, requires_grad=True)
+        b = a * 1.0
+        v = make_view(b)
+        c = (v * v).sum()  # saves the view
+        with at.no_grad():
+            b.add_(1.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            c.backward()
+
+
+def test_a_copy_does_not_share_the_version_counter():
+    a = at.randn(2, 3, requires_grad=True)
+    b = a * 1.0
+    f = b.flip(0)  # torch's flip copies
+    c = (b * b).sum()
+    with at.no_grad():
+        f.add_(1.0)
+    c.backward()  # b was not modified: no error
+    assert np.allclose(a.grad.numpy(), 2 * a.detach().numpy())
+    x = at.arange(4.0)
+    y = x.flip(0)
+    with at.no_grad():
+        y.add_(10.0)
+    assert x.tolist() == [0.0, 1.0, 2.0, 3.0]

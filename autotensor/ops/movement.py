@@ -18,6 +18,7 @@ class Reshape(Function):
     """out = x viewed with `shape` (-1 inferred);  dx = g reshaped back."""
 
     takes_arrays = True
+    returns_views = True  # Note [Views]
 
     @staticmethod
     def forward(ctx, x, shape):
@@ -47,6 +48,7 @@ class Permute(Function):
     """out = x with its dims reordered by `dims`;  dx = g permuted back."""
 
     takes_arrays = True
+    returns_views = True  # Note [Views]
 
     @staticmethod
     def forward(ctx, x, dims):
@@ -152,6 +154,7 @@ class GetItem(Function):
     dx = zeros with g accumulated at index (repeated indices add up)."""
 
     takes_arrays = True
+    returns_views = True  # Note [Views]
 
     @staticmethod
     def forward(ctx, x, index):
@@ -277,6 +280,7 @@ class Split(Function):
     """(out_0, out_1, ...) = x cut along `dim` into pieces of `sizes`;  dx = cat(g_0, g_1, ...)."""
 
     takes_arrays = True
+    returns_views = True  # Note [Views]
     shape_exemptions = {"0-d": "a 0-d tensor has no dim to split"}
 
     @staticmethod
@@ -311,7 +315,7 @@ class Flip(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = norm_dims(dims, x.ndim, "flip")
-        return np.flip(x, ctx.dims)
+        return np.flip(x, ctx.dims).copy()  # torch's flip copies: the result is no view
 
     @staticmethod
     def backward(ctx, g):
