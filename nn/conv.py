@@ -55,6 +55,8 @@ class _ConvNd(Module):
             raise ValueError(
                 f"{name}: out_channels ({out_channels}) must be divisible by groups ({groups})"
             )
+        if self.transposed and padding_mode != "zeros":
+            raise ValueError(f'Only "zeros" padding mode is supported for {name}')
         if padding_mode not in _PADDING_MODES:
             raise ValueError(
                 f"{name}: padding_mode must be one of {list(_PADDING_MODES)}, got {padding_mode!r}"
@@ -265,8 +267,6 @@ class ConvTranspose2d(_ConvTransposeNd):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, output_padding, dtype=dtype)  # fmt: skip
 
@@ -300,8 +300,6 @@ class ConvTranspose1d(_ConvTransposeNd):
         device: Any = None,
         dtype: Any = None,
     ) -> None:
-        if padding_mode != "zeros":
-            raise ValueError(f'Only "zeros" padding mode is supported for {type(self).__name__}')
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, bias, padding_mode, output_padding, dtype=dtype)  # fmt: skip
 

@@ -135,12 +135,10 @@ class AvgPool1d(_Pool):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AdaptiveAvgPool2d(_Pool):
-    """Average pooling to a fixed output size: cell (i, j) averages input rows
-    [floor(i H / OH), ceil((i + 1) H / OH)) and the columns likewise.
+class _AdaptiveAvgPoolNd(_Pool):
+    """Adaptive average pooling to `output_size`; subclasses name the function."""
 
-    Shapes: (N, C, H, W) or (C, H, W) -> (N, C, OH, OW); output_size an int or a pair
-    (None keeps that input size)."""
+    _fn: Any = None
 
     def __init__(self, output_size: Any) -> None:
         super().__init__()
@@ -148,7 +146,7 @@ class AdaptiveAvgPool2d(_Pool):
 
     def forward(self, input: Tensor) -> Tensor:
         try:
-            return C.adaptive_avg_pool2d(input, self.output_size)
+            return type(self)._fn(input, self.output_size)
         except RuntimeError as err:
             raise self._named(err) from None
 
@@ -156,18 +154,17 @@ class AdaptiveAvgPool2d(_Pool):
         return f"output_size={self.output_size}"
 
 
-class AdaptiveAvgPool1d(_Pool):
+class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
+    """Average pooling to a fixed output size: cell (i, j) averages input rows
+    [floor(i H / OH), ceil((i + 1) H / OH)) and the columns likewise.
+
+    Shapes: (N, C, H, W) or (C, H, W) -> (N, C, OH, OW); output_size an int or a pair
+    (None keeps that input size)."""
+
+    _fn = staticmethod(C.adaptive_avg_pool2d)
+
+
+class AdaptiveAvgPool1d(_AdaptiveAvgPoolNd):
     """1-D adaptive average pooling: (N, C, L) or (C, L) -> (N, C, output_size)."""
 
-    def __init__(self, output_size: int | Sequence[int]) -> None:
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, input: Tensor) -> Tensor:
-        try:
-            return C.adaptive_avg_pool1d(input, self.output_size)
-        except RuntimeError as err:
-            raise self._named(err) from None
-
-    def extra_repr(self) -> str:
-        return f"output_size={self.output_size}"
+    _fn = staticmethod(C.adaptive_avg_pool1d)
