@@ -93,3 +93,106 @@ def scalar_result(t_dtype: np.dtype, value: Any) -> np.dtype:
     if isinstance(value, (builtins.float, np.floating)):
         return t_dtype if t_dtype.kind in "fc" else _default_float[0]
     return t_dtype
+
+
+# -- which ops refuse which dtypes (as torch) ------------------------------------------------
+_TORCH_NAMES = {
+    "bool": "Bool", "int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char",
+    "uint8": "Byte", "float32": "Float", "float64": "Double", "float16": "Half",
+}  # fmt: skip
+
+
+def torch_name(d: np.dtype) -> str:
+    """torch's scalar-type name of a dtype, as its error messages spell it (Float, Long)."""
+    return _TORCH_NAMES.get(np.dtype(d).name, str(d))
+
+
+def _kind(d: np.dtype) -> str:
+    """'b' bool, 'i' integer, 'f' floating."""
+    return "bif"[category(d)]
+
+
+# Ops whose kernel does not exist for some dtypes: torch raises NotImplementedError naming
+# the kernel ('"abs_cpu" not implemented for 'Bool''). op -> (kernel name, kinds refused).
+_NO_KERNEL: dict[str, tuple[str, str]] = {
+    "abs": ("abs_cpu", "b"), "floor": ("floor_vml_cpu", "b"), "ceil": ("ceil_vml_cpu", "b"),
+    "trunc": ("trunc_vml_cpu", "b"), "round": ("round_vml_cpu", "b"), "pow": ("pow", "b"),
+    "floor_divide": ("div_floor_cpu", "b"), "remainder": ("remainder_cpu", "b"),
+    "matmul": ("dot", "b"), "softmax": ("softmax_lastdim_kernel_impl", "bi"),
+    "log_softmax": ("log_softmax_lastdim_kernel_impl", "bi"),
+    "bitwise_and": ("bitwise_and_cpu", "f"), "bitwise_or": ("bitwise_or_cpu", "f"),
+    "bitwise_xor": ("bitwise_xor_cpu", "f"),
+}  # fmt: skip
+
+# Ops that refuse some dtypes with a RuntimeError and a message of their own.
+_REFUSED: dict[str, tuple[str, str]] = {
+    "neg": ("b", "Negation, the `-` operator, on a bool tensor is not supported. If you are "
+            "trying to invert a mask, use the `~` or `logical_not()` operator instead."),
+    "sub": ("b", "Subtraction, the `-` operator, with a bool tensor is not supported. If you "
+            "are trying to invert a mask, use the `~` or `logical_not()` operator instead."),
+    "relu": ("b", "Boolean inputs not supported for relu"),
+    "argmax": ("b", "argmax(): does not support bool input"),
+    "argmin": ("b", "argmin(): does not support bool input"),
+    "norm": ("bi", "linalg.vector_norm: Expected a floating point or complex tensor as input. "
+             "Got {name}"),
+    "var": ("bi", "std and var only support floating point and complex dtypes"),
+    "std": ("bi", "std and var only support floating point and complex dtypes"),
+}  # fmt: skip
+
+
+def check_supported(op: str, *dts: np.dtype) -> None:
+    """Raise as torch does when `op` has no implementation for one of the dtypes `dts`
+    (NotImplementedError for a missing kernel, RuntimeError for a refused dtype)."""
+    for d in dts:
+        k = _kind(d)
+        if op in _NO_KERNEL:
+            kernel, kinds = _NO_KERNEL[op]
+            if k in kinds:
+                raise NotImplementedError(f"\"{kernel}\" not implemented for '{torch_name(d)}'")
+        if op in _REFUSED:
+            kinds, msg = _REFUSED[op]
+            if k in kinds:
+                raise RuntimeError(msg.format(name=torch_name(d)))
+
+
+def dtype_of(x: Any) -> np.dtype | None:
+    """The dtype of a Tensor or array operand; None for a Python scalar."""
+    d = getattr(x, "_data", x)
+    return d.dtype if isinstance(d, np.ndarray) else None
+
+
+def check_sub(a: Any, b: Any) -> None:
+    """torch refuses `-` when either operand is bool, a Python bool included."""
+    for x in (a, b):
+        d = dtype_of(x)
+        if isinstance(x, (builtins.bool, np.bool_)) or (d is not None and d.kind == "b"):
+            raise RuntimeError(_REFUSED["sub"][1])
+
+
+def promote(a: Any, b: Any) -> np.dtype:
+    """torch.result_type(a, b) for Tensors/arrays (0-d ones weak within a category) and
+    Python scalars (weak unless of a higher category)."""
+    da, db = dtype_of(a), dtype_of(b)
+    if da is None and db is None:
+        return np.result_type(a, b)
+    if da is None:
+        return scalar_result(db, a)  # type: ignore[arg-type]
+    if db is None:
+        return scalar_result(da, b)
+    return result_type(da, np.ndim(getattr(a, "_data", a)) == 0, db,
+                       np.ndim(getattr(b, "_data", b)) == 0)  # fmt: skip
+
+
+def can_cast(src: np.dtype, dst: np.dtype) -> builtins.bool:
+    """torch's in-place rule: a result may be written into a tensor of the same or a higher
+    category (float into int, or int into bool, is refused)."""
+    return category(src) <= category(dst)
+
+
+def check_inplace(op: str, result: np.dtype, out: np.dtype) -> None:
+    """`int_tensor += 0.5`: torch refuses to write a result it would have to truncate."""
+    if not can_cast(result, out):
+        raise RuntimeError(
+            f"{op}: result type {torch_name(result)} can't be cast to the desired output type "
+            f"{torch_name(out)}"
+        )

@@ -86,8 +86,8 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     n = x.ndim + 1
     if not -n <= dim < n:
         raise IndexError(
-            f"unsqueeze: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-            f"but got {dim})"
+            f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got "
+            f"{dim}) (in unsqueeze)"
         )
     d = dim % n
     return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
@@ -133,6 +133,11 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
     for t in tensors[1:]:
         rt = dtypes.result_type(rt, False, t.dtype, False)
     tensors = [t if t.dtype == rt else t.to(rt) for t in tensors]
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise RuntimeError(
+                f"cat: zero-dimensional tensor (at position {i}) cannot be concatenated"
+            )
     ref = next((t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)), None)
     if ref is not None and ref.ndim != 1:
         # torch's legacy rule: a 1-D empty tensor joins whatever the others' shapes are; it is
@@ -182,6 +187,8 @@ def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor,
 
 
 def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    if x.ndim == 0:
+        raise RuntimeError("chunk expects at least a 1-dimensional tensor")
     (d,) = norm_dims(dim, x.ndim, "chunk")
     n = x.shape[d]
     if n == 0:  # torch gives `chunks` empty pieces
@@ -191,6 +198,8 @@ def chunk(x: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
 
 
 def unbind(x: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    if x.ndim == 0:
+        raise IndexError(f"unbind: Dimension specified as {dim} but tensor has no dimensions")
     (d,) = norm_dims(dim, x.ndim, "unbind")
     if x.shape[d] == 0:
         return ()
@@ -418,6 +427,7 @@ def mean(x: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
         correction: Any = None) -> Tensor:  # fmt: skip
     """Variance over dim with `correction` (default 1, Bessel); `unbiased=False` means 0."""
+    dtypes.check_supported("var", x.dtype)
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     dims = norm_dims(dim, x.ndim, "var")
@@ -438,6 +448,8 @@ def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
 
 def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over dim, shifted by the (constant) max so nothing overflows."""
+    if x.dtype.kind not in "fc":  # as torch: integers and bools give the default float
+        x = x.to(dtypes.get_default_dtype())
     dims = norm_dims(dim, x.ndim, "logsumexp")
     m = np.amax(x._data, axis=dims, keepdims=True) if x.numel() else np.zeros(())
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
@@ -464,7 +476,18 @@ def min(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
     return values_indices(v, i)
 
 
+def _arg_checks(x: Tensor, dim: Any, op: str) -> None:
+    dtypes.check_supported(op, x.dtype)
+    if dim is None and x.numel() == 0:
+        raise IndexError(f"{op}(): Expected reduction dim to be specified for input.numel() == 0.")
+    if dim is not None and x.ndim:
+        (d,) = norm_dims(dim, x.ndim, op)
+        if x.shape[d] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {d} to have non-zero size.")
+
+
 def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    _arg_checks(x, dim, "argmax")
     if dim is None:  # over the flattened tensor; keepdim keeps every dim as size 1 (torch)
         i = np.asarray(np.argmax(x._data), dtype=np.int64)
         return _new(i.reshape((1,) * x.ndim) if keepdim else i)
@@ -473,6 +496,7 @@ def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    _arg_checks(x, dim, "argmin")
     if dim is None:
         i = np.asarray(np.argmin(x._data), dtype=np.int64)
         return _new(i.reshape((1,) * x.ndim) if keepdim else i)
@@ -483,6 +507,7 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
     """Vector p-norm over dim (all elements by default); 'fro' is the 2-norm. The gradient
     of the 2-norm at 0 is 0, as in torch."""
+    dtypes.check_supported("norm", x.dtype)
     if p in ("fro", 2, 2.0):
         s = (x * x).sum(dim, keepdim=keepdim)
         zero = s._data == 0
@@ -496,9 +521,19 @@ def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> T
         return x.abs().amin(dim, keepdim)
     if p in (1, 1.0):
         return x.abs().sum(dim, keepdim=keepdim)
-    if p == 0:
-        return (x != 0).to(x.dtype).sum(dim, keepdim=keepdim)
-    return (x.abs() ** p).sum(dim, keepdim=keepdim) ** (1.0 / p)
+    if p == 0:  # the count of non-zeros, with a zero gradient (sign's), as torch
+        nonzero = where(x.isnan(), 1.0, ops.Sign.apply(x).abs())
+        return nonzero.sum(dim, keepdim=keepdim)
+    # As torch, an element at 0 gets a zero gradient (for p < 1, |x|^p has an infinite slope
+    # there), and so does a norm that is 0 (its p-th root has an infinite slope at 0).
+    a = x.abs()
+    nz = a._data != 0
+    ap = where(nz, where(nz, a, 1.0) ** p, 0.0) if not nz.all() else a**p
+    s = ap.sum(dim, keepdim=keepdim)
+    zero = s._data == 0
+    if zero.any():
+        return where(zero, 0.0, where(zero, 1.0, s) ** (1.0 / p))
+    return s ** (1.0 / p)
 
 
 def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
@@ -542,8 +577,19 @@ clip = clamp
 def matmul(x: Any, y: Any) -> Tensor:
     """torch.matmul, 1-D rules included: a 1-D first operand is a row, a 1-D second one a
     column, and the added dim is removed from the result."""
+    if isinstance(y, (bool, int, float)) or isinstance(x, (bool, int, float)):
+        raise TypeError(
+            f"matmul(): arguments must be Tensors, got {type(x).__name__} and {type(y).__name__}"
+        )
     x, y = as_tensor(x), as_tensor(y)
-    if x.dtype != y.dtype:
+    batched_empty = (x.ndim > 2 or y.ndim > 2) and 0 in x.shape[:-2] + y.shape[:-2]
+    if x.dtype != y.dtype and not batched_empty:  # torch does not promote here
+        raise RuntimeError(
+            f"matmul: expected m1 and m2 to have the same dtype, but got: "
+            f"{dtypes.torch_name(x.dtype)} != {dtypes.torch_name(y.dtype)} (shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)})"
+        )
+    if x.dtype != y.dtype:  # an empty batch: torch returns early, in the promoted dtype
         x, y = _operands(x, y)
     if x.ndim == 0 or y.ndim == 0:
         raise RuntimeError(
@@ -606,6 +652,9 @@ def tanh(x: Tensor) -> Tensor:
 
 
 def outer(x: Tensor, y: Tensor) -> Tensor:
+    for name, t in (("self", x), ("vec2", y)):
+        if t.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {name}, but got {t.ndim}-D")
     return x.reshape(-1, 1) * y.reshape(1, -1)
 
 

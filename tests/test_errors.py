@@ -123,13 +123,20 @@ def test_shape_functions() -> None:
 )
 def test_dimension_out_of_range(call, name: str) -> None:
     valid = r"\[-3, 2\]" if name == "unsqueeze" else r"\[-2, 1\]"  # unsqueeze may add a dim
-    with _raises(IndexError, name, "dimension out of range", valid):
+    with _raises(IndexError, name, "Dimension out of range", valid):
         call(at.ones(2, 3))
 
 
 def test_reducing_an_empty_dim() -> None:
-    with _raises(RuntimeError, "amax", "non-zero size", r"\(0,\)"):
+    # torch: RuntimeError without a dim, IndexError for an empty reduced dim
+    with _raises(RuntimeError, r"max\(\)", "numel\\(\\) == 0", "dim"):
         at.ones(0).max()
+    with _raises(IndexError, "amax", "dim 0", "non-zero size", r"\(0, 3\)"):
+        at.ones(0, 3).amax(0)
+    with _raises(IndexError, r"max\(\)", "dim 1", "non-zero size"):
+        at.ones(3, 0).max(1)
+    with _raises(IndexError, "argmax", "numel"):
+        at.ones(0).argmax()
 
 
 # -- autograd misuse -------------------------------------------------------------------------

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
+from autotensor import dtypes
 from autotensor.function import Function
 from autotensor.tensor import Tensor, _new
 from autotensor.testing.sample import Sample
@@ -18,6 +20,21 @@ from autotensor.testing.sample import Sample
 def _mask(cond: np.ndarray, like: Tensor) -> np.ndarray:
     """A 0/1 (or weight) array in the gradient's dtype: keeps float32 graphs float32."""
     return cond.astype(like._data.dtype, copy=False)
+
+
+def _keep(cond: np.ndarray, g: Tensor) -> Tensor:
+    """g where cond, else exactly 0: a gradient that is not selected stays 0 even where g is
+    inf or NaN (multiplying by a 0/1 mask would turn those into NaN), as torch's where-based
+    backward rules do."""
+    if cond.all():
+        return g
+    return Where.apply(cond, g, 0.0)
+
+
+def _sgn(x: np.ndarray) -> np.ndarray:
+    """sign with sign(NaN) = 0, as torch's sgn in the backward of abs."""
+    out = np.sign(x)
+    return np.nan_to_num(out, nan=0.0) if out.dtype.kind == "f" else out
 
 
 def _binary_samples(rng: np.random.Generator, lo: float = -2.0, hi: float = 2.0) -> Iterator:
@@ -65,6 +82,7 @@ class Sub(Function):
 
     @staticmethod
     def forward(ctx, x, y):
+        dtypes.check_sub(x, y)
         return x - y
 
     @staticmethod
@@ -130,7 +148,9 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        out = np.power(x, y)
+        dtypes.check_supported("pow", *(d for d in map(dtypes.dtype_of, (x, y)) if d is not None))
+        base = x if isinstance(x, np.ndarray) else y  # the tensor operand decides the dtype
+        out = _int_power(x, y) if base.dtype.kind in "iu" else np.power(x, y)
         ctx.save_for_backward(x, y, out)
         return out
 
@@ -153,6 +173,8 @@ class Pow(Function):
                 safe = (x._data == 0) & (y._data >= 0)
                 logx = Where.apply(safe, 1.0, x).log() if safe.any() else x.log()  # log 1 = 0
                 gy = g * out * logx
+            elif x == 0:  # torch: 0 ** y has a zero gradient in y where y >= 0
+                gy = Where.apply(y._data >= 0, 0.0, g * out * float("-inf"))
             else:
                 gy = g * out * (math.log(x) if x > 0 else float("nan"))
         return gx, gy
@@ -170,6 +192,32 @@ class Pow(Function):
         yield Sample(u(0.5, 2, (0, 3)), u(-2, 2, (3,)), note="empty")
 
 
+def _int_power(x: Any, y: Any) -> np.ndarray:
+    """Integer x ** y as torch: a negative exponent gives 1 for base 1, +-1 for base -1 and
+    0 otherwise (numpy refuses it); a negative Python-int exponent is refused."""
+    if not isinstance(y, np.ndarray) and y < 0:
+        raise RuntimeError("Integers to negative integer powers are not allowed.")
+    ya = np.asarray(y)
+    if not (ya < 0).any():
+        return np.power(x, y)
+    xa = np.asarray(x)
+    pos = np.power(xa, np.abs(ya))  # the magnitude, used only where the exponent is >= 0
+    neg = np.where(xa == 1, 1, np.where(xa == -1, np.where(ya % 2 == 0, 1, -1), 0))
+    return np.where(ya < 0, neg, pos).astype(pos.dtype)
+
+
+def _extremum_backward(ctx: Any, g: Tensor, loses: Any) -> tuple:
+    """maximum/minimum as torch: a tie splits the gradient in halves; an input gets nothing
+    only where it strictly loses (`loses(x, y)`), so with a NaN both inputs get all of it."""
+    x, y = ctx.saved_tensors
+    xd, yd = (v._data if isinstance(v, Tensor) else v for v in (x, y))
+    tie = xd == yd
+    half = Where.apply(tie, g * 0.5, g) if tie.any() else g
+    gx = _keep(~loses(xd, yd), half) if ctx.needs_input_grad[0] else None
+    gy = _keep(~loses(yd, xd), half) if ctx.needs_input_grad[1] else None
+    return gx, gy
+
+
 class Maximum(Function):
     """out = max(x, y); ties split the gradient evenly (as torch)."""
 
@@ -183,12 +231,7 @@ class Maximum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        xd, yd = (v._data if isinstance(v, Tensor) else v for v in (x, y))
-        w = _mask(xd > yd, g) + _mask(xd == yd, g) * 0.5
-        return (g * w if ctx.needs_input_grad[0] else None), (
-            g * (1.0 - w) if ctx.needs_input_grad[1] else None
-        )
+        return _extremum_backward(ctx, g, np.less)
 
     @staticmethod
     def sample_inputs(rng):
@@ -211,12 +254,7 @@ class Minimum(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        xd, yd = (v._data if isinstance(v, Tensor) else v for v in (x, y))
-        w = _mask(xd < yd, g) + _mask(xd == yd, g) * 0.5
-        return (g * w if ctx.needs_input_grad[0] else None), (
-            g * (1.0 - w) if ctx.needs_input_grad[1] else None
-        )
+        return _extremum_backward(ctx, g, np.greater)
 
     sample_inputs = Maximum.sample_inputs
 
@@ -259,6 +297,7 @@ class Neg(Function):
 
     @staticmethod
     def forward(ctx, x):
+        dtypes.check_supported("neg", x.dtype)
         return -x
 
     @staticmethod
@@ -348,6 +387,27 @@ class Sqrt(Function):
         return _unary_samples(rng, 0.5, 2.0)
 
 
+class Rsqrt(Function):
+    """out = 1 / sqrt(x);  dx = -g out**3 / 2 (torch's rule: rsqrt(-inf) is NaN, not 0)."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.reciprocal(np.sqrt(x))
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * (out * out * out) * -0.5
+
+    @staticmethod
+    def sample_inputs(rng):
+        return _unary_samples(rng, 0.5, 2.0)
+
+
 class Sin(Function):
     """out = sin(x);  dx = g cos(x)."""
 
@@ -431,6 +491,7 @@ class ReLU(Function):
 
     @staticmethod
     def forward(ctx, x):
+        dtypes.check_supported("relu", x.dtype)
         out = np.maximum(x, 0)
         ctx.save_for_backward(out)
         return out
@@ -438,7 +499,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return g * _mask(out._data > 0, g)
+        return _keep(out._data > 0, g)
 
     @staticmethod
     def sample_inputs(rng):
@@ -485,13 +546,14 @@ class Abs(Function):
 
     @staticmethod
     def forward(ctx, x):
+        dtypes.check_supported("abs", x.dtype)
         ctx.save_for_backward(x)
         return np.abs(x)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return g * np.sign(x._data).astype(g._data.dtype, copy=False)
+        return g * _sgn(x._data).astype(g._data.dtype, copy=False)
 
     sample_inputs = ReLU.sample_inputs
 
@@ -515,7 +577,7 @@ class Clamp(Function):
             keep &= x._data >= ctx.lo
         if ctx.hi is not None:
             keep &= x._data <= ctx.hi
-        return g * _mask(keep, g)
+        return _keep(keep, g)
 
     @staticmethod
     def sample_inputs(rng):
@@ -604,7 +666,8 @@ class Floor(_ZeroGrad):
 
     @staticmethod
     def forward(ctx, x):
-        return np.floor(x)
+        dtypes.check_supported("floor", x.dtype)
+        return np.floor(x) if x.dtype.kind == "f" else x.copy()  # integers stay integers
 
 
 class Ceil(_ZeroGrad):
@@ -612,7 +675,8 @@ class Ceil(_ZeroGrad):
 
     @staticmethod
     def forward(ctx, x):
-        return np.ceil(x)
+        dtypes.check_supported("ceil", x.dtype)
+        return np.ceil(x) if x.dtype.kind == "f" else x.copy()  # integers stay integers
 
 
 class Trunc(_ZeroGrad):
@@ -620,7 +684,8 @@ class Trunc(_ZeroGrad):
 
     @staticmethod
     def forward(ctx, x):
-        return np.trunc(x)
+        dtypes.check_supported("trunc", x.dtype)
+        return np.trunc(x) if x.dtype.kind == "f" else x.copy()  # integers stay integers
 
 
 class Round(_ZeroGrad):
@@ -628,4 +693,117 @@ class Round(_ZeroGrad):
 
     @staticmethod
     def forward(ctx, x, decimals=0):
-        return np.round(x, decimals)
+        dtypes.check_supported("round", x.dtype)
+        return np.round(x, decimals) if x.dtype.kind == "f" else x.copy()
+
+
+# -- integer-valued binary ops ---------------------------------------------------------------
+def _int_zero_division(op: str, y: Any) -> None:
+    """Integer division by zero: torch raises (numpy would quietly give 0)."""
+    if (np.asarray(y) == 0).any():
+        raise RuntimeError("ZeroDivisionError")
+
+
+class FloorDivide(Function):
+    """out = x / y rounded down (mode 'floor', Python's //) or toward zero ('trunc');
+    dx = dy = 0, the derivative almost everywhere, as torch's div(..., rounding_mode=...).
+
+    mode 'floor_divide' is the `//` operator: the same value, but torch defines no derivative
+    for it, so its backward raises as torch's does."""
+
+    takes_arrays = True
+    broadcasts = True
+
+    @staticmethod
+    def forward(ctx, x, y, mode="floor"):
+        base = np.asarray(x if isinstance(x, np.ndarray) else y)
+        dtypes.check_supported("floor_divide", base.dtype)
+        ctx.mode = mode
+        if base.dtype.kind in "iu":
+            _int_zero_division("floor_divide", y)
+            if mode == "trunc":  # C division: the quotient of the magnitudes, signed
+                q = np.floor_divide(np.abs(x), np.abs(y)) * np.sign(x) * np.sign(y)
+                return np.asarray(q, dtype=base.dtype)
+        if mode == "trunc":
+            return np.trunc(np.true_divide(x, y)).astype(base.dtype, copy=False)
+        return np.floor_divide(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        if ctx.mode == "floor_divide":
+            raise RuntimeError("derivative for aten::floor_divide is not implemented")
+        zero = _new(np.zeros_like(g._data))
+        return zero, zero
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from Remainder.sample_inputs(rng)
+
+
+class Remainder(Function):
+    """out = x - floor(x / y) * y (the sign of y, as Python's %);  dx = g, dy = -g floor(x/y)."""
+
+    takes_arrays = True
+    broadcasts = True
+
+    @staticmethod
+    def forward(ctx, x, y):
+        base = np.asarray(x if isinstance(x, np.ndarray) else y)
+        dtypes.check_supported("remainder", base.dtype)
+        if base.dtype.kind in "iu":
+            _int_zero_division("remainder", y)
+        ctx.save_for_backward(x, y)
+        return np.mod(x, y)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        gy = None
+        if ctx.needs_input_grad[1]:
+            q = np.floor_divide(getattr(x, "_data", x), getattr(y, "_data", y))
+            gy = g * _new(np.asarray(-q, dtype=g._data.dtype))
+        return (g if ctx.needs_input_grad[0] else None), gy
+
+    @staticmethod
+    def sample_inputs(rng):
+        # x = (k + 1/2 + small) * y keeps x / y away from the integers where the value jumps
+        def near(shape, y):
+            k = rng.integers(-3, 3, shape) + 0.5 + rng.uniform(-0.2, 0.2, shape)
+            return np.asarray(k * y)
+
+        y = rng.uniform(0.5, 2.0, (3, 4)) * rng.choice([-1.0, 1.0], (3, 4))
+        yield Sample(near((3, 4), y), y)
+        y1 = rng.uniform(0.5, 2.0, (4,))
+        yield Sample(near((3, 4), y1), y1, note="broadcast")
+        y0 = np.asarray(1.5)
+        yield Sample(near((), y0), y0, note="0-d")
+        yt = rng.uniform(0.5, 2.0, (4, 3)).T
+        yield Sample(near((3, 4), yt).T.copy().T, yt, note="transposed")
+        yield Sample(np.zeros((0, 3)), rng.uniform(0.5, 2.0, (3,)), note="empty")
+        yield Sample(near((2, 1), 1.5), 1.5, note="python scalar, size-1")
+
+
+def floor_divide(x: Any, y: Any, mode: str = "floor_divide") -> Tensor:
+    """x // y for operands already promoted to one dtype (Tensor.__floordiv__), or
+    div(x, y, rounding_mode=mode) with mode 'floor' or 'trunc'."""
+    return FloorDivide.apply(x, y, mode=mode)
+
+
+def remainder(x: Any, y: Any) -> Tensor:
+    """x % y for operands already promoted to one dtype (Tensor.__mod__)."""
+    return Remainder.apply(x, y)
+
+
+def bitwise(op: str, x: Any, y: Any) -> Tensor:
+    """& | ^ of integer or bool operands (already promoted to one dtype); floats refused."""
+    xd, yd = (v._data if isinstance(v, Tensor) else v for v in (x, y))
+    base = xd if isinstance(xd, np.ndarray) else yd
+    dtypes.check_supported(op, base.dtype)
+    fn = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
+          "bitwise_xor": np.bitwise_xor}[op]  # fmt: skip
+    try:
+        return _new(np.asarray(fn(xd, yd)))
+    except ValueError:
+        raise RuntimeError(
+            f"{op}: shapes {np.shape(xd)} and {np.shape(yd)} cannot be broadcast together"
+        ) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotensor import dtypes
 from autotensor.function import Function
 from autotensor.grad_mode import _state as _grad_state
 from autotensor.tensor import _new
@@ -31,6 +32,7 @@ class MatMul(Function):
                 f"({x.shape[-2]}x{x.shape[-1]} and {y.shape[-2]}x{y.shape[-1]}): inner "
                 f"dimensions {x.shape[-1]} and {y.shape[-2]} differ"
             )
+        dtypes.check_supported("matmul", x.dtype)  # after the shapes, as torch checks them
         ctx.save_for_backward(x, y)
         return np.matmul(x, y)
 
@@ -94,20 +96,22 @@ class Linear(Function):
             # A plain backward (no create_graph): the same three formulas on the arrays,
             # without recording; the Tensor-op path below is the differentiable one.
             gd, wd = g._data, w._data
-            g2d = gd.reshape(-1, wd.shape[0])
+            rows = int(np.prod(gd.shape[:-1]))  # not -1: ambiguous when a dim is 0
+            g2d = gd.reshape(rows, wd.shape[0])
             return (
                 _new(np.matmul(g2d, wd).reshape(gd.shape[:-1] + wd.shape[1:])) if nx else None,
-                _new(np.matmul(g2d.T, x._data.reshape(-1, wd.shape[1]))) if nw else None,
+                _new(np.matmul(g2d.T, x._data.reshape(rows, wd.shape[1]))) if nw else None,
                 _new(g2d.sum(0)) if nb else None,
             )
-        g2 = g if g.ndim == 2 else g.reshape(-1, w.shape[0])
+        rows = int(np.prod(g.shape[:-1]))  # not -1: ambiguous when a dim is 0
+        g2 = g if g.ndim == 2 else g.reshape(rows, w.shape[0])
         gx = gw = gb = None
         if nx:
             gx = MatMul.apply(g2, w)
             if g.ndim != 2:
                 gx = gx.reshape(g.shape[:-1] + w.shape[1:])
         if nw:
-            x2 = x if x.ndim == 2 else x.reshape(-1, w.shape[1])
+            x2 = x if x.ndim == 2 else x.reshape(rows, w.shape[1])
             gw = MatMul.apply(g2.transpose(0, 1), x2)
         if nb:
             gb = g2.sum(0)

@@ -129,6 +129,62 @@ def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
     return out
 
 
+def _is_int(i) -> bool:
+    return (
+        isinstance(i, (int, np.integer))
+        and not isinstance(i, (bool, np.bool_))
+        or (isinstance(i, np.ndarray) and i.ndim == 0 and i.dtype.kind in "iu")
+    )
+
+
+def _is_advanced(i) -> bool:
+    return isinstance(i, (list, np.ndarray, bool, np.bool_)) and not _is_int(i)
+
+
+def torch_steps(index) -> tuple | None:
+    """Note [Index order]: torch applies the integers of an index first, as `select`s that
+    remove their dims, and only then the advanced (array and mask) indices, numpy-style, on
+    what is left; numpy counts integers among the advanced indices, which moves the result's
+    dims (zeros(2, 3, 4)[0, :, [0, 1]] is (3, 2) in torch, (2, 3) in numpy). Returns None when
+    the two agree, else (pre, post): a basic index of the integers, and the rest."""
+    items = index if isinstance(index, tuple) else (index,)
+    if not any(_is_int(i) for i in items) or not any(_is_advanced(i) for i in items):
+        return None
+    pre: list = []
+    post: list = []
+    for i in items:
+        if _is_int(i):
+            pre.append(int(i))
+        elif i is None:
+            post.append(None)
+        elif i is Ellipsis:
+            pre.append(Ellipsis)
+            post.append(Ellipsis)
+        else:
+            arr = np.asarray(i)  # a bool mask consumes its own number of dims (a bool: 0)
+            consumed = arr.ndim if arr.dtype == np.bool_ else 1
+            pre.extend([slice(None)] * consumed)
+            post.append(i)
+    return tuple(pre), tuple(post)
+
+
+def take(x: np.ndarray, index) -> np.ndarray:
+    """x[index] with torch's order of result dims (Note [Index order])."""
+    steps = torch_steps(index)
+    if steps is None:
+        return x[index]
+    return x[steps[0]][steps[1]]
+
+
+def put(out: np.ndarray, index, value) -> None:
+    """out[index] = value with torch's index semantics (Note [Index order])."""
+    steps = torch_steps(index)
+    if steps is None:
+        out[index] = value
+    else:
+        out[steps[0]][steps[1]] = value  # out[pre] is a view: the write reaches out
+
+
 def _is_basic(index) -> bool:
     items = index if isinstance(index, tuple) else (index,)
     return all(i is None or i is Ellipsis or isinstance(i, (int, slice, np.integer)) for i in items)
@@ -159,7 +215,10 @@ class GetItem(Function):
     @staticmethod
     def forward(ctx, x, index):
         ctx.shape, ctx.index = x.shape, index
-        return x[index]
+        out = take(x, index)
+        if out.__class__ is not np.ndarray:  # all ints: a 0-d view, as torch's x[i] (Note [Views])
+            out = x[(index if type(index) is tuple else (index,)) + (Ellipsis,)]
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -196,7 +255,11 @@ class IndexAccumulate(Function):
         elif type(index) is np.ndarray and index.dtype.kind in "iu":
             _scatter_add_rows(out, index, g)
         else:
-            np.add.at(out, index, g)
+            steps = torch_steps(index)
+            if steps is None:
+                np.add.at(out, index, g)
+            else:
+                np.add.at(out[steps[0]], steps[1], g)  # out[pre] is a view of out
         return out
 
     @staticmethod
@@ -224,7 +287,13 @@ class IndexPut(Function):
     @staticmethod
     def forward(ctx, x, v, index):
         out = x.copy()
-        out[index] = v
+        try:
+            put(out, index, v)
+        except (ValueError, TypeError) as err:  # numpy's shape errors: torch's RuntimeError
+            raise RuntimeError(
+                f"index_put: shape mismatch: value of shape {np.shape(v)} cannot be broadcast "
+                f"to the indexing result (tensor of shape {x.shape}): {err}"
+            ) from None
         ctx.index, ctx.vshape = index, np.shape(v)
         return out
 
@@ -233,7 +302,11 @@ class IndexPut(Function):
         from autotensor.functional import sum_to
 
         gx = IndexPut.apply(g, 0.0, index=ctx.index) if ctx.needs_input_grad[0] else None
-        gv = sum_to(g[ctx.index], ctx.vshape) if ctx.needs_input_grad[1] else None
+        gv = (
+            sum_to(GetItem.apply(g, index=ctx.index), ctx.vshape)
+            if ctx.needs_input_grad[1]
+            else None
+        )
         return gx, gv
 
     @staticmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotensor import dtypes
 from autotensor.function import Function
 from autotensor.tensor import Tensor, _new
 from autotensor.testing.sample import Sample
@@ -26,11 +27,14 @@ def norm_dims(dim, ndim: int, op: str) -> tuple[int, ...]:
         d = int(d)
         if not -n <= d < n:
             raise IndexError(
-                f"{op}: dimension out of range (expected to be in range of [{-n}, {n - 1}], "
-                f"but got {d})"
+                f"Dimension out of range (expected to be in range of [{-n}, {n - 1}], but got "
+                f"{d}) (in {op}, input of {ndim} dims)"
             )
-        out.append(d % n if ndim else 0)
-    return tuple(sorted(set(out))) if ndim else ()
+        a = d % n if ndim else 0
+        if a in out:
+            raise RuntimeError(f"dim {a} appears multiple times in the list of dims (in {op})")
+        out.append(a)
+    return tuple(sorted(out)) if ndim else ()
 
 
 def kept_shape(shape: tuple, dims: tuple) -> tuple:
@@ -84,12 +88,18 @@ class _Extremum(Function):
 
     @classmethod
     def _fwd(cls, ctx, x, dim, keepdim, nan_shares=False):
-        dims = norm_dims(dim, x.ndim, cls.__name__.lower())
+        name = cls.__name__.lower()
+        dims = norm_dims(dim, x.ndim, name)
+        if x.size == 0 and (dim is None or dim == ()):  # an empty tensor, without a dim
+            raise RuntimeError(
+                f"{name[1:] if nan_shares else name}(): Expected reduction dim to be specified "
+                f"for input.numel() == 0. Specify the reduction dim with the 'dim' argument."
+            )
         for d in dims:
             if x.shape[d] == 0:  # as torch: only reducing over an empty dim is an error
-                raise RuntimeError(
-                    f"{cls.__name__.lower()}(): expected reduction dim {d} to have non-zero "
-                    f"size (input shape {x.shape})"
+                raise IndexError(
+                    f"{name}(): Expected reduction dim {d} to have non-zero size (input shape "
+                    f"{x.shape})"
                 )
         out = cls.reducer(x, axis=dims, keepdims=True)
         mask = x == out
@@ -141,9 +151,13 @@ class MaxDim(Function):
 
     @classmethod
     def _fwd(cls, ctx, x, dim, keepdim):
-        (d,) = norm_dims(dim, x.ndim, "max") or (0,)
+        name = "max" if cls.arg is np.argmax else "min"
+        (d,) = norm_dims(dim, x.ndim, name) or (0,)
         if x.ndim and x.shape[d] == 0:
-            raise IndexError(f"max/min: cannot reduce over empty dimension {d} of shape {x.shape}")
+            raise IndexError(
+                f"{name}(): Expected reduction dim {d} to have non-zero size (input shape "
+                f"{x.shape})"
+            )
         xv = x if x.ndim else x.reshape(1)
         idx = cls.arg(xv, axis=d, keepdims=True)
         vals = np.take_along_axis(xv, idx, axis=d)
@@ -263,7 +277,13 @@ class Cumsum(Function):
     def forward(ctx, x, dim):
         (d,) = norm_dims(dim, x.ndim, "cumsum") or (0,)
         ctx.dim = d
-        return np.cumsum(x, axis=d) if x.ndim else x.copy()
+        if not x.ndim:
+            return x.copy()
+        if x.dtype.kind == "f" and x.dtype.itemsize < 8:
+            # accumulated in float64 and rounded once, as torch accumulates (a float32 running
+            # sum drifts by ~1e-4 relative over 1e5 elements)
+            return np.cumsum(x, axis=d, dtype=np.float64).astype(x.dtype)
+        return np.cumsum(x, axis=d)
 
     @staticmethod
     def backward(ctx, g):
@@ -290,9 +310,13 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
+        if x.dtype.kind not in "fc":
+            if x.size == 0:  # torch's kernel is skipped when there is nothing to do
+                return x.copy()
+            dtypes.check_supported("softmax", x.dtype)
         (d,) = norm_dims(dim, x.ndim, "softmax") or (0,)
         if x.ndim == 0:
-            out = np.ones_like(x)
+            out = np.exp(x - x)  # 1, or NaN for a NaN or infinite x (as torch)
         else:
             e = np.exp(x - x.max(axis=d, keepdims=True, initial=-np.inf))  # initial: empty dims
             out = e / e.sum(axis=d, keepdims=True)
@@ -326,9 +350,13 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
+        if x.dtype.kind not in "fc":
+            if x.size == 0:  # torch's kernel is skipped when there is nothing to do
+                return x.copy()
+            dtypes.check_supported("log_softmax", x.dtype)
         (d,) = norm_dims(dim, x.ndim, "log_softmax") or (0,)
         if x.ndim == 0:
-            out = np.zeros_like(x)
+            out = x - x  # 0, or NaN for a NaN or infinite x (as torch)
         else:
             s = x - x.max(axis=d, keepdims=True, initial=-np.inf)  # initial: empty dims
             out = s - np.log(np.exp(s).sum(axis=d, keepdims=True))
