@@ -37,9 +37,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from autotensor import graph
+from autotensor import _views, graph
 from autotensor.grad_mode import _state
-from autotensor.tensor import Tensor, _new, _share_version
+from autotensor.tensor import Tensor, _new
 
 _WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
 _counter = itertools.count()  # recording order of nodes: see graph.topo_sort
@@ -235,13 +235,13 @@ class Function:
             t._vcount = None
             if graph._anomaly.enabled:
                 graph.check_forward(cls, [t])
-            return _share_version(t, args[0]) if cls.returns_views else t
+            return _views.mark_views(t, cls, args, kwargs) if cls.returns_views else t
         multi = type(out) is tuple
         results = [_new(_as_array(o)) for o in (out if multi else (out,))]
         if graph._anomaly.enabled:
             graph.check_forward(cls, results)
         if cls.returns_views:
-            _share_version(results, args[0])
+            _views.mark_views(results, cls, args, kwargs)
         return tuple(results) if multi else results[0]
 
 
@@ -360,7 +360,7 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
             graph.check_forward(cls, [r])
         if graph._observer is not None:  # at.viz.trace is recording statistics
             graph._observer(ctx, args, (r,))
-        return _share_version(r, args[0]) if cls.returns_views else r
+        return _views.mark_views(r, cls, args, kwargs) if cls.returns_views else r
     multi = type(out) is tuple
     outs = out if multi else (out,)
     results = [_new(_as_array(o)) for o in outs]
@@ -378,7 +378,7 @@ def _record(cls: type, args: tuple, kwargs: dict) -> Any:
     if graph._observer is not None:
         graph._observer(ctx, args, results)
     if cls.returns_views:
-        _share_version(results, args[0])
+        _views.mark_views(results, cls, args, kwargs)
     return tuple(results) if multi else results[0]
 
 

@@ -70,6 +70,9 @@ class Tensor:
                  "_hooks", "__weakref__", "__dict__")  # fmt: skip
     __array_ufunc__ = None  # so ndarray * Tensor calls Tensor.__rmul__
     __array_priority__ = 1000
+    # Note [Views]: set (in the instance's __dict__) only on views and on bases of views
+    _view: Any = None  # autotensor._views.ViewOf: the base and the steps that made this view
+    _live_views: Any = None  # on a base: weak references to its views
 
     def __init__(self, data: Any = None, dtype: Any = None, requires_grad: bool = False) -> None:
         arr = to_array([] if data is None else data, dtype)
@@ -78,7 +81,7 @@ class Tensor:
         self.requires_grad = False
         self.grad_fn = None
         self._output_nr = 0
-        self._vcount = None
+        self._vcount: list | None = None
         self._hooks = None
         if requires_grad:
             self.requires_grad_(True)
@@ -152,6 +155,13 @@ class Tensor:
 
     @property
     def mT(self) -> Tensor:
+        if self.ndim == 0:
+            return self  # torch: the identity on 0-d tensors (deprecated there)
+        if self.ndim < 2:
+            raise RuntimeError(
+                f"tensor.mT is only supported on matrices or batches of matrices. Got "
+                f"{self.ndim}-D tensor."
+            )
         return self.transpose(-2, -1)
 
     def is_floating_point(self) -> bool:
@@ -395,6 +405,7 @@ class Tensor:
             t = _nograd_binary(np.subtract, self._data, other)
             if t is not None:
                 return t
+        dtypes.check_sub(self, other)
         return ops.Sub.apply(*_operands(self, other))
 
     def __rsub__(self, other: Any) -> Tensor:
@@ -402,6 +413,7 @@ class Tensor:
             t = _nograd_binary(np.subtract, other, self._data)
             if t is not None:
                 return t
+        dtypes.check_sub(self, other)
         return ops.Sub.apply(*_operands(self, other, True))
 
     def __mul__(self, other: Any) -> Tensor:
@@ -433,6 +445,10 @@ class Tensor:
         return ops.Div.apply(*_operands(self, other, True, floats=True))
 
     def __pow__(self, other: Any) -> Tensor:
+        if isinstance(other, Tensor) and other.dtype == dtypes.bool_ and self.dtype.kind == "f":
+            # a bool exponent is not promoted: its backward then refuses `exponent - 1` with
+            # torch's error, as torch's does
+            return ops.Pow.apply(self, other)
         return ops.Pow.apply(*_operands(self, other))
 
     def __rpow__(self, other: Any) -> Tensor:
@@ -445,16 +461,16 @@ class Tensor:
         return F.matmul(as_tensor(other), self)
 
     def __floordiv__(self, other: Any) -> Tensor:
-        a, b = _operands(self, other)
-        return _new(np.floor_divide(_arr(a), _arr(b)))
+        return ops.elementwise.floor_divide(*_operands(self, other))
 
     def __rfloordiv__(self, other: Any) -> Tensor:
-        a, b = _operands(self, other, True)
-        return _new(np.floor_divide(_arr(a), _arr(b)))
+        return ops.elementwise.floor_divide(*_operands(self, other, True))
 
     def __mod__(self, other: Any) -> Tensor:
-        a, b = _operands(self, other)
-        return _new(np.mod(_arr(a), _arr(b)))
+        return ops.elementwise.remainder(*_operands(self, other))
+
+    def __rmod__(self, other: Any) -> Tensor:
+        return ops.elementwise.remainder(*_operands(self, other, True))
 
     def __neg__(self) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
@@ -470,19 +486,35 @@ class Tensor:
         return ops.Abs.apply(self)
 
     def __invert__(self) -> Tensor:
+        if self._data.dtype.kind == "f":
+            raise TypeError(
+                "~ (operator.invert) is only implemented on integer and Boolean-type tensors"
+            )
         return _new(np.invert(self._data))
 
     def __and__(self, other: Any) -> Tensor:
-        return _new(np.logical_and(self._data, _arr(other)))
+        return ops.elementwise.bitwise("bitwise_and", *_operands(self, other))
 
     def __or__(self, other: Any) -> Tensor:
-        return _new(np.logical_or(self._data, _arr(other)))
+        return ops.elementwise.bitwise("bitwise_or", *_operands(self, other))
 
     def __xor__(self, other: Any) -> Tensor:
-        return _new(np.logical_xor(self._data, _arr(other)))
+        return ops.elementwise.bitwise("bitwise_xor", *_operands(self, other))
+
+    __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self + (other * alpha if alpha != 1 else other)
+        if alpha == 1 and not isinstance(alpha, float):
+            return self + other
+        rt = dtypes.promote(self, other)  # alpha does not take part in the promotion
+        if isinstance(alpha, float) and rt.kind in "biu":
+            raise RuntimeError(
+                "For integral input tensors, argument alpha must not be a floating point number."
+            )
+        scaled = other * alpha
+        if isinstance(scaled, Tensor) and scaled.dtype != rt:
+            scaled = scaled.to(rt)
+        return self + scaled
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
         return self - (other * alpha if alpha != 1 else other)
@@ -498,12 +530,7 @@ class Tensor:
                 f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                 f"{rounding_mode!r}"
             )
-        q = self / other
-        q = q.floor() if rounding_mode == "floor" else q.trunc()
-        rt = _operands(self, other)[0]._data.dtype
-        if rt.kind in "biu":  # integer operands keep an integer result (torch), not a float
-            q = q.to(dtypes.int64 if rt.kind == "b" else rt)
-        return q
+        return ops.elementwise.floor_divide(*_operands(self, other), mode=rounding_mode)
 
     def true_divide(self, other: Any) -> Tensor:
         return self / other
@@ -515,10 +542,10 @@ class Tensor:
         return F.matmul(self, other)
 
     def mm(self, other: Any) -> Tensor:
-        return F.matmul(self, other)
+        return TF.mm(self, other)
 
     def bmm(self, other: Any) -> Tensor:
-        return F.matmul(self, other)
+        return TF.bmm(self, other)
 
     def dot(self, other: Any) -> Tensor:
         return F.matmul(self, other)
@@ -575,6 +602,12 @@ class Tensor:
 
     def allclose(self, other: Any, rtol: float = 1e-5, atol: float = 1e-8,
                  equal_nan: bool = False) -> bool:  # fmt: skip
+        od = dtypes.dtype_of(other)
+        if od is not None and od != self._data.dtype:
+            raise RuntimeError(
+                f"allclose: {dtypes.torch_name(self._data.dtype)} did not match "
+                f"{dtypes.torch_name(od)}"
+            )
         return bool(np.allclose(self._data, _arr(other), rtol=rtol, atol=atol,
                                 equal_nan=equal_nan))  # fmt: skip
 
@@ -617,10 +650,11 @@ class Tensor:
         return ops.Sqrt.apply(_floating(self))
 
     def rsqrt(self) -> Tensor:
-        return ops.Pow.apply(_floating(self), -0.5)
+        return ops.Rsqrt.apply(_floating(self))
 
     def square(self) -> Tensor:
-        return self * self
+        x = self.long() if self._data.dtype.kind == "b" else self  # as torch: bool -> int64
+        return x * x
 
     def sin(self) -> Tensor:
         return ops.Sin.apply(_floating(self))
@@ -753,6 +787,8 @@ class Tensor:
     def view(self, *shape: Any) -> Tensor:
         if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list, np.integer)):
             return self.to(shape[0])
+        if not self._data.flags.c_contiguous:
+            _check_view(self._data, _size(shape))
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_reshape(self, shape)
             if t is not None:
@@ -781,7 +817,12 @@ class Tensor:
         d = self._data
         if not _state.enabled and d.ndim >= 2:  # Note [No-grad arithmetic]
             try:
-                return _share_version(_wrap(d.swapaxes(dim0, dim1)), self)
+                out = _wrap(d.swapaxes(dim0, dim1))
+                if out._data.base is not None:
+                    perm = list(range(d.ndim))
+                    perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                    _views.mark_view(out, self, ops.Permute, dims=tuple(perm))
+                return out
             except (ValueError, TypeError):  # a bad dim: the primitive path names it
                 pass
         return F.transpose(self, dim0, dim1)
@@ -792,7 +833,7 @@ class Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             try:
                 out = _wrap(self._data.transpose(dims[0] if len(dims) == 1 else dims))
-                return _share_version(out, self)
+                return _views.mark_view(out, self, ops.Permute, dims=_size(dims))
             except (ValueError, TypeError):  # not a permutation: the primitive names it
                 pass
         return ops.Permute.apply(self, dims=_size(dims))
@@ -825,7 +866,9 @@ class Tensor:
         return F.expand(self, _size((shape,)))
 
     def repeat(self, *sizes: Any) -> Tensor:
-        return F.repeat(self, _size(sizes))
+        out = F.repeat(self, _size(sizes))
+        # repeat always copies (torch): all-ones sizes would otherwise give back a view
+        return out.clone() if np.may_share_memory(out._data, self._data) else out
 
     def flip(self, *dims: Any) -> Tensor:
         return ops.Flip.apply(self, dims=_size(dims))
@@ -875,8 +918,8 @@ class Tensor:
     def index_select(self, dim: int, index: Any) -> Tensor:
         return F.index_select(self, dim, index)
 
-    def take_along_dim(self, indices: Any, dim: int) -> Tensor:
-        return F.gather(self, dim, indices)
+    def take_along_dim(self, indices: Any, dim: int | None = None) -> Tensor:
+        return TF.take_along_dim(self, indices, dim)
 
     # -- in place (Note [In-place] in docs/design.md; see _inplace below) ----------------------
     def add_(self, other: Any, alpha: Any = 1) -> Tensor:
@@ -884,6 +927,7 @@ class Tensor:
         return _inplace(self, lambda x: x + other, other, "add_", ufunc=np.add)
 
     def sub_(self, other: Any, alpha: Any = 1) -> Tensor:
+        dtypes.check_sub(self, other)
         other = other * alpha if alpha != 1 else other
         return _inplace(self, lambda x: x - other, other, "sub_", ufunc=np.subtract)
 
@@ -900,14 +944,29 @@ class Tensor:
         return _inplace(self, lambda x: x.clamp(min, max), None, "clamp_")
 
     def zero_(self) -> Tensor:
-        return _inplace(self, lambda x: x * 0, None, "zero_", fast=lambda d: d.fill(0))
+        return _inplace(self, lambda x: _overwrite(x, 0), None, "zero_", fast=lambda d: d.fill(0))
 
     def fill_(self, value: Any) -> Tensor:
-        return _inplace(self, lambda x: x * 0 + value, value, "fill_",
+        if isinstance(value, Tensor) and value.ndim != 0:
+            raise RuntimeError(
+                f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
+                f"dimensions"
+            )
+        return _inplace(self, lambda x: _overwrite(x, value), value, "fill_",
                         fast=lambda d: d.fill(_arr(value)))  # fmt: skip
 
     def copy_(self, src: Any) -> Tensor:
-        return _inplace(self, lambda x: x * 0 + src, src, "copy_",
+        shape = np.shape(_arr(src))
+        try:
+            ok = np.broadcast_shapes(shape, self._data.shape) == self._data.shape
+        except ValueError:
+            ok = False
+        if not ok:
+            raise RuntimeError(
+                f"copy_: the source of shape {list(shape)} cannot be broadcast to the "
+                f"destination's shape {list(self._data.shape)}"
+            )
+        return _inplace(self, lambda x: _overwrite(x, src), src, "copy_",
                         fast=lambda d: np.copyto(d, _arr(src), casting="unsafe"))  # fmt: skip
 
     def addcmul_(self, t1: Any, t2: Any, value: Any = 1) -> Tensor:
@@ -943,6 +1002,315 @@ class Tensor:
     def __itruediv__(self, other: Any) -> Tensor:
         return self.div_(other)
 
+    # -- torch's tensor functions beyond the core set: one-line forwards to the composites in
+    # autotensor/tensor_functions.py (TF); in-place forms through _inplace (Note [In-place]).
+    def sort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
+        return TF.sort(self, dim, descending, stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
+        return TF.argsort(self, dim, descending, stable)
+
+    def msort(self) -> Tensor:
+        return TF.msort(self)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+        return TF.topk(self, k, dim, largest, sorted)
+
+    def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
+        return TF.kthvalue(self, k, dim, keepdim)
+
+    def median(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        return TF.median(self, dim, keepdim)
+
+    def nanmedian(self, dim: int | None = None, keepdim: bool = False) -> Any:
+        return TF.nanmedian(self, dim, keepdim)
+
+    def mode(self, dim: int = -1, keepdim: bool = False) -> Any:
+        return TF.mode(self, dim, keepdim)
+
+    def quantile(self, q: Any, dim: int | None = None, keepdim: bool = False, *,
+                 interpolation: str = "linear") -> Tensor:  # fmt: skip
+        return TF.quantile(self, q, dim, keepdim, interpolation=interpolation)
+
+    def cummax(self, dim: int) -> Any:
+        return TF.cummax(self, dim)
+
+    def cummin(self, dim: int) -> Any:
+        return TF.cummin(self, dim)
+
+    def cumprod(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return TF.cumprod(self, dim, dtype=dtype)
+
+    def logcumsumexp(self, dim: int) -> Tensor:
+        return TF.logcumsumexp(self, dim)
+
+    def aminmax(self, *, dim: int | None = None, keepdim: bool = False) -> Any:
+        return TF.aminmax(self, dim=dim, keepdim=keepdim)
+
+    def scatter(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                reduce: str | None = None) -> Tensor:  # fmt: skip
+        return TF.scatter(self, dim, index, src, value=value, reduce=reduce)
+
+    def scatter_(self, dim: int, index: Any, src: Any = None, *, value: Any = None,
+                 reduce: str | None = None) -> Tensor:  # fmt: skip
+        return _inplace(self, lambda x: TF.scatter(x, dim, index, src, value=value,
+                                                   reduce=reduce), src, "scatter_")  # fmt: skip
+
+    def scatter_add_(self, dim: int, index: Any, src: Any) -> Tensor:
+        return _inplace(self, lambda x: TF.scatter_add(x, dim, index, src), src, "scatter_add_")
+
+    def scatter_reduce(self, dim: int, index: Any, src: Any, reduce: str, *,
+                       include_self: bool = True) -> Tensor:  # fmt: skip
+        return TF.scatter_reduce(self, dim, index, src, reduce, include_self=include_self)
+
+    def scatter_reduce_(self, dim: int, index: Any, src: Any, reduce: str, *,
+                        include_self: bool = True) -> Tensor:  # fmt: skip
+        return _inplace(self, lambda x: TF.scatter_reduce(x, dim, index, src, reduce,
+                        include_self=include_self), src, "scatter_reduce_")  # fmt: skip
+
+    def index_add(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        return TF.index_add(self, dim, index, source, alpha=alpha)
+
+    def index_add_(self, dim: int, index: Any, source: Any, *, alpha: Any = 1) -> Tensor:
+        return _inplace(self, lambda x: TF.index_add(x, dim, index, source, alpha=alpha),
+                        source, "index_add_")  # fmt: skip
+
+    def index_copy(self, dim: int, index: Any, source: Any) -> Tensor:
+        return TF.index_copy(self, dim, index, source)
+
+    def index_copy_(self, dim: int, index: Any, source: Any) -> Tensor:
+        return _inplace(self, lambda x: TF.index_copy(x, dim, index, source), source,
+                        "index_copy_")  # fmt: skip
+
+    def index_fill(self, dim: int, index: Any, value: Any) -> Tensor:
+        return TF.index_fill(self, dim, index, value)
+
+    def index_fill_(self, dim: int, index: Any, value: Any) -> Tensor:
+        return _inplace(self, lambda x: TF.index_fill(x, dim, index, value), value,
+                        "index_fill_")  # fmt: skip
+
+    def index_reduce(self, dim: int, index: Any, source: Any, reduce: str, *,
+                     include_self: bool = True) -> Tensor:  # fmt: skip
+        return TF.index_reduce(self, dim, index, source, reduce, include_self=include_self)
+
+    def take(self, index: Any) -> Tensor:
+        return TF.take(self, index)
+
+    def masked_fill_(self, mask: Any, value: Any) -> Tensor:
+        return _inplace(self, lambda x: F.masked_fill(x, mask, value), value, "masked_fill_")
+
+    def masked_select(self, mask: Any) -> Tensor:
+        return TF.masked_select(self, mask)
+
+    def masked_scatter(self, mask: Any, source: Any) -> Tensor:
+        return TF.masked_scatter(self, mask, source)
+
+    def masked_scatter_(self, mask: Any, source: Any) -> Tensor:
+        return _inplace(self, lambda x: TF.masked_scatter(x, mask, source), source,
+                        "masked_scatter_")  # fmt: skip
+
+    def nonzero(self, *, as_tuple: bool = False) -> Any:
+        return TF.nonzero(self, as_tuple=as_tuple)
+
+    def argwhere(self) -> Tensor:
+        return TF.argwhere(self)
+
+    def count_nonzero(self, dim: Any = None) -> Tensor:
+        return TF.count_nonzero(self, dim)
+
+    def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+               return_counts: bool = False, dim: int | None = None) -> Any:  # fmt: skip
+        return TF.unique(self, sorted, return_inverse, return_counts, dim)
+
+    def unique_consecutive(self, return_inverse: bool = False, return_counts: bool = False,
+                           dim: int | None = None) -> Any:  # fmt: skip
+        return TF.unique_consecutive(self, return_inverse, return_counts, dim)
+
+    def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
+        return TF.bincount(self, weights, minlength)
+
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+        return TF.histc(self, bins, min, max)
+
+    def multinomial(self, num_samples: int, replacement: bool = False, *,
+                    generator: Any = None) -> Tensor:  # fmt: skip
+        from autotensor.creation import multinomial
+
+        return multinomial(self, num_samples, replacement, generator=generator)
+
+    def diag(self, diagonal: int = 0) -> Tensor:
+        return TF.diag(self, diagonal)
+
+    def diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
+        return TF.diagonal(self, offset, dim1, dim2)
+
+    def diag_embed(self, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:
+        return TF.diag_embed(self, offset, dim1, dim2)
+
+    def diagflat(self, offset: int = 0) -> Tensor:
+        return TF.diagflat(self, offset)
+
+    def trace(self) -> Tensor:
+        return TF.trace(self)
+
+    def kron(self, other: Tensor) -> Tensor:
+        return TF.kron(self, other)
+
+    def outer(self, other: Tensor) -> Tensor:
+        return TF.outer(self, other)
+
+    ger = outer
+
+    def cross(self, other: Tensor, dim: int | None = None) -> Tensor:
+        return TF.cross(self, other, dim)
+
+    def dist(self, other: Tensor, p: float = 2) -> Tensor:
+        return TF.dist(self, other, p)
+
+    def mv(self, vec: Tensor) -> Tensor:
+        return TF.mv(self, vec)
+
+    def addmm(self, mat1: Tensor, mat2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return TF.addmm(self, mat1, mat2, beta=beta, alpha=alpha)
+
+    def addmv(self, mat: Tensor, vec: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return TF.addmv(self, mat, vec, beta=beta, alpha=alpha)
+
+    def addr(self, vec1: Tensor, vec2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return TF.addr(self, vec1, vec2, beta=beta, alpha=alpha)
+
+    def addbmm(self, b1: Tensor, b2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return TF.addbmm(self, b1, b2, beta=beta, alpha=alpha)
+
+    def baddbmm(self, b1: Tensor, b2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
+        return TF.baddbmm(self, b1, b2, beta=beta, alpha=alpha)
+
+    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+        return TF.clamp_min(self, min)
+
+    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+        return TF.clamp_max(self, max)
+
+    def clamp_min_(self, min: Any) -> Tensor:  # noqa: A002
+        return _inplace(self, lambda x: TF.clamp_min(x, min), min, "clamp_min_")
+
+    def clamp_max_(self, max: Any) -> Tensor:  # noqa: A002
+        return _inplace(self, lambda x: TF.clamp_max(x, max), max, "clamp_max_")
+
+    def addcmul(self, t1: Any, t2: Any, *, value: Any = 1) -> Tensor:
+        return TF.addcmul(self, t1, t2, value=value)
+
+    def addcdiv(self, t1: Any, t2: Any, *, value: Any = 1) -> Tensor:
+        return TF.addcdiv(self, t1, t2, value=value)
+
+    def fmod(self, other: Any) -> Tensor:
+        return TF.fmod(self, other)
+
+    def remainder(self, other: Any) -> Tensor:
+        return self % other
+
+    def floor_divide(self, other: Any) -> Tensor:
+        return self // other
+
+    def atan2(self, other: Any) -> Tensor:
+        return TF.atan2(self, other)
+
+    arctan2 = atan2
+
+    def hypot(self, other: Any) -> Tensor:
+        return TF.hypot(self, other)
+
+    def erf(self) -> Tensor:
+        return TF.erf(self)
+
+    def erfc(self) -> Tensor:
+        return TF.erfc(self)
+
+    def erfinv(self) -> Tensor:
+        return TF.erfinv(self)
+
+    def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
+                   neginf: float | None = None) -> Tensor:  # fmt: skip
+        return TF.nan_to_num(self, nan, posinf, neginf)
+
+    def nansum(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return TF.nansum(self, dim, keepdim, dtype=dtype)
+
+    def nanmean(self, dim: Any = None, keepdim: bool = False, *, dtype: Any = None) -> Tensor:
+        return TF.nanmean(self, dim, keepdim, dtype=dtype)
+
+    def diff(self, n: int = 1, dim: int = -1, prepend: Any = None, append: Any = None) -> Tensor:
+        return TF.diff(self, n, dim, prepend, append)
+
+    def logical_and(self, other: Any) -> Tensor:
+        return TF.logical_and(self, other)
+
+    def logical_or(self, other: Any) -> Tensor:
+        return TF.logical_or(self, other)
+
+    def logical_xor(self, other: Any) -> Tensor:
+        return TF.logical_xor(self, other)
+
+    def bitwise_and(self, other: Any) -> Tensor:
+        return TF.bitwise_and(self, other)
+
+    def bitwise_or(self, other: Any) -> Tensor:
+        return TF.bitwise_or(self, other)
+
+    def bitwise_xor(self, other: Any) -> Tensor:
+        return TF.bitwise_xor(self, other)
+
+    def bitwise_not(self) -> Tensor:
+        return ~self
+
+    def bitwise_left_shift(self, other: Any) -> Tensor:
+        return TF.bitwise_left_shift(self, other)
+
+    def bitwise_right_shift(self, other: Any) -> Tensor:
+        return TF.bitwise_right_shift(self, other)
+
+    def isclose(self, other: Any, rtol: float = 1e-05, atol: float = 1e-08,
+                equal_nan: bool = False) -> Tensor:  # fmt: skip
+        return TF.isclose(self, other, rtol, atol, equal_nan)
+
+    def tensor_split(self, indices_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return TF.tensor_split(self, indices_or_sections, dim)
+
+    def hsplit(self, sections: Any) -> tuple[Tensor, ...]:
+        return TF.hsplit(self, sections)
+
+    def vsplit(self, sections: Any) -> tuple[Tensor, ...]:
+        return TF.vsplit(self, sections)
+
+    def repeat_interleave(self, repeats: Any, dim: int | None = None, *,
+                          output_size: int | None = None) -> Tensor:  # fmt: skip
+        return TF.repeat_interleave(self, repeats, dim, output_size=output_size)
+
+    def tile(self, *dims: Any) -> Tensor:
+        return TF.tile(self, _size(dims))
+
+    def rot90(self, k: int = 1, dims: Any = (0, 1)) -> Tensor:
+        return TF.rot90(self, k, dims)
+
+    def fliplr(self) -> Tensor:
+        return TF.fliplr(self)
+
+    def flipud(self) -> Tensor:
+        return TF.flipud(self)
+
+    def moveaxis(self, source: Any, destination: Any) -> Tensor:
+        return F.movedim(self, source, destination)
+
+    swapdims = swapaxes
+
+    def type_as(self, other: Tensor) -> Tensor:
+        return TF.type_as(self, other)
+
+    def new_empty(self, *size: Any, dtype: Any = None) -> Tensor:
+        return _new(np.empty(_size(size), dtype=self._data.dtype if dtype is None else dtype))
+
+    # -- end of the tensor functions beyond the core set --------------------------------------
+
 
 class _RemovableHandle:
     def __init__(self, hooks: list, hook: Any) -> None:
@@ -968,7 +1336,7 @@ def _arr(x: Any) -> Any:
 def _write(d: np.ndarray, index: Any, value: Any) -> None:
     """d[index] = value, with numpy's index and shape errors naming the tensor's shape."""
     try:
-        d[index] = _arr(value)
+        ops.movement.put(d, index, _arr(value))
     except (IndexError, ValueError) as err:
         etype = IndexError if isinstance(err, IndexError) else RuntimeError
         raise etype(
@@ -1081,23 +1449,35 @@ def _nograd_reshape(x: Tensor, shape: tuple) -> Tensor | None:
     if shape == d.shape:
         return x  # as the primitive path: the same tensor, not a new view of it
     try:
-        return _share_version(_wrap(d.reshape(shape)), x)
+        return _views.mark_view(_wrap(d.reshape(shape)), x, ops.Reshape, tuple(shape))
     except (ValueError, TypeError):
         return None
 
 
-def _share_version(out: Any, base: Any) -> Any:
-    """Note [Views]: an output that shares memory with the input shares its version counter,
-    so an in-place change through either is seen by a node that saved the other."""
-    if not isinstance(base, Tensor):
-        return out
-    bd = base._data
-    owner = bd if bd.base is None else bd.base
-    for t in out if type(out) in (tuple, list) else (out,):
-        d = t._data
-        if d is not bd and d.base is not None and (d.base is owner or d.base is bd):
-            t._vcount = base._vc
-    return out
+def _overwrite(x: Tensor, value: Any) -> Tensor:
+    """x's values replaced by `value` (broadcast, in x's dtype), recorded so that x gets a zero
+    gradient and `value` the gradient of its copies. Where, not x * 0 + value: old NaN/inf
+    values of x must not leak into the result (nan * 0 is nan)."""
+    if isinstance(value, Tensor):
+        value = value if value._data.dtype == x._data.dtype else value.to(x._data.dtype)
+    else:
+        value = _new(np.asarray(_arr(value), dtype=x._data.dtype))
+    return ops.Where.apply(np.zeros(x._data.shape, dtype=bool), x, value)
+
+
+def _check_view(d: np.ndarray, shape: tuple) -> None:
+    """view() never copies (torch): a shape that the strides cannot express is refused."""
+    if -1 not in shape and int(np.prod(shape)) != d.size:
+        return  # the reshape primitive names the size mismatch
+    try:
+        np.reshape(d, shape, copy=False)
+    except ValueError:
+        if shape.count(-1) > 1 or (-1 in shape and d.size and d.size % -int(np.prod(shape))):
+            return
+        raise RuntimeError(
+            "view size is not compatible with input tensor's size and stride (at least one "
+            "dimension spans across two contiguous subspaces). Use .reshape(...) instead."
+        ) from None
 
 
 def _wrap(out: Any) -> Tensor:
@@ -1145,66 +1525,12 @@ def _index(index: Any, x: Tensor) -> Any:
     return index
 
 
-def _inplace(
-    t: Tensor,
-    fn: Callable[[Tensor], Tensor] | None,
-    other: Any,
-    name: str,
-    ufunc: Any = None,
-    fast: Callable[[np.ndarray], Any] | None = None,
-) -> Tensor:
-    """Note [In-place]: when no graph is recorded the array is written in place (views see it);
-    when one is, the result is computed out of place and the tensor is rebound to it, its old
-    value living on in the graph under a private alias. Either way the version bumps, so a
-    node that saved the old value refuses to backward."""
-    recording = _state.enabled and (
-        t.requires_grad or (isinstance(other, Tensor) and other.requires_grad)
-    )
-    if recording:
-        if t.grad_fn is None and t.requires_grad:
-            raise RuntimeError(
-                f"{name}: a leaf Variable that requires grad (shape {tuple(t.shape)}) is being "
-                f"used in an in-place operation; wrap the update in at.no_grad() or use an "
-                f"out-of-place op"
-            )
-        if fn is None:
-            raise RuntimeError(f"{name} is not differentiable")
-        alias = _new(t._data, t.requires_grad)
-        alias.grad_fn, alias._output_nr = t.grad_fn, t._output_nr
-        out = fn(alias)
-        if out._data.dtype != t._data.dtype:
-            out = out.to(t._data.dtype)
-        t._data, t.grad_fn, t._output_nr = out._data, out.grad_fn, out._output_nr
-        t.requires_grad = out.requires_grad
-    elif ufunc is not None:
-        if t._data.dtype.kind in "biu":
-            # torch refuses to write a float result into an integer/bool tensor (int.add_(0.5),
-            # int.div_(2)); numpy's unsafe casting would silently truncate it.
-            kind = np.asarray(_arr(other)).dtype.kind
-            if kind in "fc" or ufunc is np.true_divide:
-                raise RuntimeError(
-                    f"{name}: result type float can't be cast to the desired output type "
-                    f"{t._data.dtype} (shape {tuple(t.shape)})"
-                )
-        try:
-            ufunc(t._data, _arr(other), out=t._data, casting="unsafe")
-        except ValueError:
-            raise RuntimeError(
-                f"{name}: cannot apply to a tensor of shape {tuple(t.shape)} with an operand of "
-                f"shape {tuple(np.shape(_arr(other)))}"
-            ) from None
-    elif fast is not None:
-        fast(t._data)
-    else:
-        with _no_grad():
-            out = fn(t)  # type: ignore[misc]
-        np.copyto(t._data, out._data, casting="unsafe")
-    t._vc[0] += 1
-    return t
-
-
 # Note [import order]: the primitives and the engine build Tensors, so they are imported
 # after the class exists.
 from autotensor import engine, ops, random  # noqa: E402
 from autotensor import functional as F  # noqa: E402
 from autotensor.grad_mode import no_grad as _no_grad  # noqa: E402
+from autotensor import _views  # noqa: E402  (views, versions and in-place: Note [In-place])
+from autotensor import tensor_functions as TF  # noqa: E402  (sort, scatter, einsum, ...)
+
+_inplace = _views.inplace

@@ -41,6 +41,7 @@ from autotensor.ops.movement import (
     BroadcastTo,
     Cat,
     Flip,
+from autotensor.ops.inplace import CopySlices
     Gather,
     GetItem,
     IndexAccumulate,
@@ -62,3 +63,5 @@ __all__ = [
     "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",
     "WindowGather", "WindowScatter",
 ]  # fmt: skip
+__all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
+__all__ += ["CopySlices"]  # ops/inplace.py
