@@ -11,10 +11,19 @@ for epoch in range(epochs):
 """
 
 from nn.optim import lr_scheduler
+from nn.optim.adadelta import Adadelta
 from nn.optim.adagrad import Adagrad
 from nn.optim.adam import Adam, AdamW
+from nn.optim.adamax import Adamax
+from nn.optim.asgd import ASGD
+from nn.optim.lbfgs import LBFGS
+from nn.optim.nadam import NAdam
 from nn.optim.optimizer import Optimizer
+from nn.optim.radam import RAdam
 from nn.optim.rmsprop import RMSprop
 from nn.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "AdamW", "Adagrad", "Optimizer", "RMSprop", "lr_scheduler"]
+__all__ = [
+    "SGD", "Adam", "AdamW", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam", "ASGD",
+    "LBFGS", "RMSprop", "Optimizer", "lr_scheduler",
+]  # fmt: skip

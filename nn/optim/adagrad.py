@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 import autotensor as at
-from nn.optim.optimizer import Optimizer, _check_float, _grad_array, _scalar, _state_tensor
+from nn.optim.optimizer import (
+    Optimizer,
+    _check_float,
+    _check_modes,
+    _grad_array,
+    _scalar,
+    _state_tensor,
+)
 
 __all__ = ["Adagrad", "adagrad_update"]
 
@@ -79,8 +86,7 @@ class Adagrad(Optimizer):
             )
         if not 0.0 <= eps:
             raise ValueError(f"Invalid epsilon value: {eps}")
-        if differentiable or fused:
-            raise NotImplementedError("Adagrad: differentiable and fused modes are not supported")
+        _check_modes("Adagrad", foreach=foreach, fused=fused, differentiable=differentiable)
         defaults = {
             "lr": lr, "lr_decay": lr_decay, "eps": eps, "weight_decay": weight_decay,
             "initial_accumulator_value": initial_accumulator_value, "foreach": foreach,

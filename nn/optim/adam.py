@@ -8,7 +8,14 @@ from typing import Any
 import numpy as np
 
 import autotensor as at
-from nn.optim.optimizer import Optimizer, _check_float, _grad_array, _scalar, _state_tensor
+from nn.optim.optimizer import (
+    Optimizer,
+    _check_float,
+    _check_modes,
+    _grad_array,
+    _scalar,
+    _state_tensor,
+)
 
 __all__ = ["Adam", "AdamW", "adam_update"]
 
@@ -117,10 +124,10 @@ class Adam(Optimizer):
             raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
         if not 0.0 <= weight_decay:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if differentiable or fused:
-            raise NotImplementedError(
-                f"{type(self).__name__}: differentiable and fused modes are not supported"
-            )
+        _check_modes(
+            type(self).__name__, foreach=foreach, fused=fused, differentiable=differentiable,
+            capturable=capturable,
+        )  # fmt: skip
         defaults = {
             "lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay,
             "amsgrad": amsgrad, "maximize": maximize, "foreach": foreach,

@@ -262,6 +262,8 @@ def _cast_state(param: Tensor, key: str, value: Any) -> Any:
         return at.from_numpy(arr)
     if isinstance(value, dict):
         return {k: _cast_state(param, k, v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):  # LBFGS keeps lists of history vectors
+        return type(value)(_cast_state(param, key, v) for v in value)
     return copy.deepcopy(value)
 
 
@@ -270,11 +272,43 @@ def _state_tensor(arr: np.ndarray) -> Tensor:
     return at.from_numpy(arr)
 
 
+def _atleast_1d(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The arrays, with 0-d ones as 1-element views (0-d temporaries would be numpy scalars,
+    which cannot be updated in place)."""
+    return tuple(a.reshape(1) if a.ndim == 0 else a for a in arrays)
+
+
 def _grad_array(p: Tensor, maximize: bool) -> np.ndarray:
     """The gradient of p as an array (negated for maximize); never written to: the engine
     may hand several leaves the same array."""
-    g = p.grad._data  # type: ignore[union-attr]
+    assert p.grad is not None
+    g = p.grad._data
     return np.negative(g) if maximize else g
+
+
+def _check_modes(
+    optimizer: str,
+    *,
+    foreach: bool | None = None,
+    fused: bool | None = None,
+    differentiable: bool = False,
+    capturable: bool = False,
+) -> None:
+    """Refuse torch's execution modes that have no meaning here.
+
+    `foreach` (multi-tensor kernels) and `fused` (one kernel per step) are speed paths of
+    torch's; `differentiable` (a step recorded by autograd) and `capturable` (CUDA graphs)
+    change what a step is. Their default values (None/False) run the one update rule there
+    is; asking for any of them raises, naming the optimizer and the keyword.
+    """
+    modes = (("foreach", foreach), ("fused", fused), ("differentiable", differentiable),
+             ("capturable", capturable))  # fmt: skip
+    for keyword, value in modes:
+        if value:
+            raise NotImplementedError(
+                f"{optimizer}: {keyword}=True is not supported (autotensor has one CPU update "
+                f"rule per optimizer); leave {keyword} at its default"
+            )
 
 
 def _check_float(name: str, value: Any) -> None:
@@ -282,6 +316,15 @@ def _check_float(name: str, value: Any) -> None:
         raise ValueError(f"Tensor {name} must be 1-element")
 
 
-def _scalar(v: Any) -> float:
-    """A hyperparameter as a Python float (weak for numpy, see Note [Optimizer dtypes])."""
+def _scalar(v: Any) -> Any:
+    """A hyperparameter as a Python float (weak for numpy, see Note [Optimizer dtypes]).
+
+    A float32 Tensor (torch allows `lr=torch.tensor(0.01)`) stays a float32 numpy scalar:
+    torch computes with it as a 0-d float32 tensor, so `lr / bias_correction` and the like
+    are rounded to float32 before they meet the parameters, and numpy does the same with a
+    float32 scalar. Any other Tensor becomes a Python float (what a float64 0-d tensor is).
+    """
+    if isinstance(v, Tensor):
+        arr = v._data.reshape(())
+        return arr[()] if arr.dtype == np.float32 else float(arr)
     return float(v)

@@ -9,7 +9,14 @@ import numpy as np
 
 import autotensor as at
 from nn.optim.adam import lerp_
-from nn.optim.optimizer import Optimizer, _check_float, _grad_array, _scalar, _state_tensor
+from nn.optim.optimizer import (
+    Optimizer,
+    _check_float,
+    _check_modes,
+    _grad_array,
+    _scalar,
+    _state_tensor,
+)
 
 __all__ = ["RMSprop", "rmsprop_update"]
 
@@ -102,8 +109,9 @@ class RMSprop(Optimizer):
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
         if not 0.0 <= alpha:
             raise ValueError(f"Invalid alpha value: {alpha}")
-        if differentiable:
-            raise NotImplementedError("RMSprop: differentiable mode is not supported")
+        _check_modes(
+            "RMSprop", foreach=foreach, differentiable=differentiable, capturable=capturable
+        )
         defaults = {
             "lr": lr, "momentum": momentum, "alpha": alpha, "eps": eps, "centered": centered,
             "weight_decay": weight_decay, "capturable": capturable, "foreach": foreach,

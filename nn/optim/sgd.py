@@ -7,7 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from nn.optim.optimizer import Optimizer, _check_float, _grad_array, _scalar, _state_tensor
+from nn.optim.optimizer import (
+    Optimizer,
+    _check_float,
+    _check_modes,
+    _grad_array,
+    _scalar,
+    _state_tensor,
+)
 
 __all__ = ["SGD", "sgd_update"]
 
@@ -82,8 +89,7 @@ class SGD(Optimizer):
             raise ValueError(f"Invalid momentum value: {momentum}")
         if weight_decay < 0.0:
             raise ValueError(f"Invalid weight_decay value: {weight_decay}")
-        if differentiable or fused:
-            raise NotImplementedError("SGD: differentiable and fused modes are not supported")
+        _check_modes("SGD", foreach=foreach, fused=fused, differentiable=differentiable)
         defaults = {
             "lr": lr, "momentum": momentum, "dampening": dampening,
             "weight_decay": weight_decay, "nesterov": nesterov, "maximize": maximize,
@@ -107,6 +113,6 @@ class SGD(Optimizer):
                 lr=lr, momentum=momentum, dampening=dampening, weight_decay=wd,
                 nesterov=nesterov,
             )  # fmt: skip
-            if state is not None and buf_t is None:
+            if state is not None and buf_t is None and buf is not None:
                 state["momentum_buffer"] = _state_tensor(buf)
             self._bump(p)
