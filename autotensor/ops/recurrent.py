@@ -92,6 +92,19 @@ class _FusedLayer(Function):
     _bufs: tuple = ()
     # Checked by tests/test_primitives.py: sample shapes this primitive cannot take, and why.
     shape_exemptions = {"0-d": "a recurrent layer takes (T, N, I) sequences"}
+    # Note [per-step records]: the visualiser draws a fused layer as its time steps. Setting
+    # `record_steps = True` on a node (autotensor.viz.trace does) makes its backward store
+    # in `step_grads` the L2 norm of each per-step gradient it computes anyway, one float per
+    # step and tensor; the default path pays one attribute read per backward call.
+    record_steps = False
+    step_grads: dict | None = None
+    # names of the per-step tensors, in drawing order: gate activations, then states
+    step_names: tuple = ()
+
+    def step_values(self) -> dict[str, np.ndarray] | None:
+        """The per-step tensors forward kept for backward, time-major: name -> (T, B, n)
+        view, indexed by time step (not processing order); None once released."""
+        return None
 
     def __del__(self) -> None:
         if self._bufs:
@@ -102,6 +115,15 @@ class _FusedLayer(Function):
 
 
 # -- helpers ---------------------------------------------------------------------------------
+def _norm(a: np.ndarray) -> float:
+    """L2 norm over all entries (Note [per-step records])."""
+    return float(np.linalg.norm(a.reshape(-1)))
+
+
+def _step_record(names: tuple, T: int) -> dict[str, np.ndarray]:
+    return {k: np.zeros(T) for k in names}
+
+
 def _tensors(*grads: np.ndarray | None) -> tuple:
     """Gradients as Tensors (None stays None), as the engine expects from a backward."""
     return tuple(None if g is None else _new(g) for g in grads)
@@ -239,6 +261,11 @@ class RNNLayer(_FusedLayer):
 
     takes_arrays = True
     differentiable_backward = False
+    step_names = ("h",)
+
+    def step_values(self) -> dict[str, np.ndarray] | None:
+        hs = getattr(self, "hs", None)
+        return None if hs is None else {"h": hs}
 
     @staticmethod
     def forward(ctx, x, h0, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh",
@@ -276,6 +303,7 @@ class RNNLayer(_FusedLayer):
         ctx.hs = hs
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.flags = (tanh, reverse, batch_first, b_ih is not None, b_hh is not None)
+        ctx.seq_info = (T, reverse)  # for drawing the layer as its steps
         ctx.set_materialize_grads(False)
         return out, h.copy()
 
@@ -295,12 +323,17 @@ class RNNLayer(_FusedLayer):
             np.greater(hs, 0, out=dz, casting="unsafe")
         dh = np.zeros((B, H), dt) if g_hn is None else g_hn._data.copy()
         go = None if g_out is None else _time_major(g_out._data, bf)
+        rec = _step_record(("h", "z"), T) if ctx.record_steps else None
         for t in _steps(T, reverse, backward=True):
             if go is not None:
                 dh += go[t]
             d = dz[t]
             d *= dh
+            if rec is not None:  # gradients of h_t and of its pre-activation
+                rec["h"][t] = _norm(dh)
+                rec["z"][t] = _norm(d)
             dh = d @ w_hh
+        ctx.step_grads = rec
         need = ctx.needs_input_grad
         flat = dz.reshape(T * B, H)
         dx = _batch_major((flat @ w_ih).reshape(T, B, I), bf) if need[0] else None
@@ -395,6 +428,7 @@ class GRULayer(_FusedLayer):
         ctx.hs = hs
         ctx.save_for_backward(x, h0, w_ih, w_hh, out)
         ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
+        ctx.seq_info = (T, reverse)  # for drawing the layer as its steps
         ctx.set_materialize_grads(False)
         return out, h.copy()
 
@@ -428,16 +462,23 @@ class GRULayer(_FusedLayer):
         dgh = ws.take((T, B, 3 * H), dt)  # ... and of the hidden-side ones
         dh = np.zeros((B, H), dt) if g_hn is None else g_hn._data.copy()
         go = None if g_out is None else _time_major(g_out._data, bf)
+        rec = _step_record(("r", "z", "n", "h"), T) if ctx.record_steps else None
         for t in _steps(T, reverse, backward=True):
             if go is not None:
                 dh += go[t]
             g = dgx[t]
             dn = g[:, H2:]
             np.multiply(dh, one_minus_z[t], out=dn)
+            if rec is not None:  # gradients of h_t and of the gate activations
+                rec["h"][t] = _norm(dh)
+                rec["n"][t] = _norm(dn)
             dn *= d_n[t]
             dzr = g[:, :H2]
             np.multiply(dn, ghn[t], out=dzr[:, :H])  # dr (before sigmoid')
             np.multiply(dh, h_minus_n[t], out=dzr[:, H:])  # dz (before sigmoid')
+            if rec is not None:
+                rec["r"][t] = _norm(dzr[:, :H])
+                rec["z"][t] = _norm(dzr[:, H:])
             dzr *= d_rz[t]
             gh = dgh[t]
             gh[:, :H2] = dzr
@@ -457,12 +498,22 @@ class GRULayer(_FusedLayer):
             gw = flat_h.T @ ha  # [dW_hh | db_hh]
             dw_hh = gw[:, :H].copy() if need[3] else None
             db_hh = gw[:, H].copy() if has_bhh and need[5] else None
+        ctx.step_grads = rec
         ws.give(ha, d_rz, d_n, one_minus_z, h_minus_n, dgx, dgh)
         return _tensors(dx, dh if need[1] else None, dw_ih, dw_hh, db_ih, db_hh)
 
     @staticmethod
     def sample_inputs(rng):
         return _layer_samples(rng, 3)
+
+    step_names = ("r", "z", "n", "h")
+
+    def step_values(self) -> dict[str, np.ndarray] | None:
+        if not self._bufs:
+            return None
+        rz, ns = self._bufs[1], self._bufs[2]
+        H = ns.shape[2]
+        return {"r": rz[..., :H], "z": rz[..., H:], "n": ns, "h": self.hs}
 
 
 # -- LSTM ------------------------------------------------------------------------------------
@@ -495,6 +546,17 @@ class LSTMLayer(_FusedLayer):
 
     takes_arrays = True
     differentiable_backward = False
+    step_names = ("i", "f", "g", "o", "c", "h")
+
+    def step_values(self) -> dict[str, np.ndarray] | None:
+        if not self._bufs:
+            return None
+        acts, cs, hs = self._bufs[1], self._bufs[2], self._bufs[4]
+        H = cs.shape[1]
+        out = {k: acts[:, j * H : (j + 1) * H].transpose(0, 2, 1) for j, k in enumerate("ifgo")}
+        out["c"] = cs.transpose(0, 2, 1)
+        out["h"] = hs.transpose(0, 2, 1)
+        return out
 
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih=None, b_hh=None, w_hr=None, reverse=False,
@@ -567,6 +629,7 @@ class LSTMLayer(_FusedLayer):
         ctx._bufs = (xk, acts, cs, tcs, hs) + (() if w_hr is None else (ms,))
         ctx.save_for_backward(x, h0, c0, w_ih, w_hh, w_hr, out)
         ctx.flags = (reverse, batch_first, b_ih is not None, b_hh is not None)
+        ctx.seq_info = (T, reverse)  # for drawing the layer as its steps
         ctx.set_materialize_grads(False)
         return out, h.T.copy(), c.T.copy()
 
@@ -602,6 +665,7 @@ class LSTMLayer(_FusedLayer):
         step_back = 1 if reverse else -1
         # Everything per step works on cache-warm (H, B) / (G, B) blocks: computing the
         # activation derivatives here costs less than extra passes over the (T, G, B) arrays.
+        rec = _step_record(("i", "f", "g", "o", "c", "h"), T) if ctx.record_steps else None
         for t in _steps(T, reverse, backward=True):
             if go is not None:
                 dh += go[t]
@@ -621,6 +685,11 @@ class LSTMLayer(_FusedLayer):
             np.multiply(dc, a[H2:H3], out=d[:H])  # di
             np.multiply(dc, c_init if t == first else cs[t + step_back], out=d[H:H2])  # df
             np.multiply(dc, a[:H], out=d[H2:H3])  # dg
+            if rec is not None:  # gradients of h_t, c_t and the gate activations
+                rec["h"][t] = _norm(dh)
+                rec["c"][t] = _norm(dc)
+                for j, k in enumerate("ifgo"):
+                    rec[k][t] = _norm(d[j * H : (j + 1) * H])
             dc *= a[H:H2]
             np.multiply(a, a, out=der)
             np.subtract(1, der[H2:H3], out=der[H2:H3])  # tanh' = 1 - g^2
@@ -653,6 +722,7 @@ class LSTMLayer(_FusedLayer):
         dw_hr = None
         if w_hr is not None and need[7]:
             dw_hr = dhs.transpose(1, 0, 2).reshape(P, N) @ ms.transpose(0, 2, 1).reshape(N, H)
+        ctx.step_grads = rec
         ws.give(dz, go, dhs)
         return _tensors(dx, dh.T.copy() if need[1] else None, dc.T.copy() if need[2] else None,
                         dw_ih, dw_hh, db_ih, db_hh, dw_hr)  # fmt: skip

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from autotensor.viz._dot import Emitter, fmt, meta_str
+from autotensor.viz._html import HTMLPage
+from autotensor.viz._html import page as _page
 from autotensor.viz._model import GraphView, as_roots, layout, resolve_fold
 from autotensor.viz._stats import (
     GradStats,
@@ -42,6 +44,8 @@ from autotensor.viz._stats import (
 
 __all__ = [
     "draw",
+    "html",
+    "HTMLPage",
     "to_dot",
     "text",
     "trace",
@@ -123,6 +127,63 @@ def _check_module(module: Any) -> None:
         )
 
 
+def _colour_mode(fn: str, colour: str, color: str | None) -> str:
+    mode = color if color is not None else colour
+    if mode not in ("absolute", "relative"):
+        raise ValueError(
+            f"autotensor.viz.{fn}: colour must be 'absolute' or 'relative', got {mode!r}"
+        )
+    return mode
+
+
+def _layout(
+    root_or_roots: Any,
+    fn: str,
+    params: Any = None,
+    module: Any = None,
+    max_nodes: int | None = None,
+    direction: str = "TB",
+    show_saved: bool = False,
+    collapse: Any = (),
+    fold_repeats: Any = "auto",
+    grad_range: tuple[float, float] = (1e-6, 1e2),
+    inputs: Any = None,
+    expand_fused: Any = False,
+) -> Any:
+    """Check the arguments shared by draw, to_dot and html, and lay the graph out."""
+    roots = as_roots(root_or_roots, fn)
+    _check_module(module)
+    if direction not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(
+            f"autotensor.viz.{fn}: direction must be TB, LR, BT or RL, got {direction!r}"
+        )
+    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
+        raise ValueError(
+            f"autotensor.viz.{fn}: max_nodes must be a positive int, got {max_nodes!r}"
+        )
+    if not (
+        expand_fused is True
+        or expand_fused is False
+        or (isinstance(expand_fused, int) and expand_fused >= 1)
+    ):
+        raise ValueError(
+            f"autotensor.viz.{fn}: expand_fused must be True, False or the number of time "
+            f"steps to draw (>= 1), got {expand_fused!r}"
+        )
+    lo, hi = grad_range
+    if not (0 < lo < hi):
+        raise ValueError(f"autotensor.viz.{fn}: grad_range must be (lo, hi) with 0 < lo < hi")
+    group = module is not None and module is not False
+    view = GraphView(roots, params, module, group, inputs)
+    fold_min = resolve_fold(fold_repeats, len(view.nodes))
+    if collapse not in (None, (), []) and not group:
+        raise ValueError(
+            f"autotensor.viz.{fn}: collapse needs module boxes: pass module=model (or "
+            f"module=True for boxes named from autotensor.graph.scope blocks)"
+        )
+    return layout(view, fold_min, collapse, max_nodes, show_saved, expand_fused)
+
+
 def _body(
     root_or_roots: Any,
     fn: str,
@@ -140,31 +201,27 @@ def _body(
     title: str | None = None,
     inputs: Any = None,
     verbose: bool = True,
+    expand_fused: Any = False,
+    colour: str = "absolute",
+    color: str | None = None,
 ) -> list[str]:
     """The body lines of the DOT text (shared by draw and to_dot)."""
-    roots = as_roots(root_or_roots, fn)
-    _check_module(module)
-    if direction not in ("TB", "LR", "BT", "RL"):
-        raise ValueError(
-            f"autotensor.viz.{fn}: direction must be TB, LR, BT or RL, got {direction!r}"
-        )
-    if max_nodes is not None and (not isinstance(max_nodes, int) or max_nodes < 1):
-        raise ValueError(
-            f"autotensor.viz.{fn}: max_nodes must be a positive int, got {max_nodes!r}"
-        )
-    lo, hi = grad_range
-    if not (0 < lo < hi):
-        raise ValueError(f"autotensor.viz.{fn}: grad_range must be (lo, hi) with 0 < lo < hi")
-    group = module is not None and module is not False
-    view = GraphView(roots, params, module, group, inputs)
-    fold_min = resolve_fold(fold_repeats, len(view.nodes))
-    if collapse not in (None, (), []) and not group:
-        raise ValueError(
-            f"autotensor.viz.{fn}: collapse needs module boxes: pass module=model (or "
-            f"module=True for boxes named from autotensor.graph.scope blocks)"
-        )
-    lay = layout(view, fold_min, collapse, max_nodes, show_saved)
-    em = Emitter(lay, show_values, show_grads, (lo, hi), legend, title, direction, verbose)
+    mode = _colour_mode(fn, colour, color)
+    lay = _layout(
+        root_or_roots,
+        fn,
+        params,
+        module,
+        max_nodes,
+        direction,
+        show_saved,
+        collapse,
+        fold_repeats,
+        grad_range,
+        inputs,
+        expand_fused,
+    )
+    em = Emitter(lay, show_values, show_grads, grad_range, legend, title, direction, verbose, mode)
     return em.lines()
 
 
@@ -184,6 +241,9 @@ def to_dot(
     title: str | None = None,
     inputs: Any = None,
     verbose: bool = True,
+    expand_fused: Any = False,
+    colour: str = "absolute",
+    color: str | None = None,
 ) -> str:
     """The DOT text of `draw(...)` (same arguments); needs neither graphviz nor `dot`."""
     body = _body(
@@ -203,6 +263,9 @@ def to_dot(
         title=title,
         inputs=inputs,
         verbose=verbose,
+        expand_fused=expand_fused,
+        colour=colour,
+        color=color,
     )
     return "digraph autotensor {\n" + "".join(body) + "}\n"
 
@@ -223,6 +286,9 @@ def draw(
     title: str | None = None,
     inputs: Any = None,
     verbose: bool = True,
+    expand_fused: Any = False,
+    colour: str = "absolute",
+    color: str | None = None,
 ) -> Any:
     """Draw the graph recorded behind one or more result tensors; returns a graphviz.Digraph.
 
@@ -242,23 +308,32 @@ def draw(
         module: a model with `named_modules()`: ops are grouped into one nested box per
             module that ran them (names from `named_modules()`); True: boxes for the
             `autotensor.graph.scope(...)` blocks that were open, named by their owner.
+            Under `trace(module=model)` each call of a module is its own box
+            ("call 2 of 3").
         max_nodes: draw at most this many op nodes (those nearest the roots); one note
             stands for the rest and says how many of which ops were cut.
         direction: 'TB' (inputs at the top), 'LR', 'BT' or 'RL'.
         show_saved: also draw what each op saved for backward (or that backward freed it).
         collapse: module boxes to draw as one node each: a list of module names
             ("encoder", "layers.0"), or a depth (1: the children of the model).
-            A module called several times collapses into one node for all its calls.
         fold_repeats: fold runs of identical consecutive blocks of ops (the time steps of an
             RNN) into the first block, boxed and marked "repeated ×N"; True folds runs of 3
             or more, an int sets that minimum, 'auto' (default) folds only graphs of more
             than 150 ops, False never.
-        grad_range: (lo, hi) of the colour scale: norms below lo are "vanishing", from hi
-            "exploding"; the decades between get one colour each.
+        grad_range: (lo, hi) of the absolute colour scale: norms below lo are "vanishing",
+            from hi "exploding"; the decades between get one colour each.
         legend: draw the colour legend (default: when show_grads).
         title: a line written above the picture.
         inputs: names for input leaves, {name: tensor} (e.g. {"X": X}); drawn as inputs.
         verbose: False draws op and leaf names only, without shapes and dtypes.
+        expand_fused: draw each fused recurrent layer (nn.LSTM/GRU/RNN record one node per
+            layer) as its time steps: a box per step with its gates and states, coloured by
+            the per-step gradient norms its backward computed (recorded under `trace()`).
+            True draws every step; an int N draws the first and last steps, N in all.
+        colour: 'absolute' (default: fixed thresholds, `grad_range`) or 'relative'
+            (Note [relative colours] in _dot.py: a parameter by |g|/|w| against the median
+            ratio of the parameters, other tensors by |g| against the median op result);
+            the legend names the scale. `color` is the same argument.
 
     Returns:
         A graphviz.Digraph subclass: `.source` is the DOT text, `.render(filename,
@@ -288,10 +363,87 @@ def draw(
         title=title,
         inputs=inputs,
         verbose=verbose,
+        expand_fused=expand_fused,
+        colour=colour,
+        color=color,
     )
     g = _drawing_class()(name="autotensor")
     g.body.extend(body)
     return g
+
+
+# -- interactive page ---------------------------------------------------------------------------
+def html(
+    root_or_roots: Any,
+    params: Any = None,
+    module: Any = None,
+    show_values: bool = False,
+    show_grads: bool = False,
+    max_nodes: int | None = None,
+    direction: str = "TB",
+    show_saved: bool = False,
+    collapse: Any = (),
+    fold_repeats: Any = "auto",
+    grad_range: tuple[float, float] = (1e-6, 1e2),
+    title: str | None = None,
+    inputs: Any = None,
+    verbose: bool = True,
+    expand_fused: Any = False,
+    colour: str = "absolute",
+    color: str | None = None,
+) -> HTMLPage:
+    """The graph as one self-contained interactive HTML page (a str; notebooks show it).
+
+    The SVG that `dot` draws is embedded with a small script, nothing is loaded from the
+    network: a click on a module box collapses or opens it, hovering a node shows its full
+    statistics (shape, dtype, mean/std/min/max, gradient norm, bytes saved for backward and,
+    under `trace()`, the line of code that created it), a search box highlights nodes and
+    parameters by name, and with `show_grads` a switch repaints the colours between the
+    absolute and the relative scale (both computed here; `colour` picks the one shown first).
+    The other arguments are those of `draw`. Needs Graphviz's `dot` (GraphvizNotFoundError
+    says how to install it). `HTMLPage.save(path)` writes the file.
+    """
+    mode = _colour_mode("html", colour, color)
+    lay = _layout(
+        root_or_roots,
+        "html",
+        params,
+        module,
+        max_nodes,
+        direction,
+        show_saved,
+        collapse,
+        fold_repeats,
+        grad_range,
+        inputs,
+        expand_fused,
+    )
+    args = (lay, show_values, show_grads, grad_range, False, title, direction, verbose)
+    em_abs = Emitter(*args, "absolute", ids=True)
+    lines = em_abs.lines()
+    em_rel = None
+    if show_grads:
+        em_rel = Emitter(*args, "relative", ids=True)
+        rel_lines = em_rel.lines()
+        if mode == "relative":
+            lines = rel_lines
+    g = _drawing_class()(name="autotensor")
+    g.body.extend(lines)
+    svg = g.pipe(format="svg", encoding="utf-8")
+    text_ = _page(lay, svg, em_abs, em_rel, title or "autotensor graph")
+    if mode == "relative":  # start on the relative scale: swap which legend shows first
+        text_ = text_.replace('<body data-scale="absolute">', '<body data-scale="relative">')
+        text_ = text_.replace(
+            'value="absolute" checked> absolute', 'value="absolute"> absolute'
+        ).replace('value="relative"> relative', 'value="relative" checked> relative')
+        text_ = text_.replace(
+            'id="legend-absolute" class="legend"',
+            'id="legend-absolute" class="legend" style="display:none"',
+        ).replace(
+            'id="legend-relative" class="legend" style="display:none"',
+            'id="legend-relative" class="legend"',
+        )
+    return HTMLPage(text_)
 
 
 # -- text form ----------------------------------------------------------------------------------

@@ -14,8 +14,18 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from autotensor.viz._model import Layout, Unit
-from autotensor.viz._stats import GradStats, ValueStats, leaf_grad, op_grad, op_values, value_stats
+from autotensor.viz._stats import (
+    GradStats,
+    ValueStats,
+    fused_steps,
+    leaf_grad,
+    op_grad,
+    op_values,
+    value_stats,
+)
 
 FONT = "Helvetica"
 # node fills when gradients are not shown
@@ -69,16 +79,26 @@ def grad_colour(g: GradStats | None, lo: float, hi: float) -> tuple[str, str] | 
     return DECADES[min(max(k, 0), len(DECADES) - 1)]
 
 
-def legend_rows(lo: float, hi: float) -> list[tuple[str, str, str]]:
+# Note [relative colours]: with colour='relative' a gradient is judged against its own
+# model rather than fixed thresholds. A parameter's norm is divided by the norm of the
+# parameter itself (|g| / |w|, the ratio an update step scales), and the ratio by the median
+# of that ratio over the drawn parameters; any other tensor's norm is divided by the median
+# gradient norm of the op results. 1 is then "typical for this model", and a layer whose
+# ratio is 1e-4 of its peers' is starved even when every gradient of the model is small.
+RELATIVE_RANGE = (1e-4, 1e4)
+
+
+def legend_rows(lo: float, hi: float, relative: bool = False) -> list[tuple[str, str, str]]:
     """(fill, font, text) rows of the colour legend, exploding first."""
-    rows = [(*EXPLODE, f"≥ {_sci(hi)}  exploding")]
+    x = " × median" if relative else ""
+    rows = [(*EXPLODE, f"≥ {_sci(hi)}{x}  exploding")]
     edges = [
         10 ** (math.log10(lo) + (math.log10(hi) - math.log10(lo)) * k / len(DECADES))
         for k in range(len(DECADES) + 1)
     ]
     for k in reversed(range(len(DECADES))):
-        rows.append((*DECADES[k], f"{_sci(edges[k])} – {_sci(edges[k + 1])}"))
-    rows.append((*VANISH, f"< {_sci(lo)}  vanishing"))
+        rows.append((*DECADES[k], f"{_sci(edges[k])} – {_sci(edges[k + 1])}{x}"))
+    rows.append((*VANISH, f"< {_sci(lo)}{x}  {'starved' if relative else 'vanishing'}"))
     rows.append((*ZERO, "0  (no gradient)"))
     rows.append((*NONFINITE, "NaN / Inf"))
     return rows
@@ -179,6 +199,17 @@ def esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
 
 
+def grad_of_step(node: Any, name: str, t: int) -> GradStats | None:
+    """The recorded gradient norm of a per-step tensor of a fused layer, or None."""
+    grads = getattr(node, "step_grads", None)
+    if not grads or name not in grads:
+        return None
+    v = float(grads[name][t])
+    if math.isfinite(v):
+        return GradStats(v, 0, 0)
+    return GradStats(v, int(math.isnan(v)), int(math.isinf(v)))
+
+
 def html(rows: list[tuple[str, str]]) -> str:
     """An HTML-like label: rows of (text, style) with style in {b, s, w (warning), i}."""
     out = ['<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0">']
@@ -221,6 +252,18 @@ def attrs(d: dict[str, Any]) -> str:
     return "[" + " ".join(parts) + "]"
 
 
+def call_text(b: dict) -> str:
+    """'  call 2 of 3' for a box that is one call of a module called several times; for a
+    call box inside a fold box, the calls its repeats stand for ('  calls 1–64 of 64')."""
+    call = b.get("call")
+    if not call or call[1] < 2:
+        return ""
+    ks = b.get("calls")
+    if ks and len(ks) > 1:
+        return f"  calls {min(ks)}–{max(ks)} of {call[1]}"
+    return f"  call {call[0]} of {call[1]}"
+
+
 # -- per-unit labels ----------------------------------------------------------------------------
 class Emitter:
     def __init__(
@@ -233,6 +276,8 @@ class Emitter:
         title: str | None,
         direction: str = "TB",
         verbose: bool = True,
+        colour: str = "absolute",
+        ids: bool = False,
     ) -> None:
         self.lay = lay
         self.verbose = verbose
@@ -240,9 +285,20 @@ class Emitter:
         self.view = lay.view
         self.show_values = show_values
         self.show_grads = show_grads
-        self.lo, self.hi = grad_range
+        self.relative = colour == "relative"
+        self.lo, self.hi = RELATIVE_RANGE if self.relative else grad_range
         self.legend = show_grads if legend is None else legend
         self.title = title
+        self.ids = ids  # element ids for the interactive page (and its colour maps)
+        self.paint: dict[str, tuple[str, str]] = {}  # element id -> (fill, font colour)
+        # node id -> fills of its coloured label cells (gate rows, strips), in label order:
+        # in the SVG each is a polygon with a transparent stroke, in the same order
+        self.cells: dict[str, list[str]] = {}
+        self.cluster_ids: dict[tuple, str] = {}  # box path -> cluster id, once emitted
+        self.op_median = 1.0
+        self.param_median = 1.0
+        if self.relative:
+            self._medians()
         # folds that have an edge from one repeat into the next (an RNN's state)
         self.recurrent = set()
         for e in lay.edges:
@@ -252,6 +308,57 @@ class Emitter:
                         self.recurrent.add(k)
         self.missing_values = 0
         self.missing_grads = 0
+
+    # relative colours (Note [relative colours])
+    def _medians(self) -> None:
+        ops = []
+        for node in self.view.nodes:
+            for nr in range(len(node._out_meta)):
+                g = op_grad(node, nr)
+                if g is not None and g.finite and g.norm > 0:
+                    ops.append(g.norm)
+        ratios = []
+        for t in self.view.leaves:
+            if id(t) in self.view.pname:
+                r = self._ratio(t)
+                if r is not None and r > 0:
+                    ratios.append(r)
+        self.op_median = float(np.median(ops)) if ops else 1.0
+        self.param_median = float(np.median(ratios)) if ratios else 1.0
+
+    @staticmethod
+    def _ratio(t: Any) -> float | None:
+        g = leaf_grad(t)
+        if g is None or not g.finite:
+            return None
+        w = float(np.linalg.norm(t._data.reshape(-1)))
+        return g.norm / w if w > 0 else None
+
+    def _rel(self, g: GradStats) -> GradStats:
+        """An op result's gradient on the colour scale in use."""
+        if not self.relative:
+            return g
+        return GradStats(g.norm / self.op_median, g.nan, g.inf)
+
+    def leaf_colour(self, t: Any) -> tuple[str, str] | None:
+        g = leaf_grad(t)
+        if g is None:
+            return None
+        if self.relative and g.finite:
+            if id(t) in self.view.pname:
+                r = self._ratio(t)
+                if r is None:
+                    return grad_colour(g, self.lo, self.hi)
+                return grad_colour(GradStats(r / self.param_median, 0, 0), self.lo, self.hi)
+            g = self._rel(g)
+        return grad_colour(g, self.lo, self.hi)
+
+    def colour(self, g: GradStats | None) -> tuple[str, str] | None:
+        return None if g is None else grad_colour(self._rel(g), self.lo, self.hi)
+
+    def _paint(self, key: str, colour: tuple[str, str] | None, default: str) -> None:
+        if self.ids:
+            self.paint[key] = colour if colour is not None else (default, "black")
 
     # statistics, with the range over folded repeats
     def _grads_of(self, idx: list[int], nr: int) -> list[GradStats]:
@@ -265,6 +372,7 @@ class Emitter:
     def _grad_colour_range(self, gs: list[GradStats]) -> tuple[str, str] | None:
         if not gs:
             return None
+        gs = [self._rel(g) for g in gs]
         bad = [g for g in gs if not g.finite]
         if bad:
             return NONFINITE
@@ -275,16 +383,25 @@ class Emitter:
         ext = max(nz, key=lambda g: abs(math.log10(g.norm) - mid))
         return grad_colour(ext, self.lo, self.hi)
 
-    def _strip(self, members: list[int], n_out: int, cells: int = 32) -> str:
+    def _strip(self, members: list[int], n_out: int, cells: int = 32, uid: str = "") -> str:
         """An HTML row of small cells coloured by the gradient norm of each repeat, first on
         the left (groups of repeats when there are more than `cells`, coloured like a folded
         node: by the norm farthest from the middle of the scale)."""
         per = -(-len(members) // cells)
-        out = ['<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>']
+        groups = []
         for k in range(0, len(members), per):
-            gs = [g for nr in range(n_out) for g in self._grads_of(members[k : k + per], nr)]
+            groups.append(
+                [g for nr in range(n_out) for g in self._grads_of(members[k : k + per], nr)]
+            )
+        return self._strip_cells(groups, cells, uid)
+
+    def _strip_cells(self, groups: list[list[GradStats]], cells: int, uid: str) -> str:
+        out = ['<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>']
+        for gs in groups:
             c = self._grad_colour_range(gs)
             fill = c[0] if c else FILL_NONE
+            if self.ids and uid:
+                self.cells.setdefault(uid, []).append(fill)
             out.append(f'<TD BGCOLOR="{fill}" WIDTH="{max(3, 96 // cells)}" HEIGHT="7"></TD>')
         out.append("</TR></TABLE>")
         return "".join(out)
@@ -329,7 +446,7 @@ class Emitter:
                 # a folded node: a strip of colours, one per repeat (or per group of repeats),
                 # first repeat on the left, shows how the gradient changes over the repeats;
                 # the node itself is not filled, so its text stays readable
-                rows.append((self._strip(u.members, n_out), "raw"))
+                rows.append((self._strip(u.members, n_out, uid=u.uid), "raw"))
                 colour = None
         return rows, colour
 
@@ -359,7 +476,7 @@ class Emitter:
                 f = flag_str(g, "grad")
                 if f:
                     rows.append((f, "w"))
-            colour = grad_colour(g, self.lo, self.hi)
+            colour = self.leaf_colour(t)
         return rows, ("param" if name else "input"), colour
 
     def const_rows(self, j: int) -> list:
@@ -425,7 +542,7 @@ class Emitter:
             colour = self._grad_colour_range(gs)
             folded = [self.lay.members[i] for i, _ in seen if len(self.lay.members[i]) > 1]
             if folded and gs:  # stands for folded repeats: the strip, as on a folded op
-                rows.append((self._strip(folded[0], 1), "raw"))
+                rows.append((self._strip(folded[0], 1, uid=u.uid), "raw"))
                 colour = None
         return rows, colour
 
@@ -436,7 +553,9 @@ class Emitter:
             ms = self.lay.members.get(ref[1][0], ())
             if len(ms) > 1:
                 return self._grad_colour_range(self._grads_of(ms, ref[1][1]))
-        return grad_colour(self.edge_grad(ref), self.lo, self.hi)
+        if ref is not None and ref[0] == "leaf":
+            return self.leaf_colour(self.view.leaves[ref[1]])
+        return self.colour(self.edge_grad(ref))
 
     def edge_grad(self, ref: Any) -> GradStats | None:
         if ref is None:
@@ -444,7 +563,80 @@ class Emitter:
         kind, r = ref
         if kind == "leaf":
             return leaf_grad(self.view.leaves[r])
+        if kind == "step":
+            return grad_of_step(self.view.nodes[r[0]], r[1], r[2])
         return op_grad(self.view.nodes[r[0]], r[1])
+
+    # -- fused layers drawn as their steps -------------------------------------------------------
+    def _step_meta(self, node: Any, name: str) -> str:
+        metas = node._out_meta
+        m = metas[2] if (name == "c" or name not in ("h",)) and len(metas) > 2 else metas[1]
+        return meta_str((m,))[0]
+
+    def fgates_label(self, u: Unit) -> tuple[str, tuple[str, str] | None]:
+        i, t, gates = u.ref
+        node = self.view.nodes[i]
+        _, vals, _ = fused_steps(node)
+        act = {"g": "tanh", "n": "tanh"}
+        meta = esc(self._step_meta(node, gates[0]))
+        cells = [f'<TR><TD><B>gates</B>  <FONT POINT-SIZE="8">{meta}</FONT></TD></TR>']
+        for k in gates:
+            parts = [f"{k} = {act.get(k, 'σ')}(·)"]
+            if self.show_values and vals and k in vals:
+                v = vals[k][t]
+                if v is not None:
+                    parts.append(f"μ {fmt(v.mean)}")
+            g = grad_of_step(node, k, t)
+            c = None
+            if self.show_grads and g is not None:
+                parts.append(f"|g| {fmt(g.norm)}")
+                c = self.colour(g)
+            fill, font = c if c is not None else ("#ffffff", "black")
+            if self.ids:
+                self.cells.setdefault(u.uid, []).append(fill)
+            cells.append(
+                f'<TR><TD ALIGN="LEFT" BGCOLOR="{fill}"><FONT POINT-SIZE="9" '
+                f'COLOR="{font}">{esc("   ".join(parts))}</FONT></TD></TR>'
+            )
+        label = (
+            '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="1" CELLPADDING="1">'
+            + "".join(cells)
+            + "</TABLE>>"
+        )
+        return label, None
+
+    def fstate_rows(self, u: Unit) -> tuple[list, tuple[str, str] | None]:
+        i, t, k = u.ref
+        node = self.view.nodes[i]
+        _, vals, _ = fused_steps(node)
+        rows = [(f"{k}[{t}]", "b")]
+        if self.verbose:
+            rows.append((self._step_meta(node, k), "s"))
+        if self.show_values and vals and k in vals:
+            rows += [(x, "s") for x in value_str(vals[k][t])]
+        colour = None
+        if self.show_grads:
+            g = grad_of_step(node, k, t)
+            if g is not None:
+                rows.append((f"|g| {fmt(g.norm)}", "s"))
+                colour = self.colour(g)
+        return rows, colour
+
+    def fskip_rows(self, u: Unit) -> list:
+        i, hidden = u.ref
+        node = self.view.nodes[i]
+        rows = [
+            (f"steps {min(hidden)}–{max(hidden)} not drawn", "b"),
+            (f"({len(hidden)} steps)", "s"),
+        ]
+        gs = [g for t in hidden if (g := grad_of_step(node, "h", t)) is not None]
+        if self.show_grads and gs:
+            norms = [g.norm for g in gs]
+            rows.append((f"|g h| {fmt(min(norms))} … {fmt(max(norms))}", "s"))
+            per = -(-len(gs) // 32)
+            groups = [gs[k : k + per] for k in range(0, len(gs), per)]
+            rows.append((self._strip_cells(groups, 32, u.uid), "raw"))
+        return rows
 
     # -- the whole text ------------------------------------------------------------------------
     def node_line(self, u: Unit, header: str | None = None) -> str:
@@ -474,6 +666,16 @@ class Emitter:
         elif u.kind == "box":
             rows, colour = self.box_rows(u)
             a = {"label": html(rows), "shape": "box3d", "style": "filled", "fillcolor": FILL_BOX}
+        elif u.kind == "fgates":
+            label, colour = self.fgates_label(u)
+            a = {"label": label, "shape": "box", "style": "rounded,filled", "fillcolor": "#ffffff",
+                 "margin": "0.04,0.03"}  # fmt: skip
+        elif u.kind == "fstate":
+            rows, colour = self.fstate_rows(u)
+            a = {"label": html(rows), "fillcolor": FILL_OP}
+        elif u.kind == "fskip":
+            a = {"label": html(self.fskip_rows(u)), "shape": "note", "style": "dashed",
+                 "color": "#7a5195"}  # fmt: skip
         elif u.kind == "saved":
             what, arr = u.ref
             if what == "freed":
@@ -502,7 +704,7 @@ class Emitter:
             a = {"label": html(rows), "shape": "note", "style": "dashed", "color": "#555555"}
         if header:
             a["label"] = a["label"].replace("<TR>", f"<TR><TD>{_hdr(header)}</TD></TR><TR>", 1)
-        if self.show_grads and u.kind in ("op", "leaf", "box"):
+        if self.show_grads and u.kind in ("op", "leaf", "box", "fstate"):
             if colour is None:
                 if u.kind == "box":
                     a["fillcolor"] = FILL_BOX
@@ -512,9 +714,12 @@ class Emitter:
                 a["fillcolor"], a["fontcolor"] = colour
                 if colour == NONFINITE:
                     a["penwidth"] = "3"
+            self._paint(u.uid, colour, a["fillcolor"])
+        if self.ids:
+            a["id"] = u.uid
         return f"{u.uid} {attrs(a)}"
 
-    def edge_line(self, e: Any) -> str:
+    def edge_line(self, e: Any, k: int = 0) -> str:
         a: dict[str, Any] = {}
         if e.kind == "saved":
             a = {"style": "dotted", "arrowhead": "odot", "color": "#777777"}
@@ -523,7 +728,9 @@ class Emitter:
         else:
             if e.kind == "recur":
                 a.update({"style": "dashed", "constraint": "false", "color": "#7a5195"})
-            if e.nr is not None:
+            elif e.kind == "state":
+                a.update({"color": "#7a5195"})
+            if e.nr is not None and not (e.ltail or e.lhead):
                 a["taillabel"] = f"{e.nr}"
                 a["fontsize"] = "8"
             if self.show_grads:
@@ -531,10 +738,24 @@ class Emitter:
                 if c is not None:
                     a["color"] = edge_colour(c[0])
                     a["penwidth"] = "2"
+                if self.ids:
+                    self.paint[f"e{k}"] = (a.get("color", "#666666"), "")
+            if e.lhead and e.lhead in self.cluster_ids:
+                a["lhead"] = self.cluster_ids[e.lhead]
+            if e.ltail and e.ltail in self.cluster_ids:
+                a["ltail"] = self.cluster_ids[e.ltail]
+        if self.ids:
+            a["id"] = f"e{k}"
         return f"{e.src} -> {e.dst}" + (f" {attrs(a)}" if a else "")
 
     def box_label(self, b: dict) -> str:
         f = b["fold"]
+        kind = b.get("kind")
+        if kind == "fused":
+            rev = ", reversed" if b["reverse"] else ""
+            return f"{b['name']} · {b['steps']} time steps{rev}"
+        if kind == "step":
+            return b["name"]
         if f is not None:
             label = (
                 f"repeated ×{f.count}  ({f.period} ops per repeat; "
@@ -545,7 +766,8 @@ class Emitter:
                 return f'<{esc(label)}<BR ALIGN="LEFT"/>{esc(second)}<BR ALIGN="LEFT"/>>'
             return label
         name = b["name"]
-        return f"{name} · {b['cls']}" if b["cls"] and b["cls"] != name else name
+        label = f"{name} · {b['cls']}" if b["cls"] and b["cls"] != name else name
+        return label + call_text(b)
 
     def lines(self) -> list[str]:
         lay = self.lay
@@ -571,8 +793,17 @@ class Emitter:
                     break
             paths[uid] = p
             node_lines[uid] = self.node_line(lay.units[uid], header)
+        g_attrs = {
+            "rankdir": self.direction,
+            "fontname": FONT,
+            "nodesep": "0.25",
+            "ranksep": "0.35",
+            "newrank": "true",
+        }
+        if any(e.lhead or e.ltail for e in lay.edges):
+            g_attrs["compound"] = "true"  # edges drawn to a box's border (fused layers)
         out = [
-            f"\tgraph {attrs({'rankdir': self.direction, 'fontname': FONT, 'nodesep': '0.25', 'ranksep': '0.35', 'newrank': 'true'})}\n",  # noqa: E501
+            f"\tgraph {attrs(g_attrs)}\n",
             f"\tnode {attrs({'shape': 'box', 'style': 'rounded,filled', 'fontname': FONT, 'fontsize': '10', 'color': '#555555', 'margin': '0.10,0.05', 'height': '0.3'})}\n",  # noqa: E501
             f"\tedge {attrs({'color': '#666666', 'arrowsize': '0.6', 'fontname': FONT})}\n",
         ]
@@ -613,19 +844,26 @@ class Emitter:
                 counter[0] += 1
                 if b["fold"] is not None:
                     style = {"style": "dashed,rounded", "color": "#7a5195", "fontcolor": "#7a5195"}
+                elif b.get("kind") == "step":
+                    style = {"style": "rounded", "color": "#b9a6cf", "fontcolor": "#7a5195"}
+                elif b.get("kind") == "fused":
+                    style = {"style": "rounded,filled", "fillcolor": "#fbf7ff", "color": "#7a5195"}
                 else:
                     depth = b["depth"]
                     shade = ["#f7f7fb", "#eef0f8", "#e4e8f4", "#dae0f0"][min(depth, 3)]
                     style = {"style": "rounded,filled", "fillcolor": shade, "color": "#8c96b4"}
                 out.append(f"{indent}subgraph cluster_{k} {{\n")
+                self.cluster_ids[child] = f"cluster_{k}"
                 a = {"label": self.box_label(b), "fontsize": "10", "labeljust": "l", **style}
+                if self.ids:
+                    a["id"] = f"cluster_{k}"
                 out.append(f"{indent}\tgraph {attrs(a)}\n")
                 emit(child, indent + "\t")
                 out.append(f"{indent}}}\n")
 
         emit((), "\t")
-        for e in lay.edges:
-            out.append(f"\t{self.edge_line(e)}\n")
+        for k, e in enumerate(lay.edges):
+            out.append(f"\t{self.edge_line(e, k)}\n")
         if self.legend:
             out.extend(self.legend_lines())
         return out
@@ -633,9 +871,10 @@ class Emitter:
     def legend_lines(self) -> list[str]:
         rows = [
             '<<TABLE BORDER="0" CELLBORDER="1" CELLSPACING="0" CELLPADDING="3">',
-            '<TR><TD COLSPAN="2"><B>|gradient| (L2 norm)</B></TD></TR>',
         ]
-        for fill, _font, text in legend_rows(self.lo, self.hi):
+        for line in self.legend_title():
+            rows.append(f'<TR><TD COLSPAN="2">{line}</TD></TR>')
+        for fill, _font, text in legend_rows(self.lo, self.hi, self.relative):
             rows.append(
                 f'<TR><TD BGCOLOR="{fill}" WIDTH="20"> </TD>'
                 f'<TD ALIGN="LEFT"><FONT POINT-SIZE="9">{esc(text)}</FONT></TD></TR>'
@@ -647,4 +886,14 @@ class Emitter:
             f"\t\tgraph {attrs({'label': 'legend', 'style': 'rounded', 'color': '#aaaaaa', 'fontsize': '9'})}\n",  # noqa: E501
             f"\t\tlegend {attrs({'label': label, 'shape': 'plaintext', 'style': 'solid'})}\n",
             "\t}\n",
+        ]
+
+    def legend_title(self) -> list[str]:
+        """The legend's heading: which scale the colours are on."""
+        if not self.relative:
+            return ["<B>|gradient| (L2 norm)</B>"]
+        return [
+            "<B>relative |gradient|</B>",
+            f'<FONT POINT-SIZE="9">parameters: (|g| / |w|) ÷ median {esc(_sci(self.param_median))}</FONT>',  # noqa: E501
+            f'<FONT POINT-SIZE="9">other tensors: |g| ÷ median {esc(_sci(self.op_median))}</FONT>',
         ]

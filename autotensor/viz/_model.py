@@ -24,7 +24,7 @@ import numpy as np
 
 from autotensor import graph
 from autotensor.tensor import Tensor
-from autotensor.viz._stats import saved_entries, value_stats
+from autotensor.viz._stats import is_fused, saved_entries, value_stats
 
 
 # -- input checking ----------------------------------------------------------------------------
@@ -159,8 +159,14 @@ class GraphView:
             else:
                 self.consts.append(Const(r._data.shape, r._data.dtype, value_stats(r._data)))
                 self.root_refs.append(("const", len(self.consts) - 1))
+        # box keys per node, outermost first: per module call where a trace(module=...)
+        # recorded the calls (("call", serial)), else per module (id) or scope name (str);
+        # mod_paths are the per-module keys, used to find repeats (calls of a module in a
+        # loop fold like time steps)
         self.scope_paths: list[tuple] = [()] * len(self.nodes)
+        self.mod_paths: list[tuple] = self.scope_paths
         self.box_labels: dict[Any, tuple[str, str]] = {}  # key -> (name, class name)
+        self.call_label: dict[tuple, tuple[int, int]] = {}  # call key -> (k, n): call k of n
         if group:
             self._scopes(module)
 
@@ -169,17 +175,22 @@ class GraphView:
         if module is not None and module is not True:
             for name, m in module.named_modules():
                 names.setdefault(id(m), name)
-        cache: dict[int, tuple] = {}
+        cache: dict[tuple, tuple] = {}
+        self.mod_paths = [()] * len(self.nodes)
+        calls_of: dict[Any, set[int]] = {}
         for i, node in enumerate(self.nodes):
             sc = node._scope
             if not sc:
                 continue
-            path = cache.get(id(sc))
-            if path is None:
-                keys = []
-                for owner in sc:
+            call = node.__dict__.get("_viz_call")
+            ck = (id(sc), id(call))
+            hit = cache.get(ck)
+            if hit is None:
+                chain = call.chain() if call is not None else {}
+                keys, mkeys = [], []
+                for p, owner in enumerate(sc, 1):
                     key = owner if isinstance(owner, str) else id(owner)
-                    keys.append(key)
+                    mkeys.append(key)
                     if key not in self.box_labels:
                         if isinstance(owner, str):
                             self.box_labels[key] = (owner, "")
@@ -187,8 +198,20 @@ class GraphView:
                             nm = names.get(id(owner))
                             cls = type(owner).__name__
                             self.box_labels[key] = (cls if nm in (None, "") else nm, cls)
-                path = cache[id(sc)] = tuple(keys)
-            self.scope_paths[i] = path
+                    c = chain.get(p)
+                    if c is not None and c.owner is owner:
+                        ckey = ("call", c.serial)
+                        self.box_labels[ckey] = self.box_labels[key]
+                        calls_of.setdefault(key, set()).add(c.serial)
+                        keys.append(ckey)
+                    else:
+                        keys.append(key)
+                hit = cache[ck] = (tuple(keys), tuple(mkeys))
+            self.scope_paths[i], self.mod_paths[i] = hit
+        for serials in calls_of.values():
+            ordered = sorted(serials)
+            for k, serial in enumerate(ordered, 1):
+                self.call_label[("call", serial)] = (k, len(ordered))
 
     def qualname(self, path: tuple) -> str:
         """Dotted name of the box at the end of `path` (module names are already qualified)."""
@@ -233,7 +256,7 @@ def _tokens(view: GraphView) -> np.ndarray:
                 leaf = view.leaves[inp.ref]
                 name = view.pname.get(id(leaf))
                 leaves.append((inp.slot, name or (leaf._data.shape, leaf._data.dtype)))
-        key = (type(node), node._out_meta, view.scope_paths[i], len(node._edges), tuple(leaves))
+        key = (type(node), node._out_meta, view.mod_paths[i], len(node._edges), tuple(leaves))
         out[i] = table.setdefault(key, len(table))
     return out
 
@@ -340,10 +363,14 @@ class Unit:
 class Edge:
     src: str
     dst: str
-    kind: str  # data | recur | saved | cut
-    grad_ref: Any = None  # ('op', (i, nr)) / ('leaf', j) whose gradient flows back along it
+    kind: str  # data | recur | state | saved | cut
+    # ('op', (i, nr)) / ('leaf', j) / ('step', (i, name, t)) whose gradient flows back along it
+    grad_ref: Any = None
     nr: int | None = None  # producer output index when the producer has several outputs
     count: int = 1
+    slot: int | None = None  # the consumer's input position (kept for fused layers)
+    lhead: tuple | None = None  # box path the edge ends at (drawn to the box's border)
+    ltail: tuple | None = None  # box path the edge starts from
 
 
 @dataclass
@@ -378,12 +405,17 @@ def _collapse_test(collapse: Any) -> tuple[int | None, set[str]]:
     )
 
 
+def _is_fold(k: Any) -> bool:
+    return isinstance(k, tuple) and bool(k) and k[0] == "fold"
+
+
 def layout(
     view: GraphView,
     fold_min: int | None,
     collapse: Any,
     max_nodes: int | None,
     show_saved: bool,
+    expand_fused: Any = False,
 ) -> Layout:
     """Decide the units, boxes and edges to draw (see the module docstring)."""
     nodes = view.nodes
@@ -437,14 +469,31 @@ def layout(
                 if isinstance(key, tuple) and key and key[0] == "fold":
                     boxes[pre] = {"fold": folds[key[1]]}
                 else:
-                    scope_pre = tuple(k for k in pre if not (isinstance(k, tuple)))
+                    scope_pre = tuple(k for k in pre if not _is_fold(k))
                     boxes[pre] = {
                         "fold": None,
                         "name": view.box_labels[key][0],
                         "cls": view.box_labels[key][1],
                         "qualname": view.qualname(scope_pre),
                         "depth": len(scope_pre) - 1,
+                        "call": view.call_label.get(key) if isinstance(key, tuple) else None,
                     }
+    # a call box inside a fold box stands for the calls of all repeats: "calls 1-64 of 64"
+    for i, path in paths.items():
+        fpos = [d for d, k in enumerate(path) if _is_fold(k)]
+        if not fpos or len(members[i]) < 2:
+            continue
+        for d in range(fpos[0] + 1, len(path)):
+            key = path[d]
+            if not (isinstance(key, tuple) and key[0] == "call"):
+                continue
+            b = boxes[path[: d + 1]]
+            got = b.setdefault("calls", set())
+            for m in members[i]:
+                mk = view.scope_paths[m][d - 1] if d - 1 < len(view.scope_paths[m]) else None
+                lab = view.call_label.get(mk) if isinstance(mk, tuple) else None
+                if lab:
+                    got.add(lab[0])
 
     # 2. collapse: the first box on a node's path that is to be collapsed takes the node
     depth, names = _collapse_test(collapse)
@@ -527,12 +576,14 @@ def layout(
     edges: list[Edge] = []
     edge_ix: dict[tuple, int] = {}
 
-    def link(src: str, dst: str, kind: str, grad_ref: Any, nr: int | None) -> None:
-        key = (src, dst, kind, nr)
+    def link(src: str, dst: str, kind: str, grad_ref: Any, nr: int | None, slot: int) -> None:
+        # a fused layer drawn as its steps needs to know which input an edge feeds
+        fused_dst = expand_fused and units[dst].kind == "op" and is_fused(nodes[units[dst].ref])
+        key = (src, dst, kind, nr, slot if fused_dst else None)
         j = edge_ix.get(key)
         if j is None:
             edge_ix[key] = len(edges)
-            edges.append(Edge(src, dst, kind, grad_ref, nr))
+            edges.append(Edge(src, dst, kind, grad_ref, nr, slot=slot))
         else:
             edges[j].count += 1
 
@@ -553,12 +604,18 @@ def layout(
                     "recur" if recur else "data",
                     ("op", (rep[j], nr)),
                     nr if multi else None,
+                    inp.slot,
                 )
             else:
                 src = src_unit.get((inp.kind, inp.ref))
                 if src is not None and src != dst:
                     link(
-                        src, dst, "data", (inp.kind, inp.ref) if inp.kind == "leaf" else None, None
+                        src,
+                        dst,
+                        "data",
+                        (inp.kind, inp.ref) if inp.kind == "leaf" else None,
+                        None,
+                        inp.slot,
                     )
 
     root_units = []
@@ -574,7 +631,12 @@ def layout(
         cut = _cut(units, order, edges, root_units, max_nodes, view)
         order = [u for u in order if u in units]
 
-    # 4. saved tensors of the drawn ops
+    # 4. fused recurrent layers drawn as their time steps
+    if expand_fused:
+        limit = None if expand_fused is True else int(expand_fused)
+        _expand_fused(view, units, order, edges, boxes, root_units, limit)
+
+    # 5. saved tensors of the drawn ops
     if show_saved:
         for uid in list(order):
             u = units[uid]
@@ -664,6 +726,192 @@ def _cut(
     units["cut"] = Unit("cut", "cut", (), info)
     order.insert(0, "cut")
     return info
+
+
+# -- fused recurrent layers, opened -------------------------------------------------------------
+def _expand_fused(
+    view: GraphView,
+    units: dict[str, Unit],
+    order: list[str],
+    edges: list[Edge],
+    boxes: dict[tuple, dict],
+    root_units: list[str],
+    limit: int | None,
+) -> None:
+    """Replace the unit of each fused recurrent layer node (one node for a whole layer) by
+    one box per time step holding its gates and states (Note [per-step records] in
+    autotensor/ops/recurrent.py gives the numbers): a box per layer, in it a box per step
+    with a `gates` node (LSTM i, f, g, o; GRU r, z, n) and one node per state (c, h), the
+    state edges running from each step into the next. With `limit`, only the first and last
+    steps (limit in all) are drawn and one node stands for the steps between."""
+    targets = [
+        uid
+        for uid in order
+        if units[uid].kind == "op"
+        and len(units[uid].members) == 1
+        and is_fused(view.nodes[units[uid].ref])
+        and getattr(view.nodes[units[uid].ref], "seq_info", None)
+    ]
+    if not targets:
+        return
+    plan: dict[str, dict] = {}
+    for uid in targets:
+        u = units[uid]
+        i = u.ref
+        node = view.nodes[i]
+        T, reverse = node.seq_info
+        proc = list(range(T - 1, -1, -1)) if reverse else list(range(T))
+        if limit is not None and T > max(limit, 2):
+            head, tail = proc[: -(-limit // 2)], proc[T - limit // 2 :]
+            hidden = proc[len(head) : T - len(tail)]
+        else:
+            head, tail, hidden = proc, [], []
+        states = [k for k in node.step_names if k in ("c", "h")]
+        gates = [k for k in node.step_names if k not in ("c", "h")]
+        lpath = u.path + (("fused", i),)
+        boxes[lpath] = {
+            "fold": None,
+            "kind": "fused",
+            "name": type(node).__name__,
+            "cls": "",
+            "qualname": "",
+            "depth": len(u.path),
+            "steps": T,
+            "reverse": reverse,
+        }
+        del units[uid]
+        pos = order.index(uid)
+        new: list[str] = []
+
+        def add(unit: Unit, new: list[str] = new) -> None:
+            units[unit.uid] = unit
+            new.append(unit.uid)
+
+        step_units: dict[int, dict[str, str]] = {}
+        for t in head + tail:
+            spath = lpath + (("step", i, t),)
+            boxes[spath] = {
+                "fold": None,
+                "kind": "step",
+                "name": f"t = {t}",
+                "cls": "",
+                "qualname": "",
+                "depth": len(u.path) + 1,
+            }
+            su: dict[str, str] = {}
+            if gates:
+                gid = f"{uid}t{t}g"
+                add(Unit(gid, "fgates", spath, (i, t, tuple(gates))))
+                su["gates"] = gid
+            for k in states:
+                sid = f"{uid}t{t}{k}"
+                add(Unit(sid, "fstate", spath, (i, t, k)))
+                su[k] = sid
+            step_units[t] = su
+        skip = None
+        if hidden:
+            skip = f"{uid}skip"
+            add(Unit(skip, "fskip", lpath, (i, hidden)))
+        order[pos : pos + 1] = new
+        first_in = {t: (su.get("gates") or su["h"]) for t, su in step_units.items()}
+        plan[uid] = {
+            "i": i,
+            "node": node,
+            "T": T,
+            "proc": proc,
+            "shown": head + tail,
+            "head": head,
+            "tail": tail,
+            "skip": skip,
+            "steps": step_units,
+            "first_in": first_in,
+            "lpath": lpath,
+        }
+        # inside a step: gates -> c -> h (the o gate also feeds h), gates -> h (GRU)
+        for t, su in step_units.items():
+            g = su.get("gates")
+            if g and "c" in su:
+                edges.append(Edge(g, su["c"], "data", None))
+                edges.append(Edge(su["c"], su["h"], "data", ("step", (i, "c", t))))
+                edges.append(Edge(g, su["h"], "data", None))
+            elif g:
+                edges.append(Edge(g, su["h"], "data", None))
+        # from each step into the next in processing order: h into the gates, c into c
+        seq: list[int | None] = [*head, *([None] if skip else []), *tail]
+        for a, b in zip(seq, seq[1:]):
+            if a is None:  # the skipped steps, into the first step after them
+                assert skip is not None and b is not None
+                edges.append(Edge(skip, first_in[b], "state", ("step", (i, "h", hidden[-1]))))
+                continue
+            if b is None:
+                assert skip is not None
+                edges.append(Edge(step_units[a]["h"], skip, "state", ("step", (i, "h", a))))
+                continue
+            sa, sb = step_units[a], step_units[b]
+            edges.append(Edge(sa["h"], first_in[b], "state", ("step", (i, "h", a))))
+            if "c" in sa:
+                edges.append(Edge(sa["c"], sb["c"], "state", ("step", (i, "c", a))))
+    # edges that ran into or out of a layer's single node
+    lstm_like = {uid: "c" in p["steps"][p["shown"][0]] for uid, p in plan.items()}
+    out: list[Edge] = []
+    for e in edges:
+        if e.dst in plan or e.src in plan:
+            pass
+        else:
+            out.append(e)
+            continue
+        if e.dst in plan:
+            p = plan[e.dst]
+            first = p["shown"][0]
+            s0 = p["steps"][first]
+            if e.src in plan and e.slot == 0 and e.nr == 0:
+                continue  # layer into layer: per step, below
+            if e.slot == 0:  # the input sequence, to the layer box
+                src, ltail = e.src, None
+                if e.src in plan:
+                    src, ltail = _layer_out(plan[e.src], e.nr, lstm_like[e.src])
+                out.append(Edge(src, p["first_in"][first], "data", e.grad_ref, e.nr,
+                                lhead=p["lpath"], ltail=ltail))  # fmt: skip
+            elif e.slot == 1:  # h0 into the first step
+                out.append(Edge(e.src, p["first_in"][first], "data", e.grad_ref, e.nr))
+            elif e.slot == 2 and lstm_like[e.dst]:  # c0
+                out.append(Edge(e.src, s0["c"], "data", e.grad_ref, e.nr))
+            else:  # weights and biases: used by every step, drawn into the layer box
+                out.append(Edge(e.src, p["first_in"][first], "data", e.grad_ref, e.nr,
+                                lhead=p["lpath"]))  # fmt: skip
+            continue
+        p = plan[e.src]
+        src, ltail = _layer_out(p, e.nr, lstm_like[e.src])
+        out.append(Edge(src, e.dst, e.kind, e.grad_ref, e.nr, ltail=ltail))
+    # one fused layer feeding the next: h_t of the lower layer into step t of the upper one
+    for e in edges:
+        if e.dst in plan and e.src in plan and e.slot == 0 and e.nr == 0:
+            lo, hi = plan[e.src], plan[e.dst]
+            for t in hi["shown"]:
+                if t in lo["steps"]:
+                    out.append(Edge(lo["steps"][t]["h"], hi["first_in"][t], "data",
+                                    ("step", (lo["i"], "h", t))))  # fmt: skip
+                elif lo["skip"]:
+                    out.append(Edge(lo["skip"], hi["first_in"][t], "data", None))
+    edges[:] = out
+    for k, uid in enumerate(root_units):
+        if uid in plan:
+            root_units[k] = plan[uid]["steps"][plan[uid]["proc"][-1]]["h"] if (
+                plan[uid]["proc"][-1] in plan[uid]["steps"]) else plan[uid]["skip"]  # fmt: skip
+
+
+def _layer_out(p: dict, nr: int | None, lstm: bool) -> tuple[str, tuple | None]:
+    """The unit an output of a fused layer leaves from: h_n and c_n from the last step
+    processed; the whole output sequence from that step's h, drawn from the layer box."""
+    last = p["proc"][-1]
+    su = p["steps"].get(last)
+    if su is None:
+        return p["skip"], p["lpath"]
+    if nr == 2 and lstm:
+        return su["c"], None
+    if nr == 1:
+        return su["h"], None
+    return su["h"], p["lpath"]
 
 
 def resolve_fold(fold_repeats: Any, n_ops: int) -> int | None:

@@ -13,7 +13,9 @@ sources are read, best first:
 
 from __future__ import annotations
 
+import linecache
 import math
+import sys
 import threading
 import weakref
 from dataclasses import dataclass
@@ -180,36 +182,164 @@ class ConstInput:
     stats: ValueStats | None
 
 
+class Call:
+    """One call of a module, recorded under `trace(module=model)`: the module, the call that
+    was open around it (None at the top), its position in the scope path (1 = outermost) and
+    a serial number in calling order."""
+
+    __slots__ = ("owner", "parent", "depth", "serial")
+
+    def __init__(self, owner: Any, parent: Call | None, depth: int, serial: int) -> None:
+        self.owner = owner
+        self.parent = parent
+        self.depth = depth
+        self.serial = serial
+
+    def chain(self) -> dict[int, Call]:
+        """depth -> call, for this call and the calls around it."""
+        out: dict[int, Call] = {}
+        c: Call | None = self
+        while c is not None:
+            out[c.depth] = c
+            c = c.parent
+        return out
+
+
+_INTERNAL: dict[str, bool] = {}  # filename -> inside autotensor or nn (not the user's code)
+
+
+def _internal(filename: str) -> bool:
+    r = _INTERNAL.get(filename)
+    if r is None:
+        f = filename.replace("\\", "/")
+        r = _INTERNAL[filename] = "/autotensor/" in f or "/nn/" in f or f.startswith("<frozen")
+    return r
+
+
+def creation_site(depth: int = 2) -> tuple[str, int, str] | None:
+    """(filename, line, function) of the innermost caller outside autotensor and nn: the
+    line of the user's code that created an op. A walk up the frames, ~1 µs."""
+    f: Any = sys._getframe(depth)
+    while f is not None and _internal(f.f_code.co_filename):
+        f = f.f_back
+    if f is None:
+        return None
+    return (f.f_code.co_filename, f.f_lineno, f.f_code.co_name)
+
+
+def source_line(node: Any) -> str | None:
+    """'file:line in function: code' of the user's line that recorded `node`, when a trace
+    (or anomaly mode) saw it; None otherwise."""
+    site = node.__dict__.get("_viz_where")
+    if site is None:
+        tr = getattr(node, "_trace", None)
+        if not tr:
+            return None
+        for fr in reversed(tr):
+            if not _internal(fr.filename):
+                site = (fr.filename, fr.lineno, fr.name)
+                break
+        else:
+            return None
+    filename, lineno, func = site
+    code = linecache.getline(filename, lineno).strip()
+    return f"{filename}:{lineno} in {func}: {code}" if code else f"{filename}:{lineno} in {func}"
+
+
+def fused_steps(node: Any) -> tuple[tuple, dict | None, dict | None]:
+    """(names, values, grads) of the per-step tensors of a fused recurrent layer node:
+    values name -> [ValueStats per time step] (from the trace, or from the buffers the node
+    still holds), grads name -> array of per-step gradient norms (recorded by its backward
+    under a trace, Note [per-step records] in autotensor/ops/recurrent.py)."""
+    names = getattr(node, "step_names", ())
+    vals = node.__dict__.get("_viz_step_values")
+    if vals is None and names:
+        arrays = node.step_values()
+        if arrays is not None:
+            vals = {k: [value_stats(a[t]) for t in range(a.shape[0])] for k, a in arrays.items()}
+    return names, vals, getattr(node, "step_grads", None)
+
+
+def is_fused(node: Any) -> bool:
+    """True for a node that runs a whole recurrent layer (it can be drawn as its steps)."""
+    return bool(getattr(node, "step_names", ()))
+
+
 class trace:
     """Record statistics of every op during a forward pass and the backward that follows.
 
     Usage::
 
-        with at.viz.trace():
+        with at.viz.trace(module=model):
             loss = model(x, y)
         loss.backward()
-        at.viz.draw(loss, show_values=True, show_grads=True)
+        at.viz.draw(loss, module=model, show_values=True, show_grads=True)
 
     While active, each recorded op stores mean/std/min/max (and NaN/Inf counts) of its outputs
-    and of its inputs that need no gradient (drawn as constants), and registers a gradient hook
-    on each output, so that backward leaves the gradient norm of every intermediate result on
-    its node. Nothing is kept except these numbers. Only the thread that entered the context is
-    recorded. Costs O(size) per op: for debugging and pictures, not for training loops.
+    and of its inputs that need no gradient (drawn as constants), the line of your code that
+    created it, and registers a gradient hook on each output, so that backward leaves the
+    gradient norm of every intermediate result on its node. A fused recurrent layer also keeps
+    the statistics of its gates and states at every step, and its backward the gradient norm
+    of each (Note [per-step records] in autotensor/ops/recurrent.py). With `module=model`,
+    every call of each of its modules is recorded (through forward pre/post hooks, removed on
+    exit), so each call is drawn as its own box. Nothing is kept except these numbers. Only
+    the thread that entered the context is recorded. Costs O(size) per op: for debugging and
+    pictures, not for training loops.
     """
 
-    def __init__(self, values: bool = True, grads: bool = True) -> None:
+    def __init__(self, values: bool = True, grads: bool = True, *, module: Any = None) -> None:
+        if module is not None and not hasattr(module, "named_modules"):
+            raise TypeError(
+                f"autotensor.viz.trace: module must be a model with named_modules() (an "
+                f"nn.Module), got {type(module).__name__}"
+            )
         self.values = values
         self.grads = grads
+        self.module = module
         self.count = 0  # ops recorded
+        self.calls = 0  # module calls recorded
+        self._stack: list[Call] = []
+        self._handles: list = []
 
     def __enter__(self) -> trace:
         self._thread = threading.get_ident()
         self._prev = graph._observer
         graph._observer = self._observe
+        if self.module is not None:
+            seen: set[int] = set()
+            for _, m in self.module.named_modules():
+                if id(m) in seen:
+                    continue
+                seen.add(id(m))
+                self._handles.append(m.register_forward_pre_hook(self._enter_call))
+                try:
+                    h = m.register_forward_hook(self._exit_call, always_called=True)
+                except TypeError:  # a module class without always_called
+                    h = m.register_forward_hook(self._exit_call)
+                self._handles.append(h)
         return self
 
     def __exit__(self, *exc: object) -> None:
         graph._observer = self._prev
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self._stack.clear()
+
+    # forward pre/post hooks: they run inside the module's scope (nn.Module.__call__ pushes
+    # the module before calling them), so the depth of the call is the current scope length
+    def _enter_call(self, module: Any, args: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
+        parent = self._stack[-1] if self._stack else None
+        self.calls += 1
+        self._stack.append(Call(module, parent, len(graph._scopes.current), self.calls))
+
+    def _exit_call(self, module: Any, args: Any, out: Any) -> None:
+        if threading.get_ident() != self._thread:
+            return
+        if self._stack and self._stack[-1].owner is module:
+            self._stack.pop()
 
     def _observe(self, node: Any, inputs: tuple, results: Any) -> None:
         if self._prev is not None:
@@ -217,6 +347,18 @@ class trace:
         if threading.get_ident() != self._thread:
             return
         self.count += 1
+        node._viz_where = creation_site(2)
+        if self._stack:
+            node._viz_call = self._stack[-1]
+        if is_fused(node):
+            if self.grads:
+                node.record_steps = True
+            if self.values:
+                arrays = node.step_values()
+                if arrays is not None:
+                    node._viz_step_values = {
+                        k: [value_stats(a[t]) for t in range(a.shape[0])] for k, a in arrays.items()
+                    }
         if self.values:
             node._viz_values = [value_stats(r._data) for r in results]
             consts = []
