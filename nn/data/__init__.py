@@ -9,7 +9,7 @@ File readers: `load_idx`, `FashionMNIST`, `MNIST` (IDX images/labels), `load_csv
 `load_boston`, `train_test_split`, `standardize` (tables), `CharCorpus` (text).
 """
 
-from nn.data.dataloader import DataLoader, default_collate
+from nn.data.dataloader import DataLoader, WorkerInfo, default_collate, get_worker_info
 from nn.data.dataset import (
     ConcatDataset,
     Dataset,
@@ -19,11 +19,21 @@ from nn.data.dataset import (
     random_split,
 )  # fmt: skip
 from nn.data.idx import FASHION_MNIST_ROOT, MNIST, FashionMNIST, load_idx
+from nn.data.sampler import (
+    BatchSampler,
+    RandomSampler,
+    Sampler,
+    SequentialSampler,
+    SubsetRandomSampler,
+    WeightedRandomSampler,
+)  # fmt: skip
 from nn.data.tabular import load_boston, load_csv, standardize, train_test_split
 from nn.data.text import CharCorpus
 
 __all__ = [
-    "DataLoader", "default_collate", "Dataset", "IterableDataset", "TensorDataset", "Subset",
+    "DataLoader", "default_collate", "get_worker_info", "WorkerInfo", "Sampler",
+    "SequentialSampler", "RandomSampler", "SubsetRandomSampler", "WeightedRandomSampler",
+    "BatchSampler", "Dataset", "IterableDataset", "TensorDataset", "Subset",
     "ConcatDataset", "random_split", "load_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_ROOT",
     "load_csv", "load_boston", "standardize", "train_test_split", "CharCorpus",
 ]  # fmt: skip
