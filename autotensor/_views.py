@@ -114,7 +114,7 @@ def _refresh_views(root: Tensor) -> None:
     prev = _state.enabled
     _state.enabled = True
     try:
-        for ref in live:
+        for ref in tuple(live):  # replaying registers new (temporary) views in `live`
             v = ref()
             if v is None:
                 continue
