@@ -16,10 +16,10 @@ int16 = np.dtype(np.int16)
 int8 = np.dtype(np.int8)
 uint8 = np.dtype(np.uint8)
 bool_ = np.dtype(np.bool_)
-float = float32  # noqa: A001 - torch.float is float32
+float = float32  # torch.float is float32
 double = float64
 long = int64
-int = int32  # noqa: A001 - torch.int is int32
+int = int32  # torch.int is int32
 half = float16
 
 _default_float = [float32]

@@ -320,6 +320,7 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
 def index_put(x: Tensor, index: Any, value: Any) -> Tensor:
     """x with x[index] = value, out of place (what __setitem__ records)."""
     if isinstance(value, Tensor) and value.dtype != x.dtype:
+        ops.movement.check_put_dtype(x.dtype, index, value)
         value = value.to(x.dtype)
     return ops.IndexPut.apply(x, value, index=index)
 
@@ -433,7 +434,12 @@ def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
     dims = norm_dims(dim, x.ndim, "var")
     n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
     d = x - mean(x, dims, keepdim=True)
-    return ops.Sum.apply(d * d, dim=dims, keepdim=keepdim) / builtins.max(n - correction, 0)
+    s = ops.Sum.apply(d * d, dim=dims, keepdim=keepdim)
+    if n - correction < 0:
+        # as torch: the value is NaN (no degrees of freedom) but the gradient still takes
+        # the factor 1 / (n - correction)
+        return s / (n - correction) + float("nan")
+    return s / (n - correction)
 
 
 def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
@@ -450,11 +456,7 @@ def logsumexp(x: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
     """log(sum(exp(x))) over dim, shifted by the (constant) max so nothing overflows."""
     if x.dtype.kind not in "fc":  # as torch: integers and bools give the default float
         x = x.to(dtypes.get_default_dtype())
-    dims = norm_dims(dim, x.ndim, "logsumexp")
-    m = np.amax(x._data, axis=dims, keepdims=True) if x.numel() else np.zeros(())
-    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
-    out = (x - m).exp().sum(dims, keepdim=True).log() + m
-    return out if keepdim else squeeze(out, dims) if dims else out
+    return ops.reduce.Logsumexp.apply(x, dim=dim, keepdim=keepdim)
 
 
 def max(x: Tensor, dim: Any = None, keepdim: bool = False) -> Any:
@@ -582,15 +584,6 @@ def matmul(x: Any, y: Any) -> Tensor:
             f"matmul(): arguments must be Tensors, got {type(x).__name__} and {type(y).__name__}"
         )
     x, y = as_tensor(x), as_tensor(y)
-    batched_empty = (x.ndim > 2 or y.ndim > 2) and 0 in x.shape[:-2] + y.shape[:-2]
-    if x.dtype != y.dtype and not batched_empty:  # torch does not promote here
-        raise RuntimeError(
-            f"matmul: expected m1 and m2 to have the same dtype, but got: "
-            f"{dtypes.torch_name(x.dtype)} != {dtypes.torch_name(y.dtype)} (shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)})"
-        )
-    if x.dtype != y.dtype:  # an empty batch: torch returns early, in the promoted dtype
-        x, y = _operands(x, y)
     if x.ndim == 0 or y.ndim == 0:
         raise RuntimeError(
             f"matmul: both arguments need at least 1 dimension, got {x.ndim}D and {y.ndim}D"
@@ -599,6 +592,17 @@ def matmul(x: Any, y: Any) -> Tensor:
         raise RuntimeError(
             f"matmul: 1D tensors expected of the same size, got sizes {x.shape[0]} and {y.shape[0]}"
         )
+    if (x.dtype == np.bool_ or y.dtype == np.bool_) and x.numel() and y.numel():
+        dtypes.check_supported("matmul", np.dtype(np.bool_))  # before the dtypes are compared
+    batched_empty = x.ndim > 2 and y.ndim > 2 and 0 in x.shape[:-2] + y.shape[:-2]
+    if x.dtype != y.dtype and not batched_empty:  # torch does not promote here
+        raise RuntimeError(
+            f"matmul: expected m1 and m2 to have the same dtype, but got: "
+            f"{dtypes.torch_name(x.dtype)} != {dtypes.torch_name(y.dtype)} (shapes "
+            f"{tuple(x.shape)} and {tuple(y.shape)})"
+        )
+    if x.dtype != y.dtype:  # an empty batch: torch returns early, in the promoted dtype
+        x, y = _operands(x, y)
     xv = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
     yv = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
     out = ops.MatMul.apply(xv, yv)

@@ -18,10 +18,10 @@ from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
 
-import fuzzlib  # noqa: E402
-import torch  # noqa: E402
+import fuzzlib
+import torch
 
-import autotensor as at  # noqa: E402
+import autotensor as at
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
         m = fuzzlib.classify(prog, torch, at)
         if m is None:
             continue
-        if m.key in fuzzlib.DELIBERATE:
+        if fuzzlib.is_deliberate(m):
             deliberate[m.key] += 1
             continue
         counts[m.key] += 1

@@ -22,6 +22,15 @@ def _mask(cond: np.ndarray, like: Tensor) -> np.ndarray:
     return cond.astype(like._data.dtype, copy=False)
 
 
+def _dtype(x: Any, y: Any) -> np.dtype:
+    """The dtype of a binary op's tensor operand (the other may be a Python scalar; a 0-d
+    tensor arrives as an array or a numpy scalar)."""
+    for v in (x, y):
+        if isinstance(v, (np.ndarray, np.generic)):
+            return v.dtype
+    return np.asarray(x).dtype
+
+
 def _keep(cond: np.ndarray, g: Tensor) -> Tensor:
     """g where cond, else exactly 0: a gradient that is not selected stays 0 even where g is
     inf or NaN (multiplying by a 0/1 mask would turn those into NaN), as torch's where-based
@@ -148,9 +157,8 @@ class Pow(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        dtypes.check_supported("pow", *(d for d in map(dtypes.dtype_of, (x, y)) if d is not None))
-        base = x if isinstance(x, np.ndarray) else y  # the tensor operand decides the dtype
-        out = _int_power(x, y) if base.dtype.kind in "iu" else np.power(x, y)
+        dtypes.check_supported("pow", _dtype(x, y))  # the base's (a bool exponent is fine)
+        out = _int_power(x, y) if _dtype(x, y).kind in "iu" else np.power(x, y)
         ctx.save_for_backward(x, y, out)
         return out
 
@@ -698,9 +706,10 @@ class Round(_ZeroGrad):
 
 
 # -- integer-valued binary ops ---------------------------------------------------------------
-def _int_zero_division(op: str, y: Any) -> None:
-    """Integer division by zero: torch raises (numpy would quietly give 0)."""
-    if (np.asarray(y) == 0).any():
+def _int_zero_division(x: Any, y: Any) -> None:
+    """Integer division by zero: torch raises (numpy would quietly give 0), unless the
+    result is empty."""
+    if (np.asarray(y) == 0).any() and np.broadcast(np.asarray(x), np.asarray(y)).size:
         raise RuntimeError("ZeroDivisionError")
 
 
@@ -716,11 +725,13 @@ class FloorDivide(Function):
 
     @staticmethod
     def forward(ctx, x, y, mode="floor"):
-        base = np.asarray(x if isinstance(x, np.ndarray) else y)
+        base = np.asarray(x if isinstance(x, np.ndarray) else y, dtype=_dtype(x, y))
         dtypes.check_supported("floor_divide", base.dtype)
         ctx.mode = mode
+        ctx.save_for_backward(x, y)  # unused by the rule, but torch saves both: an in-place
+        # change of either before backward is refused alike
         if base.dtype.kind in "iu":
-            _int_zero_division("floor_divide", y)
+            _int_zero_division(x, y)
             if mode == "trunc":  # C division: the quotient of the magnitudes, signed
                 q = np.floor_divide(np.abs(x), np.abs(y)) * np.sign(x) * np.sign(y)
                 return np.asarray(q, dtype=base.dtype)
@@ -732,6 +743,7 @@ class FloorDivide(Function):
     def backward(ctx, g):
         if ctx.mode == "floor_divide":
             raise RuntimeError("derivative for aten::floor_divide is not implemented")
+        _ = ctx.saved_tensors  # the version check
         zero = _new(np.zeros_like(g._data))
         return zero, zero
 
@@ -748,10 +760,10 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        base = np.asarray(x if isinstance(x, np.ndarray) else y)
+        base = np.asarray(x if isinstance(x, np.ndarray) else y, dtype=_dtype(x, y))
         dtypes.check_supported("remainder", base.dtype)
         if base.dtype.kind in "iu":
-            _int_zero_division("remainder", y)
+            _int_zero_division(x, y)
         ctx.save_for_backward(x, y)
         return np.mod(x, y)
 
@@ -797,8 +809,7 @@ def remainder(x: Any, y: Any) -> Tensor:
 def bitwise(op: str, x: Any, y: Any) -> Tensor:
     """& | ^ of integer or bool operands (already promoted to one dtype); floats refused."""
     xd, yd = (v._data if isinstance(v, Tensor) else v for v in (x, y))
-    base = xd if isinstance(xd, np.ndarray) else yd
-    dtypes.check_supported(op, base.dtype)
+    dtypes.check_supported(op, _dtype(xd, yd))
     fn = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
           "bitwise_xor": np.bitwise_xor}[op]  # fmt: skip
     try:

@@ -32,7 +32,8 @@ class MatMul(Function):
                 f"({x.shape[-2]}x{x.shape[-1]} and {y.shape[-2]}x{y.shape[-1]}): inner "
                 f"dimensions {x.shape[-1]} and {y.shape[-2]} differ"
             )
-        dtypes.check_supported("matmul", x.dtype)  # after the shapes, as torch checks them
+        if x.size and y.size:  # after the shapes, as torch checks them; empty ones pass
+            dtypes.check_supported("matmul", x.dtype)
         ctx.save_for_backward(x, y)
         return np.matmul(x, y)
 

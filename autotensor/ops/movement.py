@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotensor import dtypes
 from autotensor.function import Function
 from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import _new
@@ -174,6 +175,21 @@ def take(x: np.ndarray, index) -> np.ndarray:
     if steps is None:
         return x[index]
     return x[steps[0]][steps[1]]
+
+
+def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
+    """torch's index_put (an index with arrays or masks) takes a floating value tensor only of
+    the destination's floating dtype; basic indexing casts (it is a copy_)."""
+    vd = getattr(value, "dtype", None)
+    if vd is None or vd == out_dtype or vd.kind != "f" or out_dtype.kind != "f":
+        return  # (torch casts a bool or integer value into an integer tensor)
+    items = index if isinstance(index, tuple) else (index,)
+    if any(_is_advanced(i) for i in items):
+        raise RuntimeError(
+            f"Index put requires the source and destination dtypes match, got "
+            f"{dtypes.torch_name(out_dtype)} for the destination and {dtypes.torch_name(vd)} for "
+            f"the source."
+        )
 
 
 def put(out: np.ndarray, index, value) -> None:
@@ -438,10 +454,13 @@ class Gather(Function):
         (d,) = norm_dims(dim, x.ndim, "gather") or (0,)
         index = _check_index("gather", x, d, index)
         ctx.dim, ctx.index, ctx.shape = d, index, x.shape
+        ctx.save_for_backward(x)  # unused by the rule, but torch saves it: an in-place change
+        # of x before backward is refused alike
         return x[_scatter_index(index, d)]
 
     @staticmethod
     def backward(ctx, g):
+        _ = ctx.saved_tensors  # the version check
         zeros = _new(np.zeros(ctx.shape, dtype=g.dtype))
         return ScatterAdd.apply(zeros, ctx.dim, ctx.index, g)
 

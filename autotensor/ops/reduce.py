@@ -107,13 +107,21 @@ class _Extremum(Function):
             # torch's max()/min() over everything give a NaN result's gradient to the NaNs;
             # its amax/amin leave it NaN (0/0 below), which nan_shares=False keeps.
             mask |= np.isnan(x) & np.isnan(out)
-        ctx.weight = mask / mask.sum(axis=dims, keepdims=True)
+        with np.errstate(invalid="ignore"):  # 0/0 for a NaN amax: its gradient stays NaN
+            ctx.weight = mask / mask.sum(axis=dims, keepdims=True)
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
-        return out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        out = out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        ctx.save_for_backward(x, out)  # as torch's rule: an in-place change of either is caught
+        return out
 
     @staticmethod
     def backward(ctx, g):
-        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim) * ctx.weight.astype(g.dtype)
+        _ = ctx.saved_tensors  # the version check of the saved result
+        w = ctx.weight.astype(g.dtype)
+        ge = _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
+        # where, not a product: an element that is not the extremum gets exactly 0 even when
+        # g is inf or NaN (torch's rule selects; 0 * inf would be NaN)
+        return _select(w != 0, ge * w, 0.0)
 
     @staticmethod
     def sample_inputs(rng):
@@ -141,6 +149,14 @@ class Amin(_Extremum):
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False, nan_shares=False):
         return Amin._fwd(ctx, x, dim, keepdim, nan_shares)
+
+
+def _select(cond: np.ndarray, x: Tensor, y: float) -> Tensor:
+    """x where cond, else y (the Where primitive, imported late: elementwise imports Function
+    from the same place this module does, so either order works)."""
+    from autotensor.ops.elementwise import Where
+
+    return x if cond.all() else Where.apply(cond, x, y)
 
 
 class MaxDim(Function):
@@ -219,6 +235,7 @@ class Prod(Function):
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):
         dims = norm_dims(dim, x.ndim, "prod") if dim is not None else tuple(range(x.ndim))
+        dims = dims if x.ndim else ()  # a 0-d tensor: the product of its one element
         out = np.prod(x, axis=dims, keepdims=keepdim)
         ctx.save_for_backward(x, out)
         ctx.dims, ctx.keepdim, ctx.flat = dims, keepdim, dim is None
@@ -233,7 +250,11 @@ class Prod(Function):
         # With zeros present, out / x is undefined: use the product of the others, from
         # exclusive cumulative products on both sides (not differentiable again).
         xd = x._data
-        if ctx.flat:
+        if not ctx.dims:
+            return ge
+        if ctx.flat or len(ctx.dims) == xd.ndim:
+            if (xd == 0).sum() > 1:  # torch: two zeros make every partial product 0
+                return _new(np.zeros(xd.shape, dtype=g.dtype))
             flat = xd.reshape(-1)
             others = _exclusive_prod(flat, 0).reshape(xd.shape)
         else:
@@ -327,9 +348,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        if out.ndim == 0:
-            return g * 0.0
-        return out * (g - (g * out).sum(ctx.dim, keepdim=True))
+        return out * (g - (g * out).sum(ctx.dim, keepdim=True))  # 0-d too, NaN included
 
     @staticmethod
     def sample_inputs(rng):
@@ -367,8 +386,39 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        if out.ndim == 0:
-            return g * 0.0
-        return g - out.exp() * g.sum(ctx.dim, keepdim=True)
+        return g - out.exp() * g.sum(ctx.dim, keepdim=True)  # 0-d too, NaN included
 
     sample_inputs = Softmax.sample_inputs
+
+
+class Logsumexp(Function):
+    """out = log(sum(exp(x))) over `dim` (shifted by the max, so nothing overflows);
+    dx = g exp(x - out).  Shapes: x (*) -> reduced."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dim=None, keepdim=False):
+        dims = norm_dims(dim, x.ndim, "logsumexp")
+        m = np.amax(x, axis=dims, keepdims=True, initial=-np.inf) if x.size else None
+        if m is None:
+            m = np.zeros([1 if i in dims else s for i, s in enumerate(x.shape)], x.dtype)
+        m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+        with np.errstate(divide="ignore"):  # log(0) = -inf: an empty or all -inf reduction
+            outk = (np.log(np.exp(x - m).sum(axis=dims, keepdims=True)) + m).astype(x.dtype)
+        ctx.dims, ctx.keepdim, ctx.shape = dims, keepdim, x.shape
+        out = outk if keepdim else outk.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        ctx.save_for_backward(x, out)  # the output itself: differentiable again (double backward)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        outk = _expand_back(out, ctx.shape, ctx.dims, ctx.keepdim)
+        return _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim) * (x - outk).exp()
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _reduce_samples(rng)
+        yield Sample(rng.normal(size=(3, 1, 2)), dim=1, note="size-1")
+        yield Sample(rng.normal(size=(0, 3)), dim=1, note="empty")
