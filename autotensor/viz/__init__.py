@@ -588,8 +588,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--saved", action="store_true", help="draw saved tensors")
     p.add_argument("--direction", default="TB", choices=["TB", "LR", "BT", "RL"])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--html", metavar="FILE", help="write the interactive HTML page to FILE")
+    p.add_argument("--relative", action="store_true", help="colour on the relative scale")
     a = p.parse_args(argv)
-    out = a.out or f"{a.model}.svg"
+    out = a.html or a.out or f"{a.model}.svg"
     fmt_ = out.rsplit(".", 1)[-1].lower() if "." in out else "svg"
     kwargs = {"steps": a.steps} if a.model == "lstm" else {}
     ex = examples.build(a.model, seed=a.seed, trace_stats=a.values or a.grads, **kwargs)
@@ -610,9 +612,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         fold_repeats=False if a.no_fold else "auto",
         title=ex.title,
         inputs=ex.inputs,
+        colour="relative" if a.relative else "absolute",
     )
     try:
-        if fmt_ == "txt":
+        if a.html:
+            page_opts = {k: v for k, v in opts.items() if k != "legend"}
+            _write(out, html(ex.root, **page_opts))
+        elif fmt_ == "txt":
             src = text(ex.root, ex.params, a.values, a.grads, opts["module"], ex.inputs)
             _write(out, src)
         elif fmt_ in ("dot", "gv"):

@@ -136,6 +136,139 @@ def cnn(out_dir: Path) -> None:
     save(g, out_dir, "cnn_collapsed")
 
 
+# -- a GPT-like model (token and position embeddings, pre-norm blocks with masked
+# softmax attention, a tied output layer), built from nn.Linear, nn.LayerNorm, nn.Embedding
+# and autotensor ops
+class CausalSelfAttention(nn.Module):
+    def __init__(self, d: int, heads: int, context: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        # -inf above the diagonal: position t attends to positions <= t
+        self.mask = at.triu(at.full((context, context), float("-inf")), diagonal=1)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        dh = C // self.heads
+        q, k, v = self.qkv(x).chunk(3, -1)
+        q, k, v = (t.reshape(B, T, self.heads, dh).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1.0 / dh**0.5) + self.mask[:T, :T]
+        y = at.softmax(att, -1) @ v
+        return self.proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class Block(nn.Module):
+    def __init__(self, d: int, heads: int, context: int) -> None:
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = CausalSelfAttention(d, heads, context)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 4 * d), nn.GELU(), nn.Linear(4 * d, d))
+
+    def forward(self, x):
+        x = x + self.attn(self.ln1(x))
+        return x + self.mlp(self.ln2(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, vocab: int = 32, d: int = 32, heads: int = 4, layers: int = 4,
+                 context: int = 16) -> None:  # fmt: skip
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Embedding(context, d)
+        self.blocks = nn.ModuleList([Block(d, heads, context) for _ in range(layers)])
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab, bias=False)
+        self.head.weight = self.tok.weight  # tied: the embedding is used twice
+
+    def forward(self, idx):
+        T = idx.shape[1]
+        x = self.tok(idx) + self.pos(at.arange(T))
+        for block in self.blocks:
+            x = block(x)
+        return self.head(self.ln_f(x))
+
+
+def gpt_loss(layers: int = 4, seed: int = 0, batch: int = 4, context: int = 16):
+    """(model, loss) of the GPT-like model on random tokens, traced for drawing."""
+    at.manual_seed(seed)
+    model = GPT(layers=layers, context=context)
+    idx = at.randint(0, 32, (batch, context))
+    target = at.randint(0, 32, (batch * context,))
+    with at.viz.trace(module=model):
+        logits = model(idx)
+        loss = nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), target)
+    loss.backward()
+    return model, loss
+
+
+class LSTMRegressor(nn.Module):
+    """nn.LSTM (one fused node per layer) and a linear head on the last step."""
+
+    def __init__(self, inp: int = 8, hidden: int = 16, layers: int = 2) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(inp, hidden, num_layers=layers)
+        self.head = nn.Linear(hidden, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[-1])
+
+
+def lstm_loss(steps: int = 64, seed: int = 0, batch: int = 4):
+    """(model, loss) of a 2-layer nn.LSTM regressor over `steps` steps, traced."""
+    at.manual_seed(seed)
+    model = LSTMRegressor()
+    x, y = at.randn(steps, batch, 8), at.randn(batch, 1)
+    with at.viz.trace(module=model):
+        loss = nn.functional.mse_loss(model(x), y)
+    loss.backward()
+    return model, loss
+
+
+def gpt(out_dir: Path) -> None:
+    """(e) a GPT-like model grouped by block; and each block's parts collapsed."""
+    model, loss = gpt_loss(layers=2)
+    g = at.viz.draw(
+        loss,
+        module=model,
+        show_grads=True,
+        collapse=["blocks.0.attn", "blocks.0.mlp", "blocks.1.attn", "blocks.1.mlp"],
+        title="GPT-like model, 2 blocks: attention and MLP of each block collapsed",
+    )
+    save(g, out_dir, "gpt_blocks")
+    g = at.viz.draw(
+        loss, module=model, show_grads=True, title="GPT-like model: one block opened",
+        collapse=["blocks.1", "tok", "pos"],
+    )  # fmt: skip
+    save(g, out_dir, "gpt_block_open")
+
+
+def lstm_expanded(out_dir: Path) -> None:
+    """(f) a 2-layer nn.LSTM with its fused layers opened into time steps."""
+    model, loss = lstm_loss(steps=64)
+    g = at.viz.draw(
+        loss,
+        module=model,
+        show_grads=True,
+        expand_fused=6,
+        direction="LR",
+        title="2-layer nn.LSTM over 64 steps, fused layers opened (expand_fused=6)",
+    )
+    save(g, out_dir, "lstm_expanded")
+    g = at.viz.draw(
+        loss,
+        module=model,
+        show_grads=True,
+        expand_fused=6,
+        direction="LR",
+        colour="relative",
+        title="the same, coloured relative to the model (colour='relative')",
+    )
+    save(g, out_dir, "lstm_expanded_relative")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out-dir", default=str(Path(__file__).resolve().parents[1] / "img"))
@@ -146,6 +279,8 @@ def main() -> None:
     deep_mlp(out)
     lstm(out)
     cnn(out)
+    gpt(out)
+    lstm_expanded(out)
 
 
 if __name__ == "__main__":
