@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import types
 import warnings
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -75,6 +76,24 @@ def _update_param_group_val(param_group: dict[str, Any], key: str, val: Any) -> 
         param_group[key] = val
 
 
+def _track_step_called(optimizer: Optimizer) -> None:
+    """Wrap `optimizer.step` (once) so that it records having run, as torch does, for the
+    warning about calling `scheduler.step()` first (which skips the first lr)."""
+    if getattr(optimizer.step, "_wrapped_by_lr_sched", False):
+        return
+    optimizer._opt_called = False  # type: ignore[attr-defined]
+    func = type(optimizer).step
+    ref = weakref.ref(optimizer)  # no cycle through the optimizer's own __dict__
+
+    def step(*args: Any, **kwargs: Any) -> Any:
+        opt = ref()
+        opt._opt_called = True  # type: ignore[union-attr]
+        return func(opt, *args, **kwargs)  # type: ignore[arg-type]
+
+    step._wrapped_by_lr_sched = True  # type: ignore[attr-defined]
+    optimizer.step = step  # type: ignore[method-assign]
+
+
 class LRScheduler:
     """Base class: keeps `base_lrs` (each group's `initial_lr`), `last_epoch`, `_last_lr`.
 
@@ -104,6 +123,7 @@ class LRScheduler:
                     )
         self.base_lrs: list[Any] = _param_groups_val_list(optimizer, "initial_lr")
         self.last_epoch = last_epoch
+        _track_step_called(optimizer)
         self._initial_step()
 
     def _initial_step(self) -> None:
@@ -134,6 +154,17 @@ class LRScheduler:
 
     def step(self, epoch: int | None = None) -> None:
         """Advance one epoch (or jump to `epoch`, using the closed form when there is one)."""
+        if self._step_count == 1 and not getattr(self.optimizer, "_opt_called", True):
+            warnings.warn(
+                "Detected call of `lr_scheduler.step()` before `optimizer.step()`. In PyTorch "
+                "1.1.0 and later, you should call them in the opposite order: "
+                "`optimizer.step()` before `lr_scheduler.step()`.  Failure to do this will "
+                "result in PyTorch skipping the first value of the learning rate schedule. "
+                "See more details at "
+                "https://pytorch.org/docs/stable/optim.html#how-to-adjust-learning-rate",
+                UserWarning,
+                stacklevel=2,
+            )
         self._step_count += 1
         if epoch is not None:
             warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)

@@ -406,3 +406,43 @@ if given is not None:
         np.testing.assert_allclose(
             ours.detach().numpy(), theirs.detach().numpy(), **TOL[np.float64]
         )
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_state_dict_interchange_with_torch(line_search_fn):
+    """torch's LBFGS state (history lists, 0-d scalars, counters) loads here and ours into
+    torch; each continues on the other's trajectory (float64)."""
+    kw = dict(lr=1.0 if line_search_fn else 0.02, max_iter=3, history_size=4,
+              line_search_fn=line_search_fn)  # fmt: skip
+    o, t = _lbfgs_run("rosenbrock", np.float64, 4, kw)
+    assert list(o.state_dict()["state"][0]) == list(t.state_dict()["state"][0])
+    assert o.state_dict()["param_groups"] == t.state_dict()["param_groups"]
+
+    def to_torch(v):
+        if isinstance(v, list):
+            return [to_torch(e) for e in v]
+        return torch.tensor(v.numpy()) if isinstance(v, at.Tensor) else v
+
+    x_o, x_t = o.param_groups[0]["params"][0], t.param_groups[0]["params"][0]
+    fresh_o = [at.tensor(x_t.detach().numpy(), requires_grad=True)]
+    fresh_t = [torch.tensor(x_o.detach().numpy(), requires_grad=True)]
+    o2, t2 = optim.LBFGS(fresh_o, **kw), torch.optim.LBFGS(fresh_t, **kw)
+    o2.load_state_dict(_to_numpy(t.state_dict()))
+    sd = o.state_dict()
+    t2.load_state_dict({"state": {0: {k: to_torch(v) for k, v in sd["state"][0].items()}},
+                        "param_groups": sd["param_groups"]})  # fmt: skip
+
+    def closure(lib, opt, ps):
+        def f():
+            opt.zero_grad()
+            loss = _rosenbrock(lib, ps)
+            loss.backward()
+            return loss
+        return f
+
+    for a, b, pa, pb in [(o2, t, fresh_o, [x_t]), (o, t2, [x_o], fresh_t)]:
+        for _ in range(4):
+            a.step(closure(at, a, pa))
+            b.step(closure(torch, b, pb))
+            np.testing.assert_allclose(pa[0].detach().numpy(), pb[0].detach().numpy(),
+                                       **TOL[np.float64])  # fmt: skip

@@ -378,3 +378,17 @@ if given is not None:
         so = ours_sched.PolynomialLR(o, total_iters=total, power=power)
         sto = theirs_sched.PolynomialLR(t, total_iters=total, power=power)
         _lockstep(so, sto, o, t, 40, optimizer_step=False)
+
+
+def test_warns_when_scheduler_steps_before_optimizer():
+    o, _ = _opts()
+    s = ours_sched.StepLR(o, 2)
+    with pytest.warns(UserWarning, match="before `optimizer.step\\(\\)`"):
+        s.step()
+    o2, _ = _opts()
+    s2 = ours_sched.StepLR(o2, 2)
+    o2.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s2.step()  # the right order: silent
+    assert o2.state_dict()["param_groups"][0]["lr"] == 0.1  # the wrapper changes nothing else
