@@ -59,8 +59,10 @@ def asgd_update(
         ax += diff
     else:
         ax[...] = param
-    eta[...] = lr / (1 + lambd * lr * step) ** alpha
-    mu[...] = 1 / max(1, step - t0)
+    # torch forms the new values as float32 tensors (torch.as_tensor of a Python float)
+    # before copying them in, so they are float32-rounded even in a float64 state
+    eta[...] = np.float32(lr / (1 + lambd * lr * step) ** alpha)
+    mu[...] = np.float32(1 / max(1, step - t0))
 
 
 class ASGD(Optimizer):

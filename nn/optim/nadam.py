@@ -47,8 +47,8 @@ def nadam_update(
         d = sqrt(v / (1 - beta2^t)) + eps
         param -= lr (1 - mu_t) / (1 - P_t) * g / d + lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d
 
-    `mu_product` is the 0-d float32 state array, updated in place in float32 (as torch keeps
-    it). Shapes: every other array has the parameter's shape; `grad` is only read.
+    `mu_product` is the 0-d state array, updated in place in its own dtype (float32 when
+    created, as torch keeps it). Shapes: every other array has the parameter's shape; `grad` is only read.
     """
     param, grad, exp_avg, exp_avg_sq = _atleast_1d(param, grad, exp_avg, exp_avg_sq)
     g = grad
@@ -60,7 +60,9 @@ def nadam_update(
     bias_correction2 = 1 - beta2**step
     mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
     mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
-    mu_product *= np.float32(mu)  # a float32 product, as torch's scalar state computes it
+    # in the state's own dtype: float32 as created (torch's scalar state), the parameters'
+    # dtype after a load_state_dict (torch casts loaded state to it)
+    mu_product *= mu_product.dtype.type(mu)
     prod = float(mu_product)
     prod_next = prod * mu_next
     lerp_(exp_avg, g, 1 - beta1)

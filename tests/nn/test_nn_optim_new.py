@@ -110,14 +110,17 @@ def test_defaults_match_torch():
         assert getattr(optim, name)(p).defaults == getattr(torch.optim, name)(q).defaults, name
 
 
-@pytest.mark.parametrize("name", NEW)
-def test_state_dict_interchange_with_torch(name):
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ALL)
+def test_state_dict_interchange_with_torch(name, dtype):
     """torch's state dict (as numpy) loads here and ours loads into torch; both continue on
-    torch's trajectory."""
-    kw = {"ASGD": dict(t0=3)}.get(name, {})
-    ours, theirs = _pair(np.float32)
+    torch's trajectory. (Loaded scalar state such as NAdam's mu_product or ASGD's eta is
+    cast to the parameters' dtype, as torch casts it.)"""
+    kw = {"ASGD": dict(t0=3), "SGD": dict(lr=0.1, momentum=0.9), "Adam": dict(amsgrad=True),
+          "RMSprop": dict(centered=True, momentum=0.5)}.get(name, {})  # fmt: skip
+    ours, theirs = _pair(dtype)
     o, t = getattr(optim, name)(ours, **kw), getattr(torch.optim, name)(theirs, **kw)
-    _run(o, t, ours, theirs, np.float32, steps=5)
+    _run(o, t, ours, theirs, dtype, steps=5)
 
     fresh = [at.tensor(b.detach().numpy(), requires_grad=True) for b in theirs]
     o2 = getattr(optim, name)(fresh, **kw)
@@ -130,8 +133,8 @@ def test_state_dict_interchange_with_torch(name):
                    for k, s in sd["state"].items()},
          "param_groups": sd["param_groups"]}
     )  # fmt: skip
-    _run(o2, t, fresh, theirs, np.float32, steps=8)
-    _run(o, t2, ours, back, np.float32, steps=8)
+    _run(o2, t, fresh, theirs, dtype, steps=8)
+    _run(o, t2, ours, back, dtype, steps=8)
 
 
 @pytest.mark.parametrize("name", NEW + ["LBFGS"])
@@ -205,12 +208,14 @@ def test_lr_edits_in_param_groups_are_honoured(name):
     _run(o, t, ours, theirs, np.float64, steps=3)
 
 
-@pytest.mark.parametrize("name", ["SGD", "Adam", "Adadelta", "NAdam", "RAdam", "ASGD", "Adamax"])
-def test_tensor_lr(name):
-    ours, theirs = _pair(np.float64)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ALL)
+def test_tensor_lr(name, dtype):
+    """A float32 Tensor lr: torch computes with it as a float32 scalar; so do we."""
+    ours, theirs = _pair(dtype)
     o = getattr(optim, name)(ours, lr=at.tensor(0.01))
     t = getattr(torch.optim, name)(theirs, lr=torch.tensor(0.01))
-    _run(o, t, ours, theirs, np.float64, steps=4)
+    _run(o, t, ours, theirs, dtype, steps=6)
     with pytest.raises(ValueError, match="Tensor lr must be 1-element"):
         getattr(optim, name)(ours, lr=at.tensor([0.1, 0.2]))
 
@@ -438,6 +443,7 @@ def test_lbfgs_state_dict_interchange_with_torch(line_search_fn):
             loss = _rosenbrock(lib, ps)
             loss.backward()
             return loss
+
         return f
 
     for a, b, pa, pb in [(o2, t, fresh_o, [x_t]), (o, t2, [x_o], fresh_t)]:
