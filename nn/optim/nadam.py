@@ -48,7 +48,8 @@ def nadam_update(
         param -= lr (1 - mu_t) / (1 - P_t) * g / d + lr mu_{t+1} / (1 - P_t mu_{t+1}) * m / d
 
     `mu_product` is the 0-d state array, updated in place in its own dtype (float32 when
-    created, as torch keeps it). Shapes: every other array has the parameter's shape; `grad` is only read.
+    created, as torch keeps it). Shapes: every other array has the parameter's shape;
+    `grad` is only read.
     """
     param, grad, exp_avg, exp_avg_sq = _atleast_1d(param, grad, exp_avg, exp_avg_sq)
     g = grad
