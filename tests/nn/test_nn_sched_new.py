@@ -392,3 +392,25 @@ def test_warns_when_scheduler_steps_before_optimizer():
         warnings.simplefilter("error")
         s2.step()  # the right order: silent
     assert o2.state_dict()["param_groups"][0]["lr"] == 0.1  # the wrapper changes nothing else
+
+
+@pytest.mark.parametrize(
+    "name", ["CyclicLR", "OneCycleLR", "CosineAnnealingWarmRestarts", "PolynomialLR",
+             "MultiStepLR", "SequentialLR", "ChainedScheduler"],
+)  # fmt: skip
+def test_state_dict_from_torch_loads_and_continues(name):
+    """A torch scheduler's (and optimizer's) state dict, taken mid-run, loads into ours; ours
+    then continues on torch's sequence, and ours loads back into torch."""
+    mk = _resume_case(name)
+    o, t = _opts()
+    so, st = mk(ours_sched, o), mk(theirs_sched, t)
+    _lockstep(so, st, o, t, 9)
+    o2, t2 = _opts(lrs=(0.3, 0.3))
+    s2, st2 = mk(ours_sched, o2), mk(theirs_sched, t2)
+    tsd = t.state_dict()
+    o2.load_state_dict({"state": {}, "param_groups": tsd["param_groups"]})
+    s2.load_state_dict(st.state_dict())
+    t2.load_state_dict(tsd)
+    st2.load_state_dict(so.state_dict())
+    _lockstep(s2, st, o2, t, 12, optimizer_step=False)
+    _lockstep(so, st2, o, t2, 12, optimizer_step=False)
