@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from autotensor import graph
+from autotensor import anomaly, graph
 from autotensor.grad_mode import _state
 from autotensor.tensor import Tensor, _new
 
@@ -36,7 +36,7 @@ def _as_seq(x: Any) -> list:
 def _root_grads(roots: list[Tensor], grads: list, create_graph: bool) -> list[Tensor]:
     if len(grads) < len(roots):
         grads = grads + [None] * (len(roots) - len(grads))
-    out = []
+    out: list = []
     for r, g in zip(roots, grads):
         if not isinstance(r, Tensor):
             raise TypeError(f"backward: expected Tensor roots, got {type(r).__name__}")
@@ -70,125 +70,149 @@ def execute(
     capture: Sequence[Tensor] | None = None,
     accumulate: bool = True,
 ) -> list:
-    """Run backward from `roots`.
+    """Run backward from `roots` in the three steps of docs/design.md: seed the roots'
+    gradients, sweep the nodes in reverse topological order, write the leaves' gradients.
 
     accumulate=True writes `.grad` on leaves (restricted to `capture` when given);
     accumulate=False returns the gradients of the `capture` tensors instead (autograd.grad).
     """
     if retain_graph is None:
         retain_graph = create_graph
-    pending: dict = {}
-    leaf_grads: dict = {}
     r = roots[0] if len(roots) == 1 else None
-    if (
-        r is not None
-        and not grads
-        and isinstance(r, Tensor)
-        and r.grad_fn is not None
-        and r._data.size == 1
-    ):  # loss.backward(): one scalar root, an implicit gradient of 1
-        node = r.grad_fn
-        shape = r._data.shape
-        ones = np.array(1, r._data.dtype)  # np.ones, without its Python-level overhead
-        g = _new(ones if shape == () else ones.reshape(shape))
-        if len(node._out_meta) == 1:
-            pending[node] = [g]
-        else:
-            pending[node] = lst = [None] * len(node._out_meta)
-            lst[r._output_nr] = g
-        order = graph.topo_sort((node,))
+    if not grads and r.__class__ is Tensor and r.grad_fn is not None and r._data.size == 1:
+        pending, leaf_grads, order = _seed_loss(r)
     else:
-        roots = list(roots)
-        grads = _root_grads(roots, list(grads), create_graph)
-        for r, g in zip(roots, grads):
-            if r.grad_fn is None:
-                _add_leaf(leaf_grads, r, g)
-            else:
-                lst = pending.setdefault(r.grad_fn, [None] * len(r.grad_fn._out_meta))
-                nr = r._output_nr
-                lst[nr] = g if lst[nr] is None else lst[nr] + g
-        order = graph.topo_sort([r.grad_fn for r in roots if r.grad_fn is not None])
-
-    # Gradients for captured non-leaf tensors are read when their node runs.
-    cap_nodes: dict = {}
-    cap_leaves: dict = {}
-    captured: list = []
-    restrict = capture is not None
-    if restrict:
-        captured = [None] * len(capture)
-        for i, t in enumerate(capture):
-            if t.grad_fn is None:
-                cap_leaves.setdefault(id(t), []).append(i)
-            else:
-                cap_nodes.setdefault((t.grad_fn, t._output_nr), []).append(i)
-
-    anomaly = graph._anomaly.enabled
-    slow = anomaly or create_graph  # the checks of _run_node are needed on every node
-    pop = pending.pop
+        pending, leaf_grads, order = _seed(list(roots), list(grads), create_graph)
+    cap = None if capture is None else _Capture(capture)
     prev_mode = _state.enabled
-    _state.enabled = create_graph
+    _state.enabled = create_graph  # Note [Higher order]
     try:
-        for node in reversed(order):
-            gl = pop(node, None)
-            if gl is None:
-                continue
-            if node._hooks is not None or node._retained is not None:
-                _output_hooks(node, gl)
-            if cap_nodes:
-                for nr in range(len(gl)):
-                    for i in cap_nodes.get((node, nr), ()):
-                        captured[i] = gl[nr]
-            edges = node._edges
-            if slow or len(gl) != 1 or gl[0] is None:
-                gin = _run_node(node, gl, create_graph)
-                if anomaly:
-                    graph.check_backward(node, gin)
-            else:  # _run_node inlined for one output with its gradient (Note [Recording cost])
-                gin = type(node).backward(node, gl[0])
-                if type(gin) is not tuple:
-                    gin = (gin,)
-                if len(gin) != len(edges):
-                    gin = _match_inputs(node, gin)
-            for e, g in zip(edges, gin):
-                if e is None or g is None:
-                    continue
-                if type(e) is tuple:
-                    n, nr = e
-                    shape, dtype = n._out_meta[nr]
-                    if (
-                        g.__class__ is not Tensor
-                        or g._data.shape != shape
-                        or g._data.dtype != dtype
-                    ):
-                        g = _check(node, g, shape, dtype)
-                    lst = pending.get(n)
-                    if lst is None:
-                        if nr == 0 and len(n._out_meta) == 1:
-                            pending[n] = [g]
-                        else:
-                            lst = pending[n] = [None] * len(n._out_meta)
-                            lst[nr] = g
-                    elif lst[nr] is None:
-                        lst[nr] = g
-                    else:
-                        lst[nr] = _sum(lst[nr], g, create_graph)
-                else:  # a leaf: summed here, written to .grad after the sweep
-                    ed = e._data
-                    if (
-                        g.__class__ is not Tensor
-                        or g._data.shape != ed.shape
-                        or g._data.dtype != ed.dtype
-                    ):
-                        g = _check(node, g, ed.shape, ed.dtype)
-                    key = id(e)
-                    cur = leaf_grads.get(key)
-                    leaf_grads[key] = (e, g) if cur is None else (e, _sum(cur[1], g, create_graph))
-            if not retain_graph and node._saved is not None:
-                node._saved = None
-                node._freed = True
+        _sweep(order, pending, leaf_grads, cap, create_graph, retain_graph)
     finally:
         _state.enabled = prev_mode
+    return _write_leaves(leaf_grads, cap, accumulate, create_graph)
 
+
+# -- 1. seed ---------------------------------------------------------------------------------
+def _seed(roots: list, grads: list, create_graph: bool) -> tuple:
+    """Reference: (pending gradients per node, leaf gradients, nodes to visit) for the roots
+    and their given (or implicit) gradients."""
+    pending: dict = {}
+    leaf_grads: dict = {}
+    for r, g in zip(roots, _root_grads(roots, grads, create_graph)):
+        if r.grad_fn is None:
+            _add_leaf(leaf_grads, r, g)
+        else:
+            lst = pending.setdefault(r.grad_fn, [None] * len(r.grad_fn._out_meta))
+            nr = r._output_nr
+            lst[nr] = g if lst[nr] is None else lst[nr] + g
+    order = graph.topo_sort([r.grad_fn for r in roots if r.grad_fn is not None])
+    return pending, leaf_grads, order
+
+
+def _seed_loss(r: Tensor) -> tuple:
+    """`_seed` for loss.backward(): one scalar root, an implicit gradient of 1, built without
+    np.ones' Python-level overhead (Note [Recording cost])."""
+    node: Any = r.grad_fn
+    shape = r._data.shape
+    ones = np.array(1, r._data.dtype)
+    g = _new(ones if shape == () else ones.reshape(shape))
+    n_out = len(node._out_meta)
+    lst: list = [g]
+    if n_out != 1:
+        lst = [None] * n_out
+        lst[r._output_nr] = g
+    return {node: lst}, {}, graph.topo_sort((node,))
+
+
+class _Capture:
+    """The tensors whose gradients autograd.grad / backward(inputs=) asked for: non-leaf ones
+    are read when their node runs, leaf ones when the leaves are written."""
+
+    def __init__(self, tensors: Sequence[Tensor]) -> None:
+        self.tensors = list(tensors)
+        self.grads: list = [None] * len(self.tensors)
+        self.nodes: dict = {}
+        self.leaves: dict = {}
+        for i, t in enumerate(self.tensors):
+            if t.grad_fn is None:
+                self.leaves.setdefault(id(t), []).append(i)
+            else:
+                self.nodes.setdefault((t.grad_fn, t._output_nr), []).append(i)
+
+    def see_node(self, node: Any, gl: list) -> None:
+        for nr in range(len(gl)):
+            for i in self.nodes.get((node, nr), ()):
+                self.grads[i] = gl[nr]
+
+
+# -- 2. sweep --------------------------------------------------------------------------------
+def _sweep(order: list, pending: dict, leaf_grads: dict, cap: _Capture | None,
+           create_graph: bool, retain_graph: bool) -> None:  # fmt: skip
+    """Visit the nodes consumers-first; each runs its rule once all the gradients of its
+    outputs have arrived, and adds what it returns to the pending gradients of its inputs
+    (another node's output, or a leaf)."""
+    anomaly_on = anomaly._anomaly.enabled
+    slow = anomaly_on or create_graph  # the checks of _run_node are needed on every node
+    cap_nodes = cap is not None and cap.nodes
+    pop = pending.pop
+    for node in reversed(order):
+        gl = pop(node, None)
+        if gl is None:
+            continue  # nothing flows through this node
+        if node._hooks is not None or node._retained is not None:
+            _output_hooks(node, gl)
+        if cap_nodes:
+            cap.see_node(node, gl)  # type: ignore[union-attr]
+        if slow or len(gl) != 1 or gl[0] is None:
+            gin = _run_node(node, gl, create_graph)
+            if anomaly_on:
+                anomaly.check_backward(node, gin)
+        else:
+            gin = _run_one(node, gl[0])
+        for e, g in zip(node._edges, gin):
+            if e is None or g is None:
+                continue
+            if type(e) is tuple:  # (producer node, output index)
+                n, nr = e
+                shape, dtype = n._out_meta[nr]
+                if g.__class__ is not Tensor or g._data.shape != shape or g._data.dtype != dtype:
+                    g = _check(node, g, shape, dtype)
+                lst = pending.get(n)
+                if lst is None:
+                    if nr == 0 and len(n._out_meta) == 1:
+                        pending[n] = [g]
+                    else:
+                        lst = pending[n] = [None] * len(n._out_meta)
+                        lst[nr] = g
+                elif lst[nr] is None:
+                    lst[nr] = g
+                else:
+                    lst[nr] = _sum(lst[nr], g, create_graph)
+            else:  # a leaf: summed here, written to .grad after the sweep
+                ed = e._data
+                if (
+                    g.__class__ is not Tensor
+                    or g._data.shape != ed.shape
+                    or g._data.dtype != ed.dtype
+                ):
+                    g = _check(node, g, ed.shape, ed.dtype)
+                key = id(e)
+                cur = leaf_grads.get(key)
+                leaf_grads[key] = (e, g) if cur is None else (e, _sum(cur[1], g, create_graph))
+        if not retain_graph and node._saved is not None:  # Note [Graph freeing]
+            node._saved = None
+            node._freed = True
+
+
+# -- 3. write leaves -------------------------------------------------------------------------
+def _write_leaves(leaf_grads: dict, cap: _Capture | None, accumulate: bool,
+                  create_graph: bool) -> list:  # fmt: skip
+    """Leaf hooks see each leaf's total; then `.grad` accumulates it (or, for autograd.grad,
+    the captured gradients are returned)."""
+    restrict = cap is not None
+    cap_leaves = cap.leaves if cap is not None else {}
+    captured = cap.grads if cap is not None else []
     given: set = set()  # arrays handed to a .grad already: never give one to two leaves
     for key, (leaf, g) in leaf_grads.items():
         if leaf._hooks:
@@ -196,34 +220,32 @@ def execute(
                 r = h(g)
                 if r is not None:
                     g = r
-        if key in cap_leaves:
-            for i in cap_leaves[key]:
-                captured[i] = g
+        for i in cap_leaves.get(key, ()):
+            captured[i] = g
         if accumulate and (not restrict or key in cap_leaves):
-            if not create_graph:
-                if leaf.grad is None:
-                    d = g._data
-                    # .grad must be a writeable array of its own: optimizers and zero_()
-                    # update it in place (a rule may return a broadcast view, or one
-                    # gradient for two inputs).
-                    owner = id(d if d.base is None else d.base)
-                    if not d.flags.writeable or owner in given:
-                        d = d.copy()
-                        owner = id(d)
-                    given.add(owner)
-                    leaf.grad = _new(d)
-                else:
-                    leaf.grad = _sum(leaf.grad, g, False)
-            else:
+            if create_graph:
                 leaf.grad = g if leaf.grad is None else leaf.grad + g
-    if accumulate and cap_nodes:  # backward(inputs=[non-leaf]): populate their .grad
-        for t in capture or ():
-            if t.grad_fn is not None:
-                g = captured[capture.index(t)]
-                if g is not None:
-                    g = g if create_graph else g.detach()
-                    t.grad = g if t.grad is None else t.grad + g
+            elif leaf.grad is None:
+                leaf.grad = _new(_own_array(g._data, given))
+            else:
+                leaf.grad = _sum(leaf.grad, g, False)
+    if accumulate and cap is not None and cap.nodes:  # backward(inputs=[non-leaf])
+        for t, g in zip(cap.tensors, captured):
+            if t.grad_fn is not None and g is not None:
+                g = g if create_graph else g.detach()
+                t.grad = g if t.grad is None else t.grad + g
     return captured
+
+
+def _own_array(d: np.ndarray, given: set) -> np.ndarray:
+    """.grad must be a writeable array of its own: optimizers and zero_() update it in place
+    (a rule may return a broadcast view, or one gradient for two inputs)."""
+    owner = id(d if d.base is None else d.base)
+    if not d.flags.writeable or owner in given:
+        d = d.copy()
+        owner = id(d)
+    given.add(owner)
+    return d
 
 
 def _add_leaf(leaf_grads: dict, leaf: Tensor, g: Tensor) -> None:
@@ -273,6 +295,17 @@ def _run_node(node: Any, gl: list, create_graph: bool) -> tuple:
     if len(out) != len(node._edges):
         out = _match_inputs(node, out)
     return out
+
+
+def _run_one(node: Any, g: Tensor) -> tuple:
+    """`_run_node` for one output whose gradient arrived, without anomaly mode or
+    create_graph (Note [Recording cost]): no zeros to fill in, nothing to check."""
+    gin = type(node).backward(node, g)
+    if type(gin) is not tuple:
+        gin = (gin,)
+    if len(gin) != len(node._edges):
+        gin = _match_inputs(node, gin)
+    return gin
 
 
 def _match_inputs(node: Any, out: tuple) -> tuple:

@@ -1,25 +1,345 @@
-"""The recorded graph: the one traversal (shared by the engine and the visualiser), module
-scopes for grouping, broadcasting of inputs, and anomaly detection.
+"""The recorded graph: recording a node (steps 1-2 of docs/design.md) and the one traversal
+of what was recorded (shared by the engine and the visualiser).
 
-A node is a `Function` instance. Its `_edges` hold, per positional input, either None (no
-gradient flows there), a leaf Tensor (gradient is accumulated into `.grad`), or a pair
-(producer node, output index).
+A node is a `Function` instance. Recording one (`record`) links it to its inputs by *edges*,
+one per positional input: None (no gradient flows there), a leaf Tensor (its gradient is
+accumulated into `.grad`), or a pair (producer node, output index). It also keeps the shape
+and dtype of each output (`_out_meta`), its recording order (`_seq`), the module scope it was
+recorded under (`_scope`) and what forward saved (`_saved`, packed by `_pack_saved`).
+`topo_sort` walks the edges back from a set of nodes.
+
+Without a graph to record, `run` calls forward and wraps the result: no node at all.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import operator
 import threading
+import traceback
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+# `ops` is read at call time only (BroadcastTo): the primitives import function.py, which
+# imports this module (Note [import order]).
+from autotensor import _views, anomaly, ops
+from autotensor.grad_mode import _state
+from autotensor.tensor import Tensor, _new
+
 if TYPE_CHECKING:
     from autotensor.function import Function
 
+_WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
+_counter = itertools.count()  # recording order of nodes: see topo_sort
 
+
+# -- running a primitive without a graph -----------------------------------------------------
+def run(cls: Any, args: tuple, kwargs: dict) -> Any:
+    """`cls.apply(*args)` when nothing is recorded: forward, wrapped as Tensors."""
+    ctx = cls.__new__(cls)
+    ctx.needs_input_grad = (False,) * len(args)  # forward may consult it
+    if cls.takes_arrays:
+        if len(args) == 1 and args[0].__class__ is Tensor:
+            fargs: Any = (args[0]._data,)
+        else:
+            fargs = [a._data if isinstance(a, Tensor) else a for a in args]
+    else:
+        fargs = args
+    out = _forward(cls, ctx, args, fargs, kwargs)
+    if out.__class__ is np.ndarray:  # the common case: one array
+        results: Any = _new(out)
+    else:
+        multi = type(out) is tuple
+        results = [_new(_as_array(o)) for o in (out if multi else (out,))]
+        results = tuple(results) if multi else results[0]
+    if anomaly._anomaly.enabled:
+        anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
+    return _views.mark_views(results, cls, args, kwargs) if cls.returns_views else results
+
+
+def _forward(cls: Any, ctx: Any, args: tuple, fargs: Any, kwargs: dict) -> Any:
+    """cls.forward on arrays (takes_arrays) or on the Tensors with grad mode off; numpy's
+    errors re-raised naming the op, shapes and dtypes; numpy scalars made 0-d arrays."""
+    try:
+        if cls.takes_arrays:
+            out = cls.forward(ctx, *fargs, **kwargs)
+        else:
+            prev = _state.enabled
+            _state.enabled = False  # a Tensor-level forward must not record a graph of its own
+            try:
+                out = cls.forward(ctx, *args, **kwargs)
+            finally:
+                _state.enabled = prev
+    except _WRAPPED_ERRORS as err:
+        raise _op_error(cls, args, kwargs, err) from err
+    if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+        scalar, out = out, np.asarray(out)  # numpy returns scalars from 0-d operations
+        saved = getattr(ctx, "_saved", None)
+        if saved:  # a saved output must still be recognised as the output
+            ctx._saved = tuple([out if s is scalar else s for s in saved])
+    return out
+
+
+# -- recording a node ------------------------------------------------------------------------
+def record(cls: Any, args: tuple, kwargs: dict) -> Any:
+    """`cls.apply(*args)` when an input requires grad: forward, and a node linked into the
+    graph as the outputs' grad_fn.
+
+    Note [Recording cost]: this runs once per op of every training step. Each step has one
+    reference helper; the two that run on nearly every op have a fast helper beside them
+    for the common case (`_link_few`: up to two positional inputs; `_one_output`: a single
+    float array output), which tests/test_engine.py checks against the reference."""
+    if len(args) <= 2:
+        args, edges, needs, fargs = _link_few(cls, args)
+    else:
+        args, edges, needs, fargs = _link(cls, args)
+    ctx = cls.__new__(cls)
+    ctx.needs_input_grad = needs
+    ctx._edges = edges
+    ctx._seq = next(_counter)
+    ctx._saved = None  # save_for_backward puts what forward saves here, packed below
+    out = _forward(cls, ctx, args, fargs, kwargs)
+    ctx._scope = _scopes.current
+    if anomaly._anomaly.enabled:
+        ctx._trace = traceback.extract_stack()[:-3]
+    if out.__class__ is np.ndarray and not ctx._non_diff:
+        results: Any = _one_output(ctx, out, args, fargs)
+    else:
+        results = _outputs(ctx, out, args, fargs)
+    if anomaly._anomaly.enabled:
+        anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
+    if _observer is not None:  # at.viz.trace is recording statistics
+        _observer(ctx, args, results if type(results) is tuple else (results,))
+    return _views.mark_views(results, cls, args, kwargs) if cls.returns_views else results
+
+
+def _edge(t: Tensor) -> Any:
+    fn = t.grad_fn
+    return t if fn is None else (fn, t._output_nr)
+
+
+def _link(cls: Any, args: tuple) -> tuple:
+    """Reference: (args after broadcasting, edges, needs_input_grad, forward's arguments)."""
+    needs = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+    if cls.broadcasts and len(args) > 1:
+        args = broadcast_inputs(cls, args, needs)
+    edges = tuple([_edge(a) if nd else None for a, nd in zip(args, needs)])
+    fargs = args
+    if cls.takes_arrays:
+        fargs = tuple([a._data if isinstance(a, Tensor) else a for a in args])
+    return args, edges, needs, fargs
+
+
+def _link_few(cls: Any, args: tuple) -> tuple:
+    """`_link` for one or two positional inputs, without loops (Note [Recording cost])."""
+    if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
+        a = args[0]
+        fn = a.grad_fn
+        return (
+            args,
+            (a if fn is None else (fn, a._output_nr),),
+            _NEEDS_ONE,
+            ((a._data,) if cls.takes_arrays else args),
+        )
+    if len(args) == 0:
+        return _link(cls, args)
+    a, b = args
+    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+    na, nb = ta and a.requires_grad, tb and b.requires_grad
+    if cls.broadcasts and ta and tb and a._data.shape != b._data.shape:
+        a, b = args = broadcast_inputs(cls, args, (na, nb))
+    if na:
+        fn = a.grad_fn
+        ea = a if fn is None else (fn, a._output_nr)
+    else:
+        ea = None
+    if nb:
+        fn = b.grad_fn
+        eb = b if fn is None else (fn, b._output_nr)
+    else:
+        eb = None
+    fargs = (a._data if ta else a, b._data if tb else b) if cls.takes_arrays else args
+    return args, (ea, eb), (na, nb), fargs
+
+
+def _outputs(ctx: Any, out: Any, args: tuple, fargs: Any) -> Any:
+    """Reference: the output Tensors of node `ctx` (float ones part of the graph, unless
+    marked non-differentiable), its `_out_meta`, and what it saved, packed."""
+    multi = type(out) is tuple
+    outs = out if multi else (out,)
+    results = [_new(_as_array(o)) for o in outs]
+    ctx._out_meta = tuple([(r._data.shape, r._data.dtype) for r in results])
+    non_diff = ctx._non_diff
+    for i, r in enumerate(results):
+        if r._data.dtype.kind in "fc" and not (non_diff and _in(outs[i], non_diff)):
+            r.requires_grad = True
+            r.grad_fn = ctx
+            r._output_nr = i
+    if ctx._saved:
+        ctx._saved = _pack_saved(ctx._saved, args, fargs, outs, results)
+    return tuple(results) if multi else results[0]
+
+
+def _one_output(ctx: Any, out: np.ndarray, args: tuple, fargs: Any) -> Tensor:
+    """`_outputs` for one array output (Note [Recording cost]): the metadata tuple shared
+    through a cache, and the usual saved values packed directly."""
+    r = _new(out)
+    if out.dtype.kind in "fc":
+        r.requires_grad = True
+        r.grad_fn = ctx
+    # else: an integer or bool result is not part of the graph (x.long())
+    key = (out.shape, out.dtype)
+    meta = _META.get(key)
+    ctx._out_meta = _one_meta(key) if meta is None else meta
+    to_save = ctx._saved
+    if to_save:
+        # the output alone (exp, tanh, relu, ...), or the first one or two inputs (mul, log)
+        k = len(to_save)
+        s = to_save[0]
+        if k == 1 and s is out:
+            r._vcount = vc = [0]  # shared with the Tensor saved_tensors rebuilds
+            ctx._saved = (_OUTPUT, (0, out), vc, 0)
+        elif k <= len(args) and k <= 2 and s is fargs[0] and (k == 1 or to_save[1] is fargs[1]):
+            ctx._saved = _saved_input(args[0])
+            if k == 2:
+                ctx._saved += _saved_input(args[1])
+        else:
+            ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
+    return r
+
+
+_NEEDS_ONE = (True,)
+
+# Note [Recording cost]: `_out_meta` of single-output nodes, shared between all the nodes
+# whose output has that shape and dtype (one object less for the garbage collector per node).
+_META: dict = {}
+
+
+def _one_meta(key: tuple) -> tuple:
+    if len(_META) > 4096:  # shapes keep changing (sequence lengths): start afresh
+        _META.clear()
+    meta = _META[key] = (key,)
+    return meta
+
+
+def _as_array(o: Any) -> np.ndarray:
+    d = o._data if isinstance(o, Tensor) else o
+    return d if d.__class__ is np.ndarray else np.asarray(d)
+
+
+def _in(obj: Any, items: tuple) -> bool:
+    return any(obj is x for x in items)
+
+
+# -- saved tensors ---------------------------------------------------------------------------
+_CONSTANT, _OUTPUT, _INPUT = 0, 1, 2
+
+
+def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: Any) -> tuple:
+    """Turn what forward saved into a flat tuple of (kind, object, version counter, version)
+    quadruples (flat: one object for the garbage collector to walk, not one per entry).
+
+    _OUTPUT: an output of this node, kept as (output index, array) so that the node does not
+    own its output Tensor (Note [Saved outputs]), with that Tensor's counter; _INPUT: an
+    input Tensor (its counter is read through it); _CONSTANT: anything else, kept as given.
+    """
+    packed: tuple = ()
+    n_out = len(outs)
+    n_in = len(args)
+    for s in to_save:
+        if s.__class__ is float or s.__class__ is int or s is None:
+            packed += (_CONSTANT, s, None, 0)
+            continue
+        i = 0
+        while i < n_out and s is not outs[i]:
+            i += 1
+        if i < n_out:
+            r = results[i]
+            vc = r._vc
+            packed += (_OUTPUT, (i, r._data), vc, vc[0])
+            continue
+        i = 0
+        while i < n_in and s is not fargs[i] and s is not args[i]:
+            i += 1
+        packed += _saved_input(args[i] if i < n_in else s)
+    return packed
+
+
+def _saved_input(s: Any) -> tuple:
+    """The entry of _pack_saved for an input (or a constant)."""
+    if isinstance(s, Tensor):
+        vc = s._vcount  # None: never modified in place, nor sharing a counter yet
+        return (_INPUT, s, None, 0 if vc is None else vc[0])
+    return (_CONSTANT, s, None, 0)
+
+
+def unpack_saved(node: Any) -> tuple:
+    """What `node` saved, as its backward sees it (`ctx.saved_tensors`), each tensor checked
+    against in-place modification since it was saved (Note [In-place])."""
+    saved = node._saved
+    out = []
+    for j in range(0, len(saved), 4):
+        kind, obj = saved[j], saved[j + 1]
+        if kind == _CONSTANT:  # an array or number saved as it is
+            out.append(obj)
+            continue
+        if kind == _INPUT:  # its counter may have been created since (Tensor._vc)
+            vc = obj._vcount
+            now = 0 if vc is None else vc[0]
+        else:
+            vc = saved[j + 2]
+            now = vc[0]
+        version = saved[j + 3]
+        if now != version:
+            shape = tuple(obj._data.shape if kind == _INPUT else obj[1].shape)
+            dtype = (obj._data if kind == _INPUT else obj[1]).dtype
+            raise RuntimeError(
+                f"one of the variables needed for gradient computation has been modified by "
+                f"an inplace operation: a {dtype} tensor of shape {shape} saved by "
+                f"{node.name()} is at version {now}; expected version {version} instead. "
+                f"Hint: the in-place change may have been made through a view of it or by "
+                f"assigning to an index (x[i] = ...); clone() it before the change."
+            )
+        if kind == _OUTPUT:  # an output of this node: rebuild it (Note [Saved outputs])
+            nr, data = obj
+            t = _new(data, True)
+            t.grad_fn = node
+            t._output_nr = nr
+            t._vcount = vc
+            out.append(t)
+        else:
+            out.append(obj)
+    return tuple(out)
+
+
+def _describe(args: tuple) -> str:
+    parts = []
+    for a in args:
+        if isinstance(a, Tensor):
+            parts.append(f"Tensor{tuple(a._data.shape)}:{a._data.dtype}")
+        elif isinstance(a, np.ndarray):
+            parts.append(f"ndarray{a.shape}:{a.dtype}")
+        else:
+            parts.append(repr(a) if not isinstance(a, (list, tuple)) or len(a) < 8 else "[...]")
+    return ", ".join(parts)
+
+
+def _op_error(cls: Any, args: tuple, kwargs: dict, err: Exception) -> Exception:
+    """A numpy error from inside a forward, with the op, shapes and dtypes named."""
+    kw = "".join(f", {k}={v!r}" for k, v in kwargs.items())
+    msg = f"{cls.__name__}({_describe(args)}{kw}): {err}"
+    if type(err) is ValueError:  # numpy's shape errors: torch raises RuntimeError for these
+        return RuntimeError(msg)
+    try:
+        return type(err)(msg)
+    except Exception:  # an exception type with an unusual constructor
+        return RuntimeError(msg)
+
+
+# -- the traversal ---------------------------------------------------------------------------
 def topo_sort(roots: Iterable[Function]) -> list[Function]:
     """Nodes reachable from `roots`, producers before consumers.
 
@@ -85,8 +405,8 @@ def pop_scope(token: tuple) -> None:
     _scopes.current = token
 
 
-# -- broadcasting (Note [Broadcasting] in function.py) ---------------------------------------
-def broadcast_inputs(cls: type, args: tuple, needs: tuple) -> tuple:
+# -- broadcasting (Note [Broadcasting]) ----------------------------------------------------
+def broadcast_inputs(cls: Any, args: tuple, needs: tuple) -> tuple:
     """Insert BroadcastTo nodes before inputs of a broadcasting op that require grad."""
     # Plain arrays count too (Where's condition): they can widen the result's shape.
     shapes = [
@@ -109,95 +429,14 @@ def broadcast_inputs(cls: type, args: tuple, needs: tuple) -> tuple:
             f"{cls.__name__}: shapes {', '.join(str(tuple(s)) for s in shapes)} cannot be "
             f"broadcast together"
         ) from None
-    from autotensor.ops.movement import BroadcastTo
-
     return tuple(
-        BroadcastTo.apply(a, target) if n and a._data.shape != target else a
+        ops.BroadcastTo.apply(a, target) if n and a._data.shape != target else a
         for a, n in zip(args, needs)
     )
 
 
 # -- observer --------------------------------------------------------------------------------
-# One optional callback `fn(node, inputs, results)` that Function.apply calls for every node it
+# One optional callback `fn(node, inputs, results)` that `record` calls for every node it
 # records (autotensor.viz.trace sets it to gather value and gradient statistics). While it is
 # None, recording a node pays one attribute read for it.
 _observer: Any = None
-
-
-# -- anomaly detection -----------------------------------------------------------------------
-class _Anomaly(threading.local):
-    enabled: bool = False
-
-
-_anomaly = _Anomaly()
-
-
-class detect_anomaly:
-    """Context manager: report the op (and your source line) that first makes NaN/Inf.
-
-    In the forward pass each op's outputs are checked; in backward each node's input
-    gradients are, and the error names the forward op that recorded the node and where.
-    Slow; for debugging only.
-    """
-
-    def __init__(self, check_nan: bool = True) -> None:
-        self.check_nan = check_nan
-
-    def __enter__(self) -> None:
-        self._prev = _anomaly.enabled
-        _anomaly.enabled = self.check_nan
-
-    def __exit__(self, *exc: object) -> None:
-        _anomaly.enabled = self._prev
-
-
-def user_frame(trace: Any) -> str:
-    """The innermost frame of a recorded stack that is not inside autotensor or nn."""
-    if not trace:
-        return "unknown location"
-    for fr in reversed(trace):
-        f = fr.filename.replace("\\", "/")
-        if "/autotensor/" not in f and "/nn/" not in f:
-            return f'File "{fr.filename}", line {fr.lineno}, in {fr.name}\n    {fr.line}'
-    fr = trace[-1]
-    return f'File "{fr.filename}", line {fr.lineno}, in {fr.name}\n    {fr.line}'
-
-
-def check_forward(cls: type, results: list) -> None:
-    import traceback
-
-    for r in results:
-        d = r._data
-        if d.dtype.kind in "fc" and not np.isfinite(d).all():
-            if _inside_backward_rule():
-                return  # check_backward reports it, naming the node whose rule this is
-            where = user_frame(traceback.extract_stack()[:-2])
-            raise RuntimeError(
-                f"Function '{cls.__name__}' returned nan/inf values in its output "
-                f"{tuple(d.shape)} during forward.\n  {where}"
-            )
-
-
-def _inside_backward_rule() -> bool:
-    """True when the current op is called by a backward rule that the engine is running."""
-    import sys
-
-    f = sys._getframe(2)
-    while f is not None:
-        if f.f_code.co_name == "_run_node" and f.f_code.co_filename.endswith("engine.py"):
-            return True
-        f = f.f_back
-    return False
-
-
-def check_backward(node: Any, grads: tuple) -> None:
-    for i, g in enumerate(grads):
-        if g is None:
-            continue
-        d = g._data
-        if d.dtype.kind in "fc" and not np.isfinite(d).all():
-            raise RuntimeError(
-                f"Function '{node.name()}' returned nan/inf values in its {i}th output "
-                f"(the gradient of input {i}, shape {tuple(d.shape)}). The forward op that "
-                f"recorded it was called at:\n  {user_frame(node._trace)}"
-            )

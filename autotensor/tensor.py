@@ -44,6 +44,10 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
         data = [x._data if isinstance(x, Tensor) else x for x in data]
     try:
         arr = np.array(data)
+        if arr.dtype == np.uint64 or arr.dtype == object and _has_big_int(data):
+            raise OverflowError
+    except OverflowError:  # an int beyond int64 (numpy would wrap or make objects)
+        raise ValueError("Overflow when unpacking long long") from None
     except ValueError as err:  # ragged nested lists
         raise ValueError(
             f"tensor: the nested sequences do not form a regular shape ({err})"
@@ -55,6 +59,13 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     elif arr.dtype.kind not in "biuf":
         raise TypeError(f"tensor: cannot make a tensor from data of type {arr.dtype}")
     return arr
+
+
+def _has_big_int(data: Any) -> bool:
+    """Whether nested lists hold a Python int outside int64."""
+    if isinstance(data, (list, tuple)):
+        return any(_has_big_int(x) for x in data)
+    return isinstance(data, int) and not -(2**63) <= data < 2**63
 
 
 class Tensor:
@@ -125,8 +136,18 @@ class Tensor:
         return self._data.itemsize
 
     @property
-    def device(self) -> str:
-        return "cpu"
+    def device(self) -> Any:
+        """Always `device(type='cpu')`: tensors live in numpy arrays."""
+        from autotensor._device import CPU
+
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return False
+
+    def get_device(self) -> int:
+        return -1  # torch's answer for a CPU tensor
 
     @property
     def is_leaf(self) -> bool:
@@ -253,25 +274,37 @@ class Tensor:
 
     # -- dtype -------------------------------------------------------------------------------
     def to(self, *args: Any, **kwargs: Any) -> Tensor:
-        """`to(dtype)`; device arguments ('cpu') are accepted and ignored."""
-        dtype = kwargs.get("dtype")
-        if str(kwargs.get("device", "cpu")).split(":")[0] != "cpu":
-            self.cuda()  # raises: there is only the CPU
-        for a in args:
-            if isinstance(a, Tensor):
-                dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "device"):
-                continue
-            elif isinstance(a, str) and a.split(":")[0] in ("cuda", "mps", "xpu", "meta"):
-                self.cuda()  # raises: there is only the CPU
-            elif a is not None:
-                dtype = a
-        if dtype is None:
-            return self
-        dtype = dtypes.as_dtype(dtype)
-        if dtype == self._data.dtype:
-            return self
-        return ops.Cast.apply(self, dtype)
+        """torch's forms: `to(dtype)`, `to(device, dtype=None)`, `to(other)`, each with
+        `non_blocking=False, copy=False`. Returns self when nothing changes (unless copy);
+        a dtype change is a differentiable cast. Only the CPU exists: any other device
+        raises (see autotensor._device)."""
+        from autotensor._device import check, is_device_like
+
+        dev = kwargs.pop("device", None)
+        dtype = kwargs.pop("dtype", None)
+        kwargs.pop("non_blocking", None)  # a CPU-to-CPU move is already synchronous
+        copy = bool(kwargs.pop("copy", False))
+        if kwargs.pop("memory_format", None) is not None:
+            raise NotImplementedError("Tensor.to: memory_format is not supported")
+        if kwargs:
+            raise TypeError(f"to() got an unexpected keyword argument {next(iter(kwargs))!r}")
+        rest = list(args)
+        if rest and isinstance(rest[0], Tensor):
+            other = rest.pop(0)
+            dev, dtype = other.device, other.dtype
+        elif rest and (is_device_like(rest[0]) or type(rest[0]) is int):  # noqa: E721
+            dev = rest.pop(0)
+        if rest and rest[0] is not None and not isinstance(rest[0], bool):
+            dtype = rest.pop(0)
+        if rest:  # non_blocking, then copy
+            copy = len(rest) > 1 and bool(rest[1])
+            if len(rest) > 2:
+                raise TypeError(f"to() takes at most 4 positional arguments ({len(args)} given)")
+        check(dev, "Tensor.to")
+        out = self
+        if dtype is not None and dtypes.as_dtype(dtype) != self._data.dtype:
+            return ops.Cast.apply(self, dtypes.as_dtype(dtype))  # a cast is already a copy
+        return out.clone() if copy else out
 
     type = to
 
@@ -297,7 +330,10 @@ class Tensor:
         return self
 
     def cuda(self, *a: Any, **k: Any) -> Tensor:
-        raise RuntimeError("autotensor runs on the CPU only (numpy); there is no CUDA device")
+        from autotensor._device import check
+
+        check("cuda", "Tensor.cuda")  # raises: there is only the CPU
+        return self  # not reached
 
     # -- autograd ----------------------------------------------------------------------------
     def backward(
@@ -504,16 +540,20 @@ class Tensor:
     __rand__, __ror__, __rxor__ = __and__, __or__, __xor__
 
     def add(self, other: Any, alpha: Any = 1) -> Tensor:
-        if alpha == 1 and not isinstance(alpha, float):
+        if type(alpha) is int and alpha == 1:
             return self + other
         rt = dtypes.promote(self, other)  # alpha does not take part in the promotion
         if isinstance(alpha, float) and rt.kind in "biu":
             raise RuntimeError(
                 "For integral input tensors, argument alpha must not be a floating point number."
             )
+        if isinstance(alpha, bool) and rt.kind != "b":
+            raise RuntimeError("Boolean alpha only supported for Boolean results.")
         scaled = other * alpha
         if isinstance(scaled, Tensor) and scaled.dtype != rt:
             scaled = scaled.to(rt)
+        elif rt.kind == "b" and not isinstance(scaled, Tensor):
+            scaled = bool(scaled)  # alpha * other is computed in the bool result dtype
         return self + scaled
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
@@ -548,6 +588,9 @@ class Tensor:
         return TF.bmm(self, other)
 
     def dot(self, other: Any) -> Tensor:
+        od = getattr(other, "ndim", 1)
+        if self.ndim != 1 or od != 1:
+            raise RuntimeError(f"1D tensors expected, but got {self.ndim}D and {od}D tensors")
         return F.matmul(self, other)
 
     # -- comparisons (no grad, bool result) --------------------------------------------------
@@ -672,7 +715,7 @@ class Tensor:
         return ops.ReLU.apply(self)
 
     def reciprocal(self) -> Tensor:
-        return 1.0 / self
+        return ops.Pow.apply(_floating(self), -1.0)  # Pow saves its result, as torch's rule
 
     def sign(self) -> Tensor:
         return ops.Sign.apply(self)
@@ -722,6 +765,10 @@ class Tensor:
                     return _wrap(np.add.reduce(d, axis=dim, keepdims=keepdim))
                 except (ValueError, TypeError):  # a bad dim: the primitive names it
                     pass
+        if dtype is not None and self.requires_grad and _state.enabled:
+            dt = dtypes.as_dtype(dtype)
+            if dt.kind not in "fc":
+                raise RuntimeError(f"Autograd not support dtype: {dtypes.torch_name(dt)}")
         x = self if dtype is None else self.to(dtype)
         if x._data.dtype.kind in "biu" and dtype is None:  # torch sums integers in int64
             x = x.to(dtypes.int64)
@@ -1335,12 +1382,15 @@ def _arr(x: Any) -> Any:
 
 def _write(d: np.ndarray, index: Any, value: Any) -> None:
     """d[index] = value, with numpy's index and shape errors naming the tensor's shape."""
+    if isinstance(value, Tensor):
+        ops.movement.check_put_dtype(d.dtype, index, value)
     try:
         ops.movement.put(d, index, _arr(value))
-    except (IndexError, ValueError) as err:
+    except (IndexError, ValueError, TypeError) as err:
         etype = IndexError if isinstance(err, IndexError) else RuntimeError
         raise etype(
-            f"__setitem__: cannot assign a value of shape {np.shape(_arr(value))} at index "
+            f"__setitem__: shape mismatch: cannot assign a value of shape {np.shape(_arr(value))} "
+            f"at index "
             f"{index!r} of a tensor of shape {d.shape}: {err}"
         ) from None
 
@@ -1527,7 +1577,8 @@ def _index(index: Any, x: Tensor) -> Any:
 
 # Note [import order]: the primitives and the engine build Tensors, so they are imported
 # after the class exists.
-from autotensor import engine, ops, random  # noqa: E402
+from autotensor import ops  # noqa: E402  (first: it brings in function, graph, _views)
+from autotensor import engine, random  # noqa: E402
 from autotensor import functional as F  # noqa: E402
 from autotensor.grad_mode import no_grad as _no_grad  # noqa: E402
 from autotensor import _views  # noqa: E402  (views, versions and in-place: Note [In-place])

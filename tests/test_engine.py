@@ -756,3 +756,43 @@ def test_a_copy_does_not_share_the_version_counter():
     with at.no_grad():
         y.add_(10.0)
     assert x.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+# -- fast helpers against their reference paths (Note [Recording cost]) ----------------------
+def _program_record() -> tuple:
+    """A few ops of every shape of call (1, 2 and 3 inputs, saved outputs and inputs,
+    broadcasting, several outputs, an integer output) and the graph's structure."""
+    from autotensor import graph
+
+    rng = np.random.default_rng(3)
+    x = at.tensor(rng.normal(size=(3, 4)), requires_grad=True)
+    w = at.tensor(rng.normal(size=(4,)), requires_grad=True)
+    y = (x * w).tanh() + x.exp() * 0.5  # broadcasting, saved output, saved inputs
+    a, b = y.split(2)  # several outputs
+    z = at.where(x > 0, a.sum(0, keepdim=True), w) / 3.0  # three inputs
+    loss = z.sum() + b.amax() + y.argmax().float() * 0
+    nodes = graph.topo_sort([loss.grad_fn])
+    shape = [
+        (n.name(), n._out_meta, n.needs_input_grad, [type(e).__name__ for e in n._edges],
+         [np.asarray(s._data if isinstance(s, at.Tensor) else s).tolist()
+          for s in n.saved_tensors])
+        for n in nodes
+    ]  # fmt: skip
+    loss.backward()
+    return shape, x.grad.numpy().copy(), w.grad.numpy().copy()
+
+
+def test_recording_fast_helpers_match_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_link_few` and `_one_output` (graph.py), `_seed_loss` and `_run_one` (engine.py)
+    give the same graph and gradients as the reference helpers they stand in for."""
+    from autotensor import engine, graph
+
+    fast = _program_record()
+    monkeypatch.setattr(graph, "_link_few", lambda cls, args: graph._link(cls, args))
+    monkeypatch.setattr(graph, "_one_output", graph._outputs)
+    monkeypatch.setattr(engine, "_seed_loss", lambda r: engine._seed([r], [], False))
+    monkeypatch.setattr(engine, "_run_one", lambda node, g: engine._run_node(node, [g], False))
+    ref = _program_record()
+    assert fast[0] == ref[0]
+    np.testing.assert_array_equal(fast[1], ref[1])
+    np.testing.assert_array_equal(fast[2], ref[2])
