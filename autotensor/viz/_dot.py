@@ -297,6 +297,7 @@ class Emitter:
         self.cluster_ids: dict[tuple, str] = {}  # box path -> cluster id, once emitted
         self.op_median = 1.0
         self.param_median = 1.0
+        self.root_ops = {ref[0] for kind, ref in lay.view.root_refs if kind == "op"}
         if self.relative:
             self._medians()
         # folds that have an edge from one repeat into the next (an RNN's state)
@@ -312,7 +313,9 @@ class Emitter:
     # relative colours (Note [relative colours])
     def _medians(self) -> None:
         ops = []
-        for node in self.view.nodes:
+        for i, node in enumerate(self.view.nodes):
+            if i in self.root_ops:
+                continue
             for nr in range(len(node._out_meta)):
                 g = op_grad(node, nr)
                 if g is not None and g.finite and g.norm > 0:
@@ -442,6 +445,8 @@ class Emitter:
             if not gs_all and node._out_meta[0][1].kind in "fc":
                 self.missing_grads += 1
             colour = self._grad_colour_range(gs_all)
+            if self.relative and u.ref in self.root_ops:
+                colour = None  # the seed gradient (1 for a loss) says nothing about the model
             if len(u.members) > 1 and gs_all:
                 # a folded node: a strip of colours, one per repeat (or per group of repeats),
                 # first repeat on the left, shows how the gradient changes over the repeats;

@@ -228,21 +228,27 @@ def lstm_loss(steps: int = 64, seed: int = 0, batch: int = 4):
 
 
 def gpt(out_dir: Path) -> None:
-    """(e) a GPT-like model grouped by block; and each block's parts collapsed."""
+    """(e) a GPT-like model grouped by block, each block's parts collapsed; then one block
+    opened, its attention drawn op by op."""
     model, loss = gpt_loss(layers=2)
+    parts = [f"blocks.{k}.{p}" for k in range(2) for p in ("ln1", "attn", "ln2", "mlp")]
     g = at.viz.draw(
         loss,
         module=model,
         show_grads=True,
-        collapse=["blocks.0.attn", "blocks.0.mlp", "blocks.1.attn", "blocks.1.mlp"],
-        title="GPT-like model, 2 blocks: attention and MLP of each block collapsed",
+        collapse=[*parts, "ln_f"],
+        title="GPT-like model, 2 blocks; in each block its layer norms, attention and MLP "
+        "collapsed",
     )
     save(g, out_dir, "gpt_blocks")
     g = at.viz.draw(
-        loss, module=model, show_grads=True, title="GPT-like model: one block opened",
-        collapse=["blocks.1", "tok", "pos"],
-    )  # fmt: skip
-    save(g, out_dir, "gpt_block_open")
+        loss,
+        module=model,
+        show_grads=True,
+        collapse=["blocks.0", "blocks.1.ln1", "blocks.1.ln2", "blocks.1.mlp", "ln_f"],
+        title="the same model, the attention of block 1 opened",
+    )
+    save(g, out_dir, "gpt_attention")
 
 
 def lstm_expanded(out_dir: Path) -> None:
@@ -257,16 +263,29 @@ def lstm_expanded(out_dir: Path) -> None:
         title="2-layer nn.LSTM over 64 steps, fused layers opened (expand_fused=6)",
     )
     save(g, out_dir, "lstm_expanded")
-    g = at.viz.draw(
-        loss,
-        module=model,
-        show_grads=True,
-        expand_fused=6,
-        direction="LR",
-        colour="relative",
-        title="the same, coloured relative to the model (colour='relative')",
-    )
-    save(g, out_dir, "lstm_expanded_relative")
+
+
+def starved(out_dir: Path) -> None:
+    """(g) absolute and relative colours of a model with one starved layer: the middle
+    layer's weights are 100x the others', so its gradient is tiny next to its weights; the
+    loss is scaled by 1e-6, so every gradient is small in absolute terms."""
+    at.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 6), nn.Linear(6, 6), nn.Linear(6, 1))
+    with at.no_grad():
+        model[1].weight.mul_(100.0)
+    with at.viz.trace(module=model):
+        loss = model(at.randn(16, 6)).pow(2).mean() * 1e-6
+    loss.backward()
+    for mode in ("absolute", "relative"):
+        g = at.viz.draw(
+            loss,
+            module=model,
+            show_grads=True,
+            direction="LR",
+            colour=mode,
+            title=f"colour='{mode}'",
+        )
+        save(g, out_dir, f"starved_{mode}")
 
 
 def main() -> None:
@@ -281,6 +300,7 @@ def main() -> None:
     cnn(out)
     gpt(out)
     lstm_expanded(out)
+    starved(out)
 
 
 if __name__ == "__main__":
