@@ -414,3 +414,22 @@ def test_state_dict_from_torch_loads_and_continues(name):
     st2.load_state_dict(so.state_dict())
     _lockstep(s2, st, o2, t, 12, optimizer_step=False)
     _lockstep(so, st2, o, t2, 12, optimizer_step=False)
+
+
+@pytest.mark.parametrize("base", ["LRScheduler", "_LRScheduler"])
+def test_user_subclass_of_the_base_class(base):
+    """A script's own scheduler: get_lr from base_lrs and last_epoch, as torch's docs show."""
+
+    def make(lib):
+        class Warmup(getattr(lib, base)):
+            def __init__(self, opt, n):
+                self.n = n
+                super().__init__(opt)
+
+            def get_lr(self):
+                return [b * min(1.0, (self.last_epoch + 1) / self.n) for b in self.base_lrs]
+
+        return Warmup
+
+    o, t = _opts()
+    _lockstep(make(ours_sched)(o, 4), make(theirs_sched)(t, 4), o, t, 8)
