@@ -318,3 +318,25 @@ def test_cli_html(tmp_path):
     assert at.viz.main(["--model", "mlp", "--grads", "--values", "--html", str(out)]) == 0
     text = out.read_text()
     assert "<svg" in text and "find:" in text
+
+
+def test_recording_steps_leaves_the_gradients_unchanged():
+    """Recording per-step norms (Note [per-step records]) only reads what backward computes."""
+    grads = []
+    for record in (False, True):
+        at.manual_seed(3)
+        m = nn.LSTM(3, 4, num_layers=2, proj_size=2).double()
+        x = at.randn(6, 2, 3, dtype=at.float64, requires_grad=True)
+        out, (h, c) = m(x)
+        if record:
+            for t in (out, h, c):
+                node = t.grad_fn
+                while node is not None and type(node).__name__ != "LSTMLayer":
+                    node = next((e[0] for e in node._edges if type(e) is tuple), None)
+                if node is not None:
+                    node.record_steps = True
+        (out.sum() + c.pow(2).sum()).backward()
+        assert (out.grad_fn.step_grads is not None) == record
+        grads.append([x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()])
+    for a, b in zip(*grads):
+        np.testing.assert_array_equal(a, b)
