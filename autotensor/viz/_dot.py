@@ -293,7 +293,7 @@ class Emitter:
         self.paint: dict[str, tuple[str, str]] = {}  # element id -> (fill, font colour)
         # node id -> fills of its coloured label cells (gate rows, strips), in label order:
         # in the SVG each is a polygon with a transparent stroke, in the same order
-        self.cells: dict[str, list[str]] = {}
+        self.cells: dict[str, list[tuple[str, str]]] = {}  # (fill, font colour or "")
         self.cluster_ids: dict[tuple, str] = {}  # box path -> cluster id, once emitted
         self.op_median = 1.0
         self.param_median = 1.0
@@ -404,7 +404,7 @@ class Emitter:
             c = self._grad_colour_range(gs)
             fill = c[0] if c else FILL_NONE
             if self.ids and uid:
-                self.cells.setdefault(uid, []).append(fill)
+                self.cells.setdefault(uid, []).append((fill, ""))
             out.append(f'<TD BGCOLOR="{fill}" WIDTH="{max(3, 96 // cells)}" HEIGHT="7"></TD>')
         out.append("</TR></TABLE>")
         return "".join(out)
@@ -598,7 +598,7 @@ class Emitter:
                 c = self.colour(g)
             fill, font = c if c is not None else ("#ffffff", "black")
             if self.ids:
-                self.cells.setdefault(u.uid, []).append(fill)
+                self.cells.setdefault(u.uid, []).append((fill, font))
             cells.append(
                 f'<TR><TD ALIGN="LEFT" BGCOLOR="{fill}"><FONT POINT-SIZE="9" '
                 f'COLOR="{font}">{esc("   ".join(parts))}</FONT></TD></TR>'

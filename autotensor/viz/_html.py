@@ -330,8 +330,13 @@ function repaint(mode){
       if (font) for (const t of el.querySelectorAll('text')) t.setAttribute('fill', font);
     } }
   for (const id in C){ const el = byId(id) || (removed[id] && removed[id][0]); if (!el) continue;
-    const cells = el.querySelectorAll('polygon[stroke="transparent"]');
-    C[id].forEach((f, k) => { if (cells[k]) cells[k].setAttribute('fill', f); }); }
+    // each coloured cell is a polygon with a transparent stroke; its text follows it
+    let k = -1;
+    for (const child of el.children){
+      if (child.tagName === 'polygon' && child.getAttribute('stroke') === 'transparent'){
+        k += 1; if (C[id][k]) child.setAttribute('fill', C[id][k][0]);
+      } else if (child.tagName === 'text' && k >= 0 && C[id][k] && C[id][k][1]) child.setAttribute('fill', C[id][k][1]);
+    } }
   for (const m of ['absolute', 'relative']){ const l = document.getElementById('legend-' + m);
     if (l) l.style.display = m === mode ? 'block' : 'none'; }
   document.body.dataset.scale = mode;
