@@ -104,7 +104,7 @@ class GraphView:
         self.roots = roots
         self.pname = param_names(params, module if module is not True else None)
         self.iname = param_names(inputs, None) if inputs is not None else {}
-        heads = []
+        heads: list[Any] = []
         seen: set = set()
         for r in roots:
             n = r.grad_fn
@@ -187,7 +187,8 @@ class GraphView:
             hit = cache.get(ck)
             if hit is None:
                 chain = call.chain() if call is not None else {}
-                keys, mkeys = [], []
+                keys: list[Any] = []
+                mkeys: list[Any] = []
                 for p, owner in enumerate(sc, 1):
                     key = owner if isinstance(owner, str) else id(owner)
                     mkeys.append(key)
@@ -455,10 +456,10 @@ def layout(
         if rep[i] != i:
             continue
         sp = view.scope_paths[i]
-        f = fold_of[i]
-        if f is not None:
-            c = len(fold_prefix[f.key])
-            path = sp[:c] + (f.key,) + sp[c:]
+        fi = fold_of[i]
+        if fi is not None:
+            c = len(fold_prefix[fi.key])
+            path = sp[:c] + (fi.key,) + sp[c:]
         else:
             path = sp
         paths[i] = path
@@ -562,7 +563,7 @@ def layout(
         # drawn inside that module's box (inside a fold box too: the cell that runs every
         # time step owns its weights)
         ps = [units[u].path for u in users]
-        common: tuple = ps[0] if ps else ()
+        common = ps[0] if ps else ()
         for p in ps[1:]:
             c = 0
             while c < min(len(common), len(p)) and common[c] == p[c]:
@@ -593,8 +594,8 @@ def layout(
             if inp.kind == "op":
                 j, nr = inp.ref
                 src = unit_of_op[j]
-                f = fold_of[i]
-                recur = f is not None and fold_of[j] is f and block[j] < block[i]
+                fo = fold_of[i]
+                recur = fo is not None and fold_of[j] is fo and block[j] < block[i]
                 if src == dst and not recur:
                     continue  # inside one collapsed box
                 multi = len(nodes[j]._out_meta) > 1
@@ -643,12 +644,12 @@ def layout(
             if u.kind != "op":
                 continue
             node = nodes[u.ref]
-            entries = []
+            entries: list[tuple[str, Any]] = []
             if getattr(node, "_freed", False):
                 entries.append(("freed", None))
             else:
-                for kind, obj in saved_entries(node):
-                    if kind == 1:
+                for skind, obj in saved_entries(node):
+                    if skind == 1:
                         entries.append(("output", obj[1]))
                     elif isinstance(obj, Tensor):
                         entries.append(("input", obj._data))
@@ -698,7 +699,7 @@ def _cut(
         if e.dst in keep and units[e.src].kind in ("leaf", "const"):
             keep.add(e.src)
     dropped = [u for u in order if u not in keep]
-    ops_dropped = Counter()
+    ops_dropped: Counter[str] = Counter()
     n_ops = 0
     for u in dropped:
         unit = units[u]

@@ -107,7 +107,8 @@ def lstm(
                     c = f.sigmoid() * c + i.sigmoid() * g.tanh()
                     h = o.sigmoid() * c.tanh()
                     hs.append(h)
-                seq = at.stack(hs) if k + 1 < layers else None
+                if k + 1 < layers:
+                    seq = at.stack(hs)
     with scope("head"):
         out = _linear(h, p["head.weight"], p["head.bias"])
     with scope("loss"):
