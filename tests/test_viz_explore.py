@@ -340,3 +340,32 @@ def test_recording_steps_leaves_the_gradients_unchanged():
         grads.append([x.grad.numpy().copy()] + [p.grad.numpy().copy() for p in m.parameters()])
     for a, b in zip(*grads):
         np.testing.assert_array_equal(a, b)
+
+
+class CellLoop(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(3, 4)
+        self.head = nn.Linear(4, 1)
+
+    def forward(self, x):
+        h = c = at.zeros(2, 4)
+        for t in range(x.shape[0]):
+            h, c = self.cell(x[t], (h, c))
+        return self.head(h).sum()
+
+
+def test_cell_calls_fold_inside_one_fold_box_and_collapse():
+    at.manual_seed(0)
+    model = CellLoop()
+    with at.viz.trace(module=model):
+        loss = model(at.randn(20, 2, 3))
+    loss.backward()
+    src = at.viz.to_dot(loss, module=model, show_grads=True)
+    # the fold box is around the call box that stands for all twenty calls
+    fold, call = src.index("repeated ×20"), src.index("cell · LSTMCell  calls 1–20 of 20")
+    assert fold < call
+    assert "call 2 of 20" not in src
+    col = at.viz.to_dot(loss, module=model, show_grads=True, collapse=["cell"])
+    boxes = re.findall(r"^\s*box\d+ \[(.*)$", col, flags=re.M)
+    assert len(boxes) == 1 and "in 20 repeats" in boxes[0]

@@ -444,7 +444,9 @@ def layout(
     boxes: dict[tuple, dict] = {}
     fold_prefix: dict[tuple, tuple] = {}
     for f in folds:
-        ps = [view.scope_paths[i] for i in range(f.start, f.start + f.period)]
+        # over the first two repeats: a box that differs between repeats (one call of a
+        # module per repeat) goes inside the fold box, not around it
+        ps = [view.scope_paths[i] for i in range(f.start, f.start + 2 * f.period)]
         common = ps[0]
         for p in ps[1:]:
             c = 0
