@@ -255,6 +255,8 @@ def movedim(x: Tensor, source: Any, destination: Any) -> Tensor:
 
 def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     """out[(i + shift) % n] = x[i] along each dim; with dims None, over the flattened tensor."""
+    if x.numel() == 0:  # torch returns a copy at once, before looking at the dims
+        return x.clone()
     if dims is None:
         return roll(x.reshape(-1), shifts, 0).reshape(tuple(x.shape))
     shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
@@ -435,11 +437,7 @@ def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
     n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
     d = x - mean(x, dims, keepdim=True)
     s = ops.Sum.apply(d * d, dim=dims, keepdim=keepdim)
-    if n - correction < 0:
-        # as torch: the value is NaN (no degrees of freedom) but the gradient still takes
-        # the factor 1 / (n - correction)
-        return s / (n - correction) + float("nan")
-    return s / (n - correction)
+    return s / builtins.max(n - correction, 0)
 
 
 def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
@@ -592,8 +590,9 @@ def matmul(x: Any, y: Any) -> Tensor:
         raise RuntimeError(
             f"matmul: 1D tensors expected of the same size, got sizes {x.shape[0]} and {y.shape[0]}"
         )
-    if (x.dtype == np.bool_ or y.dtype == np.bool_) and x.numel() and y.numel():
-        dtypes.check_supported("matmul", np.dtype(np.bool_))  # before the dtypes are compared
+    has_bool = (x.dtype == np.bool_ or y.dtype == np.bool_) and x.numel() and y.numel()
+    if has_bool and (x.ndim > 2 or y.ndim > 2):  # torch's batched path checks the kernel first
+        dtypes.check_supported("matmul", np.dtype(np.bool_))
     batched_empty = x.ndim > 2 and y.ndim > 2 and 0 in x.shape[:-2] + y.shape[:-2]
     if x.dtype != y.dtype and not batched_empty:  # torch does not promote here
         raise RuntimeError(
@@ -603,6 +602,8 @@ def matmul(x: Any, y: Any) -> Tensor:
         )
     if x.dtype != y.dtype:  # an empty batch: torch returns early, in the promoted dtype
         x, y = _operands(x, y)
+    if has_bool:
+        dtypes.check_supported("matmul", np.dtype(np.bool_))
     xv = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
     yv = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
     out = ops.MatMul.apply(xv, yv)

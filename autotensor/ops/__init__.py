@@ -4,6 +4,7 @@ Every class here is a `Function` with `takes_arrays = True` (forward on ndarrays
 Tensor ops so it is differentiable again) and a `sample_inputs` the tests check it from.
 """
 
+from autotensor.ops.attention import ScaledDotProductAttention
 from autotensor.ops.conv import Col2Im, Conv2d, Im2Col, MaxPool2d, WindowGather, WindowScatter
 from autotensor.ops.elementwise import (
     Abs,
@@ -59,7 +60,8 @@ __all__ = [
     "Col2Im", "Conv2d", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "Gather", "GetItem",
     "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul",
     "MaxDim", "MaxPool2d", "Maximum", "MinDim", "Minimum", "MseLoss",
-    "Mul", "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round", "ScatterAdd",
+    "Mul", "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round",
+    "ScaledDotProductAttention", "ScatterAdd",
     "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",
     "WindowGather", "WindowScatter",
 ]  # fmt: skip

@@ -507,7 +507,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return _keep(out._data > 0, g)
+        return _keep(~(out._data <= 0), g)  # torch: zero where out <= 0, so NaN passes g
 
     @staticmethod
     def sample_inputs(rng):
@@ -728,12 +728,15 @@ class FloorDivide(Function):
         base = np.asarray(x if isinstance(x, np.ndarray) else y, dtype=_dtype(x, y))
         dtypes.check_supported("floor_divide", base.dtype)
         ctx.mode = mode
-        ctx.save_for_backward(x, y)  # unused by the rule, but torch saves both: an in-place
-        # change of either before backward is refused alike
+        if isinstance(x, (np.ndarray, np.generic)) and isinstance(y, (np.ndarray, np.generic)):
+            # unused by the rule, but torch saves both tensors (not for a Python-number
+            # divisor): an in-place change of either before backward is refused alike
+            ctx.save_for_backward(x, y)
         if base.dtype.kind in "iu":
             _int_zero_division(x, y)
             if mode == "trunc":  # C division: the quotient of the magnitudes, signed
-                q = np.floor_divide(np.abs(x), np.abs(y)) * np.sign(x) * np.sign(y)
+                xa, ya = np.asarray(x, base.dtype), np.asarray(y, base.dtype)
+                q = np.floor_divide(np.abs(xa), np.abs(ya)) * np.sign(xa) * np.sign(ya)
                 return np.asarray(q, dtype=base.dtype)
         if mode == "trunc":
             return np.trunc(np.true_divide(x, y)).astype(base.dtype, copy=False)

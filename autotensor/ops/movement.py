@@ -178,13 +178,16 @@ def take(x: np.ndarray, index) -> np.ndarray:
 
 
 def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
-    """torch's index_put (an index with arrays or masks) takes a floating value tensor only of
-    the destination's floating dtype; basic indexing casts (it is a copy_)."""
+    """torch's index_put (an index with integer arrays or masks) takes a value tensor only of
+    the destination's dtype; basic indexing casts (copy_), and so does a mask with a 0-d
+    value (masked_fill)."""
     vd = getattr(value, "dtype", None)
-    if vd is None or vd == out_dtype or vd.kind != "f" or out_dtype.kind != "f":
-        return  # (torch casts a bool or integer value into an integer tensor)
+    if vd is None or vd == out_dtype:
+        return
     items = index if isinstance(index, tuple) else (index,)
-    if any(_is_advanced(i) for i in items):
+    adv = [i for i in items if _is_advanced(i)]
+    masks_only = all(np.asarray(i).dtype == np.bool_ for i in adv)
+    if adv and not (masks_only and np.ndim(value) == 0):
         raise RuntimeError(
             f"Index put requires the source and destination dtypes match, got "
             f"{dtypes.torch_name(out_dtype)} for the destination and {dtypes.torch_name(vd)} for "

@@ -89,6 +89,14 @@ class _Extremum(Function):
     @classmethod
     def _fwd(cls, ctx, x, dim, keepdim, nan_shares=False):
         name = cls.__name__.lower()
+        if x.size == 0 and dim is not None:  # torch checks for an empty reduced dim first
+            for d in (dim,) if isinstance(dim, (int, np.integer)) else tuple(dim):
+                (a,) = norm_dims(int(d), x.ndim, name) or (0,)
+                if x.ndim and x.shape[a] == 0:
+                    raise IndexError(
+                        f"{name}(): Expected reduction dim {d} to have non-zero size (input "
+                        f"shape {x.shape})"
+                    )
         dims = norm_dims(dim, x.ndim, name)
         if x.size == 0 and (dim is None or dim == ()):  # an empty tensor, without a dim
             raise RuntimeError(
@@ -109,7 +117,7 @@ class _Extremum(Function):
             mask |= np.isnan(x) & np.isnan(out)
         with np.errstate(invalid="ignore"):  # 0/0 for a NaN amax: its gradient stays NaN
             ctx.weight = mask / mask.sum(axis=dims, keepdims=True)
-        ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
+        ctx.shape, ctx.dims, ctx.keepdim, ctx.select = x.shape, dims, keepdim, nan_shares
         out = out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
         ctx.save_for_backward(x, out)  # as torch's rule: an in-place change of either is caught
         return out
@@ -119,9 +127,11 @@ class _Extremum(Function):
         _ = ctx.saved_tensors  # the version check of the saved result
         w = ctx.weight.astype(g.dtype)
         ge = _expand_back(g, ctx.shape, ctx.dims, ctx.keepdim)
-        # where, not a product: an element that is not the extremum gets exactly 0 even when
-        # g is inf or NaN (torch's rule selects; 0 * inf would be NaN)
-        return _select(w != 0, ge * w, 0.0)
+        if ctx.select:
+            # max()/min(): torch's rule selects, so an element that is not the extremum gets
+            # exactly 0 even where g is inf or NaN (a product would give 0 * inf = NaN)
+            return _select(w != 0, ge * w, 0.0)
+        return ge * w  # amax/amin: torch's rule multiplies by the mask (NaN reaches all)
 
     @staticmethod
     def sample_inputs(rng):
@@ -331,11 +341,11 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
+        (d,) = norm_dims(dim, x.ndim, "softmax") or (0,)
         if x.dtype.kind not in "fc":
             if x.size == 0:  # torch's kernel is skipped when there is nothing to do
                 return x.copy()
             dtypes.check_supported("softmax", x.dtype)
-        (d,) = norm_dims(dim, x.ndim, "softmax") or (0,)
         if x.ndim == 0:
             out = np.exp(x - x)  # 1, or NaN for a NaN or infinite x (as torch)
         else:
@@ -369,11 +379,11 @@ class LogSoftmax(Function):
 
     @staticmethod
     def forward(ctx, x, dim):
+        (d,) = norm_dims(dim, x.ndim, "log_softmax") or (0,)
         if x.dtype.kind not in "fc":
             if x.size == 0:  # torch's kernel is skipped when there is nothing to do
                 return x.copy()
             dtypes.check_supported("log_softmax", x.dtype)
-        (d,) = norm_dims(dim, x.ndim, "log_softmax") or (0,)
         if x.ndim == 0:
             out = x - x  # 0, or NaN for a NaN or infinite x (as torch)
         else:

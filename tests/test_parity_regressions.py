@@ -1,0 +1,343 @@
+"""One named test per class of difference from torch that the differential fuzzer found
+(tests/fuzzlib.py, benchmarks/fuzz_vs_torch.py), each a shrunk program.
+
+Every case runs the same lines with `torch` bound to torch and to autotensor and compares
+what the fuzzer compares: values, shapes, dtypes and requires_grad after every line, whether
+both raise (and the class), then the gradients of a random-weighted sum of the float
+results. Where the point of a case is an error, the test also checks autotensor's own
+exception and message, so it cannot pass by both sides quietly doing nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
+
+import fuzzlib  # noqa: E402
+
+import autotensor as at  # noqa: E402
+
+
+def _program(src: str) -> fuzzlib.Program:
+    stmts = []
+    for line in src.strip().splitlines():
+        line = line.strip()
+        head = line.split("(")[0]
+        lhs = head.split("=")[0].strip() if "=" in head else ""
+        out = lhs if lhs.isidentifier() and not re.search(r"[-+*/]=", head) else None
+        op = "input" if "requires_grad=True" in line else line.split("=")[-1].strip()[:20]
+        stmts.append(fuzzlib.Stmt(op, line, out))
+    return fuzzlib.Program({}, stmts, seed=7)
+
+
+def agree(src: str) -> None:
+    """The program gives the same results, errors and gradients on both libraries."""
+    m = fuzzlib.compare(_program(src), torch, at)
+    assert m is None, f"{m.key}: {m.detail}\n{src}"
+
+
+def raises_alike(src: str, exc: type, pattern: str) -> None:
+    """Both raise; autotensor with `exc` and a message matching `pattern`."""
+    agree(src)
+    ns = {"torch": at, "F": fuzzlib.functional(at), "np": np}
+    with pytest.raises(exc, match=pattern):
+        exec(src.strip().replace("\n    ", "\n"), ns)
+
+
+# -- dtype rules (Note: torch's promotion and dtype support live in autotensor/dtypes.py) ----
+def test_square_of_bool_is_int64() -> None:
+    agree("y = torch.tensor([True, False]).square()")
+    assert at.tensor([True]).square().dtype == at.int64
+
+
+def test_matmul_of_mixed_floats_raises() -> None:
+    raises_alike("y = torch.ones(2, 3) @ torch.ones(3, 2, dtype=torch.float64)", RuntimeError,
+                 "same dtype.*Float != Double")  # fmt: skip
+
+
+def test_matmul_bool_and_empty_bool() -> None:
+    raises_alike("y = torch.ones(2, 2, dtype=torch.bool) @ torch.ones(2, 2, dtype=torch.bool)",
+                 NotImplementedError, "Bool")  # fmt: skip
+    agree("y = torch.zeros(3, 0, dtype=torch.bool) @ torch.zeros(0, 2, dtype=torch.bool)")
+    agree("y = torch.zeros(4, 1, dtype=torch.bool) @ torch.zeros(1, 1, 3, dtype=torch.float64)")
+    agree("y = torch.zeros(0, 3, 0, 2) @ torch.zeros(1, 2, 1, dtype=torch.float64)")
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["torch.tensor([True]) - torch.tensor([False])", "torch.tensor([True]) - 1",
+     "1.5 - torch.tensor([True])", "torch.tensor([1.5]) - True"],
+)  # fmt: skip
+def test_subtraction_with_bool_raises(expr: str) -> None:
+    raises_alike(f"y = {expr}", RuntimeError, "Subtraction, the `-` operator, with a bool")
+
+
+@pytest.mark.parametrize("op", ["abs", "floor", "ceil", "trunc", "round"])
+def test_rounding_and_abs_of_bool_raise(op: str) -> None:
+    raises_alike(f"y = torch.tensor([True, False]).{op}()", NotImplementedError, "Bool")
+    agree(f"y = torch.tensor([3, -2]).{op}()")  # integers stay integers
+
+
+def test_pow_of_bools_raises_and_bool_exponents_promote() -> None:
+    raises_alike("y = torch.tensor([True]) ** torch.tensor([True])", NotImplementedError, "pow")
+    agree("y = torch.tensor([True, False]) ** 2")
+    agree("x = torch.tensor([-float('inf'), 2.0])\nx.pow_(torch.tensor([False, True]))")
+    # a float base that requires grad: torch's backward refuses `bool_exponent - 1`
+    agree("x = torch.tensor([1.5, 2.0], requires_grad=True)\ny = x ** torch.tensor([True, False])")
+
+
+def test_integer_pow_with_negative_exponents() -> None:
+    agree("y = torch.tensor([1, -1, 2, 0, -3]) ** torch.tensor([-2, -3, -1, 2, 3])")
+    raises_alike("y = torch.tensor([2, 3]) ** -1", RuntimeError, "negative integer powers")
+
+
+@pytest.mark.parametrize(
+    "expr, exc",
+    [("torch.tensor([1, 2]).norm()", RuntimeError), ("torch.tensor([1, 2]).var()", RuntimeError),
+     ("torch.tensor([1, 2]).log_softmax(0)", NotImplementedError),
+     ("torch.tensor([True]).softmax(0)", NotImplementedError),
+     ("torch.tensor([True, False]).argmax()", RuntimeError),
+     ("torch.tensor([True]).relu()", RuntimeError), ("-torch.tensor([True])", RuntimeError),
+     ("torch.tensor([1.5]) & torch.tensor([2.5])", NotImplementedError),
+     ("~torch.tensor([1.5])", TypeError)],
+)  # fmt: skip
+def test_ops_refuse_dtypes_as_torch(expr: str, exc: type) -> None:
+    raises_alike(f"y = {expr}", exc, "")
+
+
+def test_softmax_family_of_integers_and_empties() -> None:
+    agree("y = torch.zeros(2, 0, dtype=torch.int64).softmax(1)")
+    agree("y = torch.zeros(0, dtype=torch.bool).log_softmax(0)")
+    agree("y = torch.tensor([True, False]).logsumexp(0)")
+    agree("y = torch.tensor([1, 2]).logsumexp(0)")
+
+
+def test_bitwise_ops_on_integers_are_bitwise() -> None:
+    agree("y = torch.tensor([3, 5]) & torch.tensor([6, 4])")
+    agree("y = torch.tensor([True, False]) | torch.tensor([2, 1])")
+    agree("y = torch.tensor([3]) ^ True")
+
+
+def test_rsqrt_values_at_special_points() -> None:
+    agree("x = torch.tensor([-float('inf'), -1.0, 0.0, 4.0, float('inf')], requires_grad=True)"
+          "\ny = x.rsqrt()")  # fmt: skip
+
+
+def test_inplace_refuses_results_it_cannot_hold() -> None:
+    raises_alike("x = torch.tensor([1, 2])\nx += 0.5", RuntimeError,
+                 "result type Float can't be cast to the desired output type Long")  # fmt: skip
+    raises_alike("x = torch.tensor([1, 2])\nx /= 2", RuntimeError, "can't be cast")
+    agree("x = torch.tensor([1, 2])\nx.fill_(1.5)")  # fill_ and copy_ cast, as torch
+    agree("x = torch.tensor([1, 2])\nx.copy_(torch.tensor([0.5, 2.5]))")
+
+
+def test_add_alpha_rules() -> None:
+    raises_alike("y = torch.add(torch.tensor([1, 2]), 3, alpha=0.5)", RuntimeError, "alpha")
+    raises_alike("y = torch.add(torch.tensor([1, 2]), 3, alpha=True)", RuntimeError, "Boolean")
+    agree("y = torch.add(torch.tensor([True, False]), torch.tensor(False), alpha=3)")
+    agree("y = torch.add(torch.tensor([True, False]), True, alpha=2)")
+
+
+def test_integer_division_by_zero_raises() -> None:
+    raises_alike("y = torch.tensor([1, 2]) // 0", RuntimeError, "ZeroDivisionError")
+    raises_alike("y = torch.tensor([1, 2]) % torch.tensor([1, 0])", RuntimeError, "ZeroDivision")
+    raises_alike("y = torch.div(torch.tensor([3]), 0, rounding_mode='trunc')", RuntimeError,
+                 "ZeroDivisionError")  # fmt: skip
+    agree("y = torch.zeros(4, 0, dtype=torch.int64) // 0")  # nothing divided: no error
+    agree("y = torch.tensor([1.0, -1.0, 0.0, -float('inf')]) // 0.0")
+
+
+def test_division_with_rounding_modes() -> None:
+    agree(
+        "x = torch.tensor([7.5, -7.5, 3.0], requires_grad=True)\n"
+        "y = torch.tensor([2.0, 2.0, 0.0], requires_grad=True)\n"
+        "a = torch.div(x, y, rounding_mode='floor')\nb = torch.div(x, y, rounding_mode='trunc')"
+    )
+    agree("y = torch.div(torch.tensor([-7, 7]), torch.tensor([2, -2]), rounding_mode='trunc')")
+    agree("y = torch.tensor([-7, 7]) % torch.tensor([2, -3])")
+    # torch's `//` has no derivative: backward raises on both sides
+    agree("x = torch.tensor([7.5, -7.5], requires_grad=True)\ny = x // 2.0")
+    agree("x = torch.tensor([7.5, -7.5], requires_grad=True)\ny = x % 2.0")
+
+
+def test_tensor_from_an_int_beyond_int64_raises() -> None:
+    agree("y = torch.tensor([2**63])")
+    agree("y = torch.tensor([-2**63])")
+
+
+def test_index_put_needs_matching_float_dtypes() -> None:
+    raises_alike("x = torch.zeros(3, dtype=torch.float64)\nx[torch.tensor([0, 1])] = "
+                 "torch.tensor(1.0)", RuntimeError, "Index put requires")  # fmt: skip
+    raises_alike("x = torch.zeros(3, dtype=torch.int64)\nx[[0]] = torch.tensor(True)",
+                 RuntimeError, "Long for the destination and Bool")  # fmt: skip
+    agree("x = torch.zeros(3, dtype=torch.int64)\nx[x == 0] = torch.tensor(True)")  # a mask casts
+    agree("x = torch.zeros(3, dtype=torch.float64)\nx[1] = torch.tensor(2.5)")
+
+
+# -- indexing dimension order ----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "index",
+    ["0, :, [0, 1]", ":, 0, :, [0, 1]", "[0, 1], 0, [0, 1]", "None, [0, 1], None, 0",
+     "torch.tensor(0), :, [0, 1]", "0, ..., [1, 2]", ":, [0, 1], 0, [1, 2]",
+     ":, [[0], [1]], 1, torch.tensor([True, False, True, True])", "[], :, []"],
+)  # fmt: skip
+def test_advanced_indexing_dimension_order(index: str) -> None:
+    agree(f"x = torch.arange(120.0).reshape(2, 3, 4, 5).requires_grad_()  # requires_grad=True\n"
+          f"y = x[{index}]")  # fmt: skip
+    agree(f"x = torch.zeros(2, 3, 4, 5)\ny = torch.ones_like(x[{index}])\nx[{index}] = y")
+
+
+# -- exception classes and messages ----------------------------------------------------------
+@pytest.mark.parametrize("expr", ["x.sum(5)", "x.amax(-3)", "x.softmax(2)", "x.cumsum(7)"])
+def test_dimension_out_of_range_is_index_error(expr: str) -> None:
+    raises_alike(
+        f"x = torch.zeros(2, 3)\ny = {expr}",
+        IndexError,
+        r"Dimension out of range \(expected to be in range of \[-2, 1\], but got",
+    )
+
+
+def test_repeated_reduction_dims_are_refused() -> None:
+    raises_alike("y = torch.zeros(2, 3).sum((0, 0))", RuntimeError, "appears multiple times")
+    raises_alike("y = torch.zeros(2, 3).amax((1, -1))", RuntimeError, "appears multiple times")
+
+
+def test_empty_reductions_raise_as_torch() -> None:
+    raises_alike("y = torch.zeros(0).max()", RuntimeError, r"numel\(\) == 0")
+    raises_alike("y = torch.zeros(0).amin()", RuntimeError, r"numel\(\) == 0")
+    raises_alike("y = torch.zeros(0, 3).amax(0)", IndexError, "non-zero size")
+    raises_alike("y = torch.zeros(0, 3).max(0)", IndexError, "non-zero size")
+    raises_alike("y = torch.zeros(0, 3).argmax()", IndexError, r"numel\(\) == 0")
+
+
+def test_zero_dim_tensors_in_list_ops() -> None:
+    raises_alike("y = torch.cat([torch.tensor(1.0), torch.tensor(2.0)])", RuntimeError,
+                 "zero-dimensional")  # fmt: skip
+    raises_alike("y = torch.tensor(1.0).unbind(0)", IndexError, "no dimensions")
+    raises_alike("y = torch.tensor(1.0).chunk(2)", RuntimeError, "1-dimensional")
+    raises_alike("y = torch.outer(torch.tensor(1.0), torch.ones(2))", RuntimeError, "1-D")
+    raises_alike("y = torch.dot(torch.ones(2, 2), torch.ones(2))", RuntimeError, "1D")
+    raises_alike("y = torch.ones(3).mT", RuntimeError, "matrices")
+    raises_alike("y = torch.ones(3) @ 2", TypeError, "")
+
+
+def test_allclose_of_different_dtypes_raises() -> None:
+    raises_alike("y = torch.tensor([True]).allclose(torch.tensor([1.0]))", RuntimeError,
+                 "did not match")  # fmt: skip
+
+
+def test_sum_to_an_integer_dtype_of_a_tensor_requiring_grad_raises() -> None:
+    raises_alike("x = torch.ones(2, requires_grad=True)\ny = x.sum(dtype=torch.int64)",
+                 RuntimeError, "Autograd not support dtype: Long")  # fmt: skip
+
+
+def test_setitem_shape_mismatch_is_runtime_error() -> None:
+    raises_alike("x = torch.zeros(2, dtype=torch.int64)\n"
+                 "x[torch.tensor([False, True])] = torch.ones(4, 3, dtype=torch.int64)",
+                 RuntimeError, "shape mismatch")  # fmt: skip
+
+
+# -- values ----------------------------------------------------------------------------------
+def test_cross_entropy_with_an_infinite_logit_is_finite() -> None:
+    agree("x = torch.tensor([[0.0, -float('inf'), 1.0]], requires_grad=True)\n"
+          "y = F.cross_entropy(x, torch.tensor([0]))")  # fmt: skip
+
+
+def test_cumsum_of_float32_accumulates_like_torch() -> None:
+    x = np.random.default_rng(0).uniform(0, 1, 100_000).astype(np.float32)
+    ours = at.tensor(x).cumsum(0).numpy()
+    ref = torch.tensor(x).cumsum(0).numpy()
+    exact = np.cumsum(x.astype(np.float64))
+    assert np.abs(ours / exact - 1).max() < 1e-6  # a float32 running sum drifts ~1e-4 here
+    np.testing.assert_allclose(ours, ref, rtol=1e-6)
+
+
+def test_softmax_family_of_0d_nan() -> None:
+    agree("x = torch.tensor(float('nan'), requires_grad=True)\ny = x.softmax(0)\n"
+          "z = x.log_softmax(0)")  # fmt: skip
+    agree("x = torch.tensor(0.0, requires_grad=True)\ny = (x ** -1.5).log_softmax(0)")
+
+
+def test_linear_with_empty_features() -> None:
+    agree(
+        "x = torch.zeros(3, 0, dtype=torch.float64, requires_grad=True)\n"
+        "w = torch.zeros(0, 0, dtype=torch.float64, requires_grad=True)\ny = F.linear(x, w)"
+    )
+
+
+# -- gradients at edge points ----------------------------------------------------------------
+SPECIAL = "[0.0, -0.0, 1.5, -1.5, float('nan'), float('inf'), -float('inf')]"
+
+
+UNARY = ["abs()", "sqrt()", "relu()", "clamp(-1.5, 1.5)", "clamp(min=0.0)", "sign()",
+         "rsqrt()", "exp()", "log()"]  # fmt: skip
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_unary_gradients_at_special_points(op: str) -> None:
+    agree(f"x = torch.tensor({SPECIAL}, requires_grad=True)\ny = x.{op}")
+
+
+@pytest.mark.parametrize("op", ["maximum", "minimum"])
+def test_maximum_minimum_at_ties_and_nan(op: str) -> None:
+    agree(f"x = torch.tensor([1.0, 2.0, float('nan'), 0.0, float('nan')], requires_grad=True)\n"
+          f"z = torch.tensor([1.0, 1.0, 0.0, float('nan'), float('nan')], requires_grad=True)\n"
+          f"y = torch.{op}(x, z)")  # fmt: skip
+
+
+def test_unselected_branches_leak_no_nan() -> None:
+    # the gradient of sqrt at 0 is inf; the branch that lost must still get exactly 0
+    agree("x = torch.tensor([0.0, 1.0, -1.0], requires_grad=True)\n"
+          "y = torch.minimum(x, torch.tensor(0.0)).sqrt()")  # fmt: skip
+    agree("x = torch.tensor([[-1.0, 1.5, 0.0], [0.5, 1.0, 1.25]], requires_grad=True)\n"
+          "y = x.min().sqrt()")  # fmt: skip
+    agree("x = torch.tensor([[0.0, -1.0], [2.0, 3.0]], requires_grad=True)\n"
+          "y = x.amin(1).sqrt()")  # fmt: skip
+    agree("x = torch.tensor([0.0, 1.0, -1.0], requires_grad=True)\ny = x.relu().sqrt()")
+    agree("x = torch.tensor([0.0, 1.0, -1.0], requires_grad=True)\ny = x.clamp(0, 1).sqrt()")
+
+
+def test_zero_base_power_gradient() -> None:
+    agree("x = torch.tensor([1.5, 0.0, -0.5, 2.0], requires_grad=True)\ny = 0 ** x")
+    agree("x = torch.tensor([1.5, 0.0, 2.0], requires_grad=True)\ny = 0.0 ** x")
+
+
+@pytest.mark.parametrize("p", ["1", "3", "0.5", "2", "float('inf')", "0"])
+def test_norm_gradients_at_zero(p: str) -> None:
+    agree(f"x = torch.tensor([0.0, 0.0, 0.0], requires_grad=True)\ny = x.norm(p={p})")
+    agree(f"x = torch.tensor([[0.0, 0.0], [1.5, 0.0]], requires_grad=True)\n"
+          f"y = x.norm(p={p}, dim=1)")  # fmt: skip
+
+
+def test_variance_of_one_element() -> None:
+    agree("x = torch.tensor([1.5], requires_grad=True)\ny = x.var()")
+    agree("x = torch.tensor([[-0.1, 0.5]], requires_grad=True)\ny = x.var(dim=0)")
+
+
+def test_max_ties_and_nan_gradients() -> None:
+    agree("x = torch.tensor([[1.0, 3.0, 3.0], [2.0, 2.0, 0.5]], requires_grad=True)\n"
+          "a = x.max()\nb = x.amax(1)\nc = x.max(dim=1)[0]\nd = x.min(dim=0)[0]")  # fmt: skip
+    agree("x = torch.tensor([[1.0, float('nan')], [0.0, 0.0]], requires_grad=True)\n"
+          "a = x.max()\nb = x.amax(1)\nc = x.max(dim=1)[0]")  # fmt: skip
+
+
+def test_prod_gradients_with_zeros_and_infinities() -> None:
+    agree("x = torch.tensor([0.0, 3.0, float('inf'), 0.0], requires_grad=True)\ny = x.prod()")
+    agree("x = torch.tensor([-float('inf'), 3.0, 2.0], requires_grad=True)\ny = x.prod()")
+    agree("x = torch.tensor(2.0, requires_grad=True)\ny = x.prod(dim=-1)")
+
+
+# -- tensors saved for backward, modified in place (version counters) -----------------------
+@pytest.mark.parametrize(
+    "lines",
+    ["y = x.amax(dim=0)\ny.mul_(2)", "y = x.max()\ny -= 2", "y = x.logsumexp(0)\ny /= 2",
+     "y = x.reciprocal().reciprocal()\ny -= 3",
+     "y = x.gather(0, torch.tensor([0]))\nx2 = x * 1\nz = x2.gather(0, torch.tensor([1]))\nx2 += 1",
+     "y = x * 1\nz = torch.div(y, 2.0, rounding_mode='floor')\ny.mul_(2)"],
+)  # fmt: skip
+def test_saved_results_modified_in_place_refuse_backward(lines: str) -> None:
+    agree("x = torch.tensor([0.5, 1.5, -1.0], requires_grad=True)\n" + lines)
