@@ -13,10 +13,14 @@ from nn.container import ModuleDict, ModuleList, Sequential
 from nn.linear import Dense, Identity, Linear
 from nn.activation import ELU, GELU, Hardtanh, LeakyReLU, LogSigmoid, LogSoftmax, ReLU, ReLU6
 from nn.activation import SELU, SiLU, Sigmoid, Softmax, Softplus, Tanh
+from nn.activation import Mish, MultiheadAttention, PReLU
 from nn.dropout import Dropout, Dropout1d, Dropout2d
 from nn.sparse import Embedding
 from nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
+from nn.normalization import GroupNorm, RMSNorm
+from nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer
+from nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from nn.flatten import Flatten, Unflatten
 from nn.conv import Conv1d, Conv2D, Conv2d, ConvTranspose1d, ConvTranspose2d
 from nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d

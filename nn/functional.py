@@ -287,6 +287,11 @@ def embedding(
     Entries equal to padding_idx read their row but pass it no gradient; with
     scale_grad_by_freq a row's gradient is divided by its count in input. With max_norm,
     the rows looked up are first renormalised in place to norm <= max_norm (as torch)."""
+    if sparse:
+        raise NotImplementedError(
+            "embedding: sparse=True (sparse gradients) is not supported; the weight's "
+            "gradient is always dense"
+        )
     idx = input._data if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(
@@ -708,6 +713,9 @@ def _nll(
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{name}: {reduction!r} is not a valid value for reduction")
     pick, w_t = _pick_weights(logp, t, weight, ignore_index)
+    if not np.isfinite(logp.detach().numpy()).all():
+        # a -inf log-probability of a class that is not picked must not make 0 * -inf = nan
+        logp = ops.Where.apply(pick != 0, logp, 0.0)
     if reduction == "none":
         return (logp * np.negative(pick, out=pick)).sum(1 if logp.ndim >= 2 else 0)
     scale = -1.0
@@ -839,3 +847,749 @@ def _cross_entropy(
     else:
         s = smooth.sum() / np.asarray(keep.sum(), dtype=input.dtype)
     return nll * (1 - label_smoothing) + s * (label_smoothing / c)
+
+
+# -- more activations ------------------------------------------------------------------------
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x)), with the stable softplus (finite for any x)."""
+    return input * _softplus1(input).tanh()
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, a * x otherwise, with one learnt slope a per channel (dim 1; dim 0 of a
+    1-D input) or one for all. Shapes: x (N, C, *) or (C,), a (C,) or (1,)."""
+    if weight.ndim > 1:
+        raise RuntimeError(f"prelu: weight must be 0-D or 1-D, got shape {tuple(weight.shape)}")
+    n = weight.numel()
+    if n != 1:
+        c_axis = 1 if input.ndim >= 2 else 0
+        if input.ndim == 0 or input.shape[c_axis] != n:
+            raise RuntimeError(
+                f"prelu: mismatch of parameter numbers and input channels: weight has {n} "
+                f"slopes, input of shape {tuple(input.shape)} has "
+                f"{input.shape[c_axis] if input.ndim else 0} channels"
+            )
+        if input.ndim >= 2:
+            weight = weight.reshape(_param_shape(input, 1))
+    elif weight.ndim == 1 and input.ndim == 0:
+        weight = weight.reshape(())
+    # where picks the slope branch at x == 0, so dx there is a (torch's rule) and da is 0
+    return ops.Where.apply(input._data > 0, input, input * weight)
+
+
+# -- more normalisation ----------------------------------------------------------------------
+def _norm_dims(input: Tensor, normalized_shape: Any, name: str) -> tuple[int, ...]:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if input.ndim < k or tuple(input.shape[input.ndim - k :]) != shape:
+        raise RuntimeError(
+            f"{name}: input of shape {tuple(input.shape)} does not end with the "
+            f"normalized_shape {shape}"
+        )
+    return tuple(range(input.ndim - k, input.ndim))
+
+
+def rms_norm(
+    input: Tensor,
+    normalized_shape: Sequence[int] | int,
+    weight: Tensor | None = None,
+    eps: float | None = None,
+) -> Tensor:
+    """y = x / sqrt(mean(x^2) + eps) * weight over the trailing normalized_shape dims;
+    eps=None is the machine epsilon of x's dtype (as torch)."""
+    dims = _norm_dims(input, normalized_shape, "rms_norm")
+    if eps is None:
+        eps = float(np.finfo(input.dtype).eps)
+    out = input * ((input * input).mean(dims, keepdim=True) + eps).rsqrt()
+    return out * weight if weight is not None else out
+
+
+def group_norm(
+    input: Tensor,
+    num_groups: int,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Split the C channels of x (N, C, *) into num_groups groups and normalise each group of
+    each sample over its channels and spatial positions (biased variance), then
+    y = x_hat * weight[c] + bias[c].  Shapes: weight, bias (C,)."""
+    if input.ndim < 2:
+        raise RuntimeError(
+            f"group_norm: expected an input of at least 2 dims (N, C, *), got shape "
+            f"{tuple(input.shape)}"
+        )
+    n, c = input.shape[0], input.shape[1]
+    if num_groups <= 0 or c % num_groups:
+        raise RuntimeError(
+            f"group_norm: expected the number of channels ({c}) of input of shape "
+            f"{tuple(input.shape)} to be divisible by num_groups ({num_groups})"
+        )
+    g = input.reshape((n, num_groups, -1))
+    mean = g.mean(-1, keepdim=True)
+    xc = g - mean
+    var = (xc * xc).mean(-1, keepdim=True)
+    out = (xc * (var + eps).rsqrt()).reshape(input.shape)
+    pshape = _param_shape(input, 1)
+    if weight is not None:
+        out = out * weight.reshape(pshape)
+    if bias is not None:
+        out = out + bias.reshape(pshape)
+    return out
+
+
+def normalize(
+    input: Tensor, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out: Any = None
+) -> Tensor:
+    """x / max(||x||_p, eps) along dim."""
+    if out is not None:
+        raise NotImplementedError("normalize: the out= keyword is not supported")
+    return input / at.functional.norm(input, p, dim, keepdim=True).clamp(min=eps)
+
+
+def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -> Tensor:
+    """sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along dim (x1, x2 broadcast).
+
+    As torch, the clamp to eps is applied to the norms' values only: the gradient is taken
+    as if the norms were unclamped (the clamp is invisible to autograd)."""
+    x1, x2 = as_tensor(x1), as_tensor(x2)
+    shape = np.broadcast_shapes(tuple(x1.shape), tuple(x2.shape))
+    x1, x2 = x1.expand(shape), x2.expand(shape)
+
+    def unit(x: Tensor) -> Tensor:
+        n = at.functional.norm(x, 2, dim, keepdim=True)
+        lifted = np.maximum(n._data, eps).astype(n.dtype, copy=False) - n._data
+        return x / (n + lifted)
+
+    return (unit(x1) * unit(x2)).sum(dim)
+
+
+# -- resampling ------------------------------------------------------------------------------
+_INTERP_MODES = ("nearest", "nearest-exact", "linear", "bilinear")
+
+
+def _source_scale(in_size: int, out_size: int, scale: float | None, align: bool) -> float:
+    """torch's area_pixel_compute_scale: output index -> input coordinate factor."""
+    if align:
+        return (in_size - 1) / (out_size - 1) if out_size > 1 else 0.0
+    return 1.0 / scale if scale is not None and scale > 0 else in_size / out_size
+
+
+def _nearest_index(
+    in_size: int, out_size: int, scale: float | None, exact: bool, dtype: Any
+) -> np.ndarray:
+    """Source index of each output position (torch's nearest_idx / nearest_exact_idx, with
+    its float32 arithmetic for float32 input)."""
+    if out_size == in_size and not exact:
+        return np.arange(out_size)
+    f = np.dtype(dtype).type
+    s = f(1.0 / scale) if scale is not None and scale > 0 else f(in_size) / f(out_size)
+    pos = np.arange(out_size).astype(dtype)
+    if exact:
+        pos = pos + f(0.5)
+    return np.minimum(np.floor(pos * s).astype(np.int64), in_size - 1)
+
+
+def _linear_weights(
+    in_size: int, out_size: int, scale: float | None, align: bool, dtype: Any
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(i0, i1, w0, w1): each output position reads w0 x[i0] + w1 x[i1] (torch's
+    linear-interpolation source indices and lambdas)."""
+    f = np.dtype(dtype).type
+    s = f(_source_scale(in_size, out_size, scale, align))
+    pos = np.arange(out_size).astype(dtype)
+    src = pos * s if align else np.maximum((pos + f(0.5)) * s - f(0.5), f(0))
+    i0 = np.minimum(src.astype(np.int64), in_size - 1)
+    i1 = np.minimum(i0 + 1, in_size - 1)
+    w1 = (src - i0.astype(dtype)).astype(dtype)
+    w0 = (f(1) - w1).astype(dtype)
+    return i0, i1, w0, w1
+
+
+def interpolate(
+    input: Tensor,
+    size: int | Sequence[int] | None = None,
+    scale_factor: float | Sequence[float] | None = None,
+    mode: str = "nearest",
+    align_corners: bool | None = None,
+    recompute_scale_factor: bool | None = None,
+    antialias: bool = False,
+) -> Tensor:
+    """Resample the spatial dims of x (N, C, W) or (N, C, H, W) to `size` or by
+    `scale_factor`: 'nearest' (torch's floor rule), 'nearest-exact' (pixel centres),
+    'linear' (3-D) and 'bilinear' (4-D), with align_corners as torch. Built from index
+    gathers and weighted sums, so the gradient scatters back exactly as torch's does."""
+    if mode not in _INTERP_MODES:
+        raise NotImplementedError(
+            f"interpolate: mode {mode!r} is not supported (supported: {_INTERP_MODES})"
+        )
+    if antialias:
+        raise NotImplementedError("interpolate: the antialias keyword is not supported")
+    spatial = input.ndim - 2
+    if spatial not in (1, 2):
+        raise NotImplementedError(
+            f"interpolate: only 3-D (N, C, W) and 4-D (N, C, H, W) input is supported, got "
+            f"shape {tuple(input.shape)}"
+        )
+    linear = mode in ("linear", "bilinear")
+    if linear and (mode == "linear") != (spatial == 1):
+        want = "3-D" if mode == "linear" else "4-D"
+        raise NotImplementedError(
+            f"interpolate: mode {mode!r} needs {want} input, got shape {tuple(input.shape)}"
+        )
+    if not linear and align_corners is not None:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: "
+            "linear | bilinear | bicubic | trilinear"
+        )
+    align = bool(align_corners)
+    in_sizes = tuple(input.shape[2:])
+    if (size is None) == (scale_factor is None):
+        raise ValueError("interpolate: either size or scale_factor should be defined, not both")
+    scales: tuple[float | None, ...]
+    if size is not None:
+        sizes = (size,) * spatial if isinstance(size, int) else tuple(int(s) for s in size)
+        if len(sizes) != spatial:
+            raise ValueError(
+                f"interpolate: input of shape {tuple(input.shape)} has {spatial} spatial dims, "
+                f"but size {size} has {len(sizes)}"
+            )
+        scales = (None,) * spatial
+    else:
+        sf = (
+            (float(scale_factor),) * spatial  # type: ignore[arg-type]
+            if not isinstance(scale_factor, (tuple, list))
+            else tuple(float(s) for s in scale_factor)
+        )
+        if len(sf) != spatial:
+            raise ValueError(
+                f"interpolate: input of shape {tuple(input.shape)} has {spatial} spatial dims, "
+                f"but scale_factor {scale_factor} has {len(sf)}"
+            )
+        sizes = tuple(int(math.floor(n * s)) for n, s in zip(in_sizes, sf))
+        scales = (None,) * spatial if recompute_scale_factor else sf
+    if any(s <= 0 for s in sizes):
+        raise ValueError(f"interpolate: output size {sizes} must be positive")
+    out = input
+    for axis, n_in, n_out, sc in zip(range(2, input.ndim), in_sizes, sizes, scales):
+        if linear:
+            i0, i1, w0, w1 = _linear_weights(n_in, n_out, sc, align, input.dtype)
+            wshape = [1] * input.ndim
+            wshape[axis] = n_out
+            out = out.index_select(axis, from_numpy(i0)) * w0.reshape(wshape) + out.index_select(
+                axis, from_numpy(i1)
+            ) * w1.reshape(wshape)
+        else:
+            idx = _nearest_index(n_in, n_out, sc, mode == "nearest-exact", input.dtype)
+            out = out.index_select(axis, from_numpy(idx))
+    return out
+
+
+# -- divergence ------------------------------------------------------------------------------
+def kl_div(
+    input: Tensor,
+    target: Any,
+    size_average: Any = None,
+    reduce: Any = None,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> Tensor:
+    """Pointwise KL divergence with input holding log-probabilities:
+    l = y (log y - x), 0 where y == 0 (log_target: l = exp(y) (y - x)); reduced by 'mean'
+    (over all elements), 'batchmean' (sum / batch size), 'sum' or 'none'."""
+    red = _reduction(size_average, reduce, reduction)
+    if red not in _REDUCTIONS + ("batchmean",):
+        raise ValueError(f"kl_div: {reduction!r} is not a valid value for reduction")
+    target = as_tensor(target)
+    if target.dtype != input.dtype and input.dtype.kind == "f":
+        target = target.to(input.dtype)
+    if log_target:
+        loss = target.exp() * (target - input)
+    else:
+        pos = target._data > 0
+        # y log y, with 0 log 0 = 0 (xlogy); the log reads a safe 1 where y <= 0
+        ylogy = ops.Where.apply(pos, target * ops.Where.apply(pos, target, 1.0).log(), 0.0)
+        loss = ylogy - target * input
+    if red == "mean":
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the support "
+            "size.'batchmean' divides only by the batch size, and aligns with the KL div math "
+            "definition.'mean' will be changed to behave the same as 'batchmean' in the next "
+            "major release.",
+            stacklevel=2,
+        )
+        return loss.mean()
+    if red == "batchmean":
+        return loss.sum() / input.shape[0] if input.ndim else loss.sum()
+    return _reduce(loss, red, "kl_div")
+
+
+# -- attention -------------------------------------------------------------------------------
+def _repeat_heads(x: Tensor, r: int) -> Tensor:
+    """(..., H, S, E) -> (..., H * r, S, E), each head repeated r times in a row (torch's
+    repeat_interleave along the head dim), as an expand and a reshape."""
+    if r == 1:
+        return x
+    shape = tuple(x.shape)
+    wide = x.unsqueeze(-3).expand(shape[:-2] + (r,) + shape[-2:])
+    return wide.reshape(shape[:-3] + (shape[-3] * r,) + shape[-2:])
+
+
+def _sdpa_reference(
+    q: Tensor, k: Tensor, v: Tensor, mask: Any, scale: float, keep: np.ndarray | None
+) -> Tensor:
+    """The composite form of scaled dot-product attention (two matmuls, an additive mask, a
+    softmax, the dropout pattern), with torch's rule for rows whose keys are all masked
+    (zero probabilities). `mask` may be a Tensor that requires grad: the primitive takes
+    constant masks only, so this path is also taken for a learnt additive mask."""
+    s = q.matmul(k.transpose(-1, -2)) * scale
+    dead = None
+    if mask is not None:
+        md = mask._data if isinstance(mask, Tensor) else mask
+        all_inf = np.isneginf(md).all(axis=-1, keepdims=True)
+        if all_inf.any():
+            dead = all_inf
+            mask = (
+                ops.Where.apply(all_inf, 0.0, mask)
+                if isinstance(mask, Tensor)
+                else np.where(all_inf, 0.0, md).astype(md.dtype)
+            )
+        s = s + mask
+    p = at.functional.softmax(s, -1)
+    if dead is not None:
+        p = p * (~dead).astype(p.dtype)
+    if keep is not None:
+        p = p * keep
+    return p.matmul(v)
+
+
+def scaled_dot_product_attention(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    attn_mask: Tensor | None = None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale: float | None = None,
+    enable_gqa: bool = False,
+) -> Tensor:
+    """softmax(q k^T * scale + M) v along the key dim, with scale = 1/sqrt(E) by default.
+
+    Shapes: query (..., L, E), key (..., S, E), value (..., S, Ev) -> (..., L, Ev); batch
+    dims broadcast. attn_mask broadcasts to (..., L, S): a bool mask marks the keys that
+    take part (True), a float mask is added to the scores. is_causal keeps key j for query
+    i when j <= i (top-left aligned when L != S) and excludes attn_mask. enable_gqa lets
+    key and value have fewer heads (dim -3) than query, each repeated to the query's count.
+    dropout_p drops attention probabilities (always, as torch: this function has no training
+    flag) using autotensor's generator. A query whose keys are all masked gets output 0.
+    """
+    q, k, v = query, key, value
+    name = "scaled_dot_product_attention"
+    if q.ndim < 2 or k.ndim < 2 or v.ndim < 2:
+        raise RuntimeError(
+            f"{name}: query, key and value need at least 2 dims (..., L, E), got query "
+            f"{tuple(q.shape)}, key {tuple(k.shape)} and value {tuple(v.shape)}"
+        )
+    if q.shape[-1] != k.shape[-1]:
+        raise RuntimeError(
+            f"{name}: query {tuple(q.shape)} and key {tuple(k.shape)} must have the same "
+            f"embedding size (last dim)"
+        )
+    if k.shape[-2] != v.shape[-2]:
+        raise RuntimeError(
+            f"{name}: key {tuple(k.shape)} and value {tuple(v.shape)} must have the same "
+            f"sequence length (dim -2)"
+        )
+    if not (q.dtype == k.dtype == v.dtype):
+        raise RuntimeError(
+            f"{name}: expected query, key and value to have the same dtype, got {q.dtype}, "
+            f"{k.dtype} and {v.dtype}"
+        )
+    if q.dtype.kind != "f":
+        raise RuntimeError(f"{name}: expected floating-point inputs, got {q.dtype}")
+    if enable_gqa and q.ndim >= 3 and k.ndim >= 3 and v.ndim >= 3:
+        hq, hk, hv = q.shape[-3], k.shape[-3], v.shape[-3]
+        if hq % hk or hq % hv:
+            raise RuntimeError(
+                f"{name}: with enable_gqa the number of heads in key ({hk}) and value ({hv}) "
+                f"must divide the number of heads in query ({hq}); query {tuple(q.shape)}, "
+                f"key {tuple(k.shape)}, value {tuple(v.shape)}"
+            )
+        k, v = _repeat_heads(k, hq // hk), _repeat_heads(v, hq // hv)
+    try:
+        batch = np.broadcast_shapes(tuple(q.shape[:-2]), tuple(k.shape[:-2]), tuple(v.shape[:-2]))
+    except ValueError:
+        raise RuntimeError(
+            f"{name}: the batch dims of query {tuple(query.shape)}, key {tuple(key.shape)} and "
+            f"value {tuple(value.shape)} do not broadcast"
+        ) from None
+    L, S = q.shape[-2], k.shape[-2]
+    dt = q.dtype
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[-1]) if q.shape[-1] else 1.0
+    mask: Any = None
+    if is_causal:
+        if attn_mask is not None:
+            raise RuntimeError(f"{name}: Explicit attn_mask should not be set when is_causal=True")
+        mask = np.where(np.tri(L, S, dtype=bool), 0.0, -np.inf).astype(dt)
+    elif attn_mask is not None:
+        m = as_tensor(attn_mask)
+        if m.dtype == np.bool_:
+            mask = np.where(m._data, 0.0, -np.inf).astype(dt)
+        elif m.dtype.kind == "f":
+            if m.requires_grad and at.is_grad_enabled():
+                mask = m if m.dtype == dt else m.to(dt)
+            else:
+                mask = m._data.astype(dt, copy=False)
+        else:
+            raise RuntimeError(
+                f"{name}: expected attn_mask dtype to be bool or float, got {m.dtype} (query {dt})"
+            )
+        try:
+            np.broadcast_shapes(tuple(m.shape), batch + (L, S))
+        except ValueError:
+            raise RuntimeError(
+                f"{name}: attn_mask of shape {tuple(m.shape)} does not broadcast to the "
+                f"attention scores {batch + (L, S)} (query {tuple(query.shape)}, key "
+                f"{tuple(key.shape)})"
+            ) from None
+    keep = None
+    if dropout_p > 0.0:
+        _check_p(dropout_p)
+        if dropout_p == 1.0:
+            keep = np.zeros(batch + (L, S), dtype=dt)
+        else:
+            keep = (_rng(None).random(batch + (L, S)) >= dropout_p) * np.asarray(
+                1.0 / (1.0 - dropout_p), dtype=dt
+            )
+    if isinstance(mask, Tensor):
+        return _sdpa_reference(q, k, v, mask, scale, keep)
+    return ops.ScaledDotProductAttention.apply(q, k, v, mask=mask, scale=scale, keep=keep)
+
+
+def _canonical_mask(
+    mask: Tensor | None,
+    mask_name: str,
+    other_type: Any,
+    other_name: str,
+    target_type: Any,
+    check_other: bool = True,
+) -> Tensor | None:
+    """A bool mask (True = not allowed) as the float mask torch's attention layers use
+    (-inf where True, 0 elsewhere); a float mask as it is."""
+    if mask is None:
+        return None
+    mask = as_tensor(mask)
+    is_float = mask.dtype.kind == "f"
+    if mask.dtype != np.bool_ and not is_float:
+        raise AssertionError(f"only bool and floating types of {mask_name} are supported")
+    if check_other and other_type is not None and mask.dtype != other_type:
+        warnings.warn(
+            f"Support for mismatched {mask_name} and {other_name} is deprecated. Use same type "
+            f"for both instead.",
+            stacklevel=3,
+        )
+    if not is_float:
+        return from_numpy(np.where(mask._data, -np.inf, 0.0).astype(target_type))
+    return mask
+
+
+def _none_or_dtype(input: Tensor | None) -> Any:
+    if input is None:
+        return None
+    if isinstance(input, Tensor):
+        return input.dtype
+    raise RuntimeError("input to _none_or_dtype() must be None or torch.Tensor")
+
+
+def _mha_shape_check(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    key_padding_mask: Tensor | None,
+    attn_mask: Tensor | None,
+    num_heads: int,
+) -> bool:
+    """Whether the call is batched (3-D query), checking the other shapes against it."""
+    if query.ndim == 3:
+        if key.ndim != 3 or value.ndim != 3:
+            raise AssertionError(
+                f"For batched (3-D) `query`, expected `key` and `value` to be 3-D but found "
+                f"{key.ndim}-D and {value.ndim}-D tensors respectively"
+            )
+        if key_padding_mask is not None and key_padding_mask.ndim != 2:
+            raise AssertionError(
+                f"For batched (3-D) `query`, expected `key_padding_mask` to be `None` or 2-D "
+                f"but found {key_padding_mask.ndim}-D tensor instead"
+            )
+        if attn_mask is not None and attn_mask.ndim not in (2, 3):
+            raise AssertionError(
+                f"For batched (3-D) `query`, expected `attn_mask` to be `None`, 2-D or 3-D but "
+                f"found {attn_mask.ndim}-D tensor instead"
+            )
+        return True
+    if query.ndim == 2:
+        if key.ndim != 2 or value.ndim != 2:
+            raise AssertionError(
+                f"For unbatched (2-D) `query`, expected `key` and `value` to be 2-D but found "
+                f"{key.ndim}-D and {value.ndim}-D tensors respectively"
+            )
+        if key_padding_mask is not None and key_padding_mask.ndim != 1:
+            raise AssertionError(
+                f"For unbatched (2-D) `query`, expected `key_padding_mask` to be `None` or 1-D "
+                f"but found {key_padding_mask.ndim}-D tensor instead"
+            )
+        if attn_mask is not None:
+            if attn_mask.ndim not in (2, 3):
+                raise AssertionError(
+                    f"For unbatched (2-D) `query`, expected `attn_mask` to be `None`, 2-D or "
+                    f"3-D but found {attn_mask.ndim}-D tensor instead"
+                )
+            want = (num_heads, query.shape[0], key.shape[0])
+            if attn_mask.ndim == 3 and tuple(attn_mask.shape) != want:
+                raise AssertionError(
+                    f"Expected `attn_mask` shape to be {want} but got {tuple(attn_mask.shape)}"
+                )
+        return False
+    raise AssertionError(
+        f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D query "
+        f"tensor"
+    )
+
+
+def _in_projection_packed(
+    q: Tensor, k: Tensor, v: Tensor, w: Tensor, b: Tensor | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """q, k, v through the packed (3E, E) projection: one matmul when q, k and v are the same
+    tensor (self-attention), two when only k and v are (as torch splits it)."""
+    e = q.shape[-1]
+    if k is v:
+        if q is k:
+            proj = linear(q, w, b)
+            return proj[..., :e], proj[..., e : 2 * e], proj[..., 2 * e :]
+        w_q, w_kv = w[:e], w[e:]
+        b_q, b_kv = (None, None) if b is None else (b[:e], b[e:])
+        kv = linear(k, w_kv, b_kv)
+        return linear(q, w_q, b_q), kv[..., :e], kv[..., e:]
+    w_q, w_k, w_v = w.chunk(3)
+    b_q, b_k, b_v = (None, None, None) if b is None else b.chunk(3)
+    return linear(q, w_q, b_q), linear(k, w_k, b_k), linear(v, w_v, b_v)
+
+
+def _in_projection(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    w_q: Tensor,
+    w_k: Tensor,
+    w_v: Tensor,
+    b_q: Tensor | None,
+    b_k: Tensor | None,
+    b_v: Tensor | None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    eq, ek, ev = q.shape[-1], k.shape[-1], v.shape[-1]
+    for name, w, want in (
+        ("query", w_q, (eq, eq)),
+        ("key", w_k, (eq, ek)),
+        ("value", w_v, (eq, ev)),
+    ):
+        if tuple(w.shape) != want:
+            raise AssertionError(
+                f"expecting {name} weights shape of {want}, but got {tuple(w.shape)}"
+            )
+    for name, b in (("query", b_q), ("key", b_k), ("value", b_v)):
+        if b is not None and tuple(b.shape) != (eq,):
+            raise AssertionError(
+                f"expecting {name} bias shape of {(eq,)}, but got {tuple(b.shape)}"
+            )
+    return linear(q, w_q, b_q), linear(k, w_k, b_k), linear(v, w_v, b_v)
+
+
+def multi_head_attention_forward(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight: Tensor | None,
+    in_proj_bias: Tensor | None,
+    bias_k: Tensor | None,
+    bias_v: Tensor | None,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight: Tensor,
+    out_proj_bias: Tensor | None,
+    training: bool = True,
+    key_padding_mask: Tensor | None = None,
+    need_weights: bool = True,
+    attn_mask: Tensor | None = None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight: Tensor | None = None,
+    k_proj_weight: Tensor | None = None,
+    v_proj_weight: Tensor | None = None,
+    static_k: Tensor | None = None,
+    static_v: Tensor | None = None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Multi-head attention of torch's MultiheadAttention, sequence-first.
+
+    Shapes: query (L, N, E) or (L, E), key (S, N, Ek), value (S, N, Ev); key_padding_mask
+    (N, S) (True / -inf = ignore that key); attn_mask (L, S) or (N * num_heads, L, S).
+    Returns (attn_output (L, N, E), weights (N, L, S) averaged over heads, or
+    (N, num_heads, L, S), or None when need_weights is False). With need_weights the
+    probabilities are an explicit softmax (a fully masked row is NaN, as torch's); without
+    it the heads go through scaled_dot_product_attention (such a row gives 0).
+    """
+    is_batched = _mha_shape_check(query, key, value, key_padding_mask, attn_mask, num_heads)
+    if not is_batched:
+        query, key, value = query.unsqueeze(1), key.unsqueeze(1), value.unsqueeze(1)
+        if key_padding_mask is not None:
+            key_padding_mask = key_padding_mask.unsqueeze(0)
+    tgt_len, bsz, embed_dim = query.shape
+    key_padding_mask = _canonical_mask(
+        key_padding_mask, "key_padding_mask", _none_or_dtype(attn_mask), "attn_mask", query.dtype
+    )
+    if is_causal and attn_mask is None:
+        raise RuntimeError(
+            "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+            "module method `generate_square_subsequent_mask` to create this mask."
+        )
+    if is_causal and key_padding_mask is None and not need_weights:
+        attn_mask = None  # the hint is trusted: attention is causal by construction
+    else:
+        attn_mask = _canonical_mask(attn_mask, "attn_mask", None, "", query.dtype, False)
+        if key_padding_mask is not None:
+            is_causal = False
+    if embed_dim != embed_dim_to_check:
+        raise AssertionError(
+            f"was expecting embedding dimension of {embed_dim_to_check}, but got {embed_dim}"
+        )
+    head_dim = embed_dim // num_heads
+    if head_dim * num_heads != embed_dim:
+        raise AssertionError(f"embed_dim {embed_dim} not divisible by num_heads {num_heads}")
+    if use_separate_proj_weight:
+        if tuple(key.shape[:2]) != tuple(value.shape[:2]):
+            raise AssertionError(
+                f"key's sequence and batch dims {tuple(key.shape[:2])} do not match value's "
+                f"{tuple(value.shape[:2])}"
+            )
+        if q_proj_weight is None or k_proj_weight is None or v_proj_weight is None:
+            raise AssertionError(
+                "use_separate_proj_weight is True but q_proj_weight, k_proj_weight or "
+                "v_proj_weight is None"
+            )
+        b_q, b_k, b_v = (None, None, None) if in_proj_bias is None else in_proj_bias.chunk(3)
+        q, k, v = _in_projection(
+            query, key, value, q_proj_weight, k_proj_weight, v_proj_weight, b_q, b_k, b_v
+        )
+    else:
+        if tuple(key.shape) != tuple(value.shape):
+            raise AssertionError(
+                f"key shape {tuple(key.shape)} does not match value shape {tuple(value.shape)}"
+            )
+        if in_proj_weight is None:
+            raise AssertionError("use_separate_proj_weight is False but in_proj_weight is None")
+        q, k, v = _in_projection_packed(query, key, value, in_proj_weight, in_proj_bias)
+    src_len = key.shape[0]
+    if attn_mask is not None:
+        if attn_mask.ndim == 2:
+            if tuple(attn_mask.shape) != (tgt_len, src_len):
+                raise RuntimeError(
+                    f"The shape of the 2D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                    f"{(tgt_len, src_len)}."
+                )
+            attn_mask = attn_mask.unsqueeze(0)
+        elif attn_mask.ndim == 3:
+            want = (bsz * num_heads, tgt_len, src_len)
+            if tuple(attn_mask.shape) != want:
+                raise RuntimeError(
+                    f"The shape of the 3D attn_mask is {tuple(attn_mask.shape)}, but should be "
+                    f"{want}."
+                )
+        else:
+            raise RuntimeError(f"attn_mask's dimension {attn_mask.ndim} is not supported")
+    if bias_k is not None and bias_v is not None:
+        if static_k is not None or static_v is not None:
+            raise AssertionError("bias cannot be added to static key or value.")
+        k = at.cat([k, bias_k.repeat(1, bsz, 1)])
+        v = at.cat([v, bias_v.repeat(1, bsz, 1)])
+        if attn_mask is not None:
+            attn_mask = pad(attn_mask, (0, 1))
+        if key_padding_mask is not None:
+            key_padding_mask = pad(key_padding_mask, (0, 1))
+    elif bias_k is not None or bias_v is not None:
+        raise AssertionError("bias_k and bias_v must both be set or both be None")
+    q = q.reshape((tgt_len, bsz * num_heads, head_dim)).transpose(0, 1)
+    if static_k is None:
+        k = k.reshape((k.shape[0], bsz * num_heads, head_dim)).transpose(0, 1)
+    else:
+        if tuple(static_k.shape) != (bsz * num_heads, static_k.shape[1], head_dim):
+            raise AssertionError(
+                f"expecting static_k of shape ({bsz * num_heads}, S, {head_dim}), but got "
+                f"{tuple(static_k.shape)}"
+            )
+        k = static_k
+    if static_v is None:
+        v = v.reshape((v.shape[0], bsz * num_heads, head_dim)).transpose(0, 1)
+    else:
+        if tuple(static_v.shape) != (bsz * num_heads, static_v.shape[1], head_dim):
+            raise AssertionError(
+                f"expecting static_v of shape ({bsz * num_heads}, S, {head_dim}), but got "
+                f"{tuple(static_v.shape)}"
+            )
+        v = static_v
+    if add_zero_attn:
+        zeros = at.zeros((bsz * num_heads, 1, head_dim), dtype=k.dtype)
+        k = at.cat([k, zeros], 1)
+        v = at.cat([v, zeros.to(v.dtype)], 1)
+        if attn_mask is not None:
+            attn_mask = pad(attn_mask, (0, 1))
+        if key_padding_mask is not None:
+            key_padding_mask = pad(key_padding_mask, (0, 1))
+    src_len = k.shape[1]
+    if key_padding_mask is not None:
+        if tuple(key_padding_mask.shape) != (bsz, src_len):
+            raise AssertionError(
+                f"Expected key_padding_mask of shape {(bsz, src_len)}, but got "
+                f"{tuple(key_padding_mask.shape)}"
+            )
+        kpm = (
+            key_padding_mask.reshape((bsz, 1, 1, src_len))
+            .expand((bsz, num_heads, 1, src_len))
+            .reshape((bsz * num_heads, 1, src_len))
+        )
+        attn_mask = kpm if attn_mask is None else attn_mask + kpm
+    if not training:
+        dropout_p = 0.0
+    if need_weights:
+        if is_causal and attn_mask is None:
+            raise AssertionError("is_causal is not implemented for need_weights")
+        scores = (q * math.sqrt(1.0 / float(head_dim))).matmul(k.transpose(-2, -1))
+        if attn_mask is not None:
+            scores = scores + attn_mask
+        weights = softmax(scores, -1)
+        if dropout_p > 0.0:
+            weights = dropout(weights, p=dropout_p)
+        out = weights.matmul(v).transpose(0, 1).reshape((tgt_len * bsz, embed_dim))
+        out = linear(out, out_proj_weight, out_proj_bias).reshape((tgt_len, bsz, embed_dim))
+        weights = weights.reshape((bsz, num_heads, tgt_len, src_len))
+        if average_attn_weights:
+            weights = weights.mean(1)
+        if not is_batched:
+            out, weights = out.squeeze(1), weights.squeeze(0)
+        return out, weights
+    if attn_mask is not None:
+        if attn_mask.shape[0] == 1 and attn_mask.ndim == 3:
+            attn_mask = attn_mask.unsqueeze(0)
+        else:
+            attn_mask = attn_mask.reshape((bsz, num_heads, -1, src_len))
+    q = q.reshape((bsz, num_heads, tgt_len, head_dim))
+    k = k.reshape((bsz, num_heads, src_len, head_dim))
+    v = v.reshape((bsz, num_heads, src_len, head_dim))
+    out = scaled_dot_product_attention(q, k, v, attn_mask, dropout_p, is_causal)
+    out = out.permute(2, 0, 1, 3).reshape((bsz * tgt_len, embed_dim))
+    out = linear(out, out_proj_weight, out_proj_bias).reshape((tgt_len, bsz, embed_dim))
+    if not is_batched:
+        out = out.squeeze(1)
+    return out, None

@@ -35,6 +35,11 @@ class Embedding(Module):
         dtype: Any = None,
     ) -> None:
         super().__init__()
+        if sparse:
+            raise NotImplementedError(
+                "Embedding: sparse=True (sparse gradients) is not supported; the weight's "
+                "gradient is always dense"
+            )
         self.num_embeddings = num_embeddings
         self.embedding_dim = embedding_dim
         if padding_idx is not None:

@@ -38,11 +38,11 @@ from autotensor.ops.elementwise import (
 )  # fmt: skip
 from autotensor.ops.linalg import Linear, MatMul
 from autotensor.ops.loss import MseLoss
+from autotensor.ops.inplace import CopySlices
 from autotensor.ops.movement import (
     BroadcastTo,
     Cat,
     Flip,
-from autotensor.ops.inplace import CopySlices
     Gather,
     GetItem,
     IndexAccumulate,
