@@ -30,8 +30,22 @@ from autotensor.functional import (
     repeat, reshape, roll, scatter_add, select, softmax, log_softmax, split, squeeze, stack, std,
     sum_to, transpose, tril, triu, unbind, unsqueeze, var, where,
 )  # fmt: skip
-from autotensor.grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from autotensor.random import Generator, initial_seed, manual_seed, seed
+from autotensor.grad_mode import (
+    enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+    set_grad_enabled,
+)  # fmt: skip
+from autotensor.random import (
+    Generator, default_generator, fork_rng, get_rng_state, initial_seed, manual_seed, seed,
+    set_rng_state,
+)  # fmt: skip
+from autotensor._device import device
+from autotensor import _aliases, accelerator, amp, backends, cpu, cuda
+from autotensor.amp import autocast, is_autocast_enabled
+from autotensor._settings import (
+    are_deterministic_algorithms_enabled, compile, get_float32_matmul_precision,
+    get_num_interop_threads, get_num_threads, set_float32_matmul_precision,
+    set_num_interop_threads, set_num_threads, set_printoptions, use_deterministic_algorithms,
+)  # fmt: skip
 from autotensor.testing.gradcheck import gradcheck, gradgradcheck
 
 bool = bool_  # noqa: A001 - torch.bool
@@ -248,7 +262,15 @@ def result_type(x, y):  # noqa: D103
     return _operands(a, y)[0].dtype
 
 
+_aliases.install()  # `autotensor.nn`, `.optim`, `.utils.data`: Note [Aliases]
+_LAZY = ("nn", "optim", "utils")  # loaded on first use, so the engine never imports nn
+
+
 def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f"autotensor.{name}")
     if name == "viz":  # lazy: the visualiser is optional and imports graphviz lazily
         import importlib
 

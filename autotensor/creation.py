@@ -7,8 +7,19 @@ from typing import Any
 import numpy as np
 
 from autotensor import dtypes
+from autotensor._device import check as _check_device
 from autotensor.random import generator as _gen
 from autotensor.tensor import Tensor, _new, _size, to_array
+
+
+def _place(op: str, device: Any, pin_memory: bool = False, layout: Any = None) -> None:
+    """Check torch's placement keywords: only the CPU exists, so any other device raises;
+    pinned memory needs an accelerator, so pin_memory=True raises too (never ignored)."""
+    _check_device(device, op)
+    if pin_memory:
+        raise RuntimeError(f"{op}: pin_memory=True needs an accelerator; only the CPU exists")
+    if layout is not None and str(layout) not in ("strided", "torch.strided"):
+        raise NotImplementedError(f"{op}: layout={layout!r} is not supported (only strided)")
 
 
 def _finish(arr: np.ndarray, requires_grad: bool) -> Tensor:
@@ -22,14 +33,23 @@ def _float(dtype: Any) -> np.dtype:
     return dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+P = Any  # placement keywords (device, layout) are typed loosely, as torch's are
+
+
+def tensor(data: Any, dtype: Any = None, device: P = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:  # fmt: skip
     """A new tensor holding a copy of data (floats -> float32, ints -> int64, as torch)."""
+    _place("tensor", device, pin_memory)
     return _finish(to_array(data, dtype), requires_grad)
 
 
-def as_tensor(data: Any, dtype: Any = None, device: Any = None) -> Tensor:
+def as_tensor(data: Any, dtype: Any = None, device: P = None) -> Tensor:
+    """data itself when it is already a tensor (or ndarray) of that dtype, else a copy."""
+    _place("as_tensor", device)
     if isinstance(data, Tensor) and (dtype is None or data.dtype == dtypes.as_dtype(dtype)):
         return data
+    if isinstance(data, Tensor):
+        return data.to(dtype)
     if isinstance(data, np.ndarray) and (dtype is None or data.dtype == dtypes.as_dtype(dtype)):
         return _new(data)
     return _new(to_array(data, dtype))
@@ -42,93 +62,130 @@ def from_numpy(a: np.ndarray) -> Tensor:
     return _new(a)
 
 
-def zeros(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def zeros(*size: Any, dtype: Any = None, layout: P = None, device: P = None,
+          requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
+    _place("zeros", device, pin_memory, layout)
     return _finish(np.zeros(_size(size), _float(dtype)), requires_grad)
 
 
-def ones(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def ones(*size: Any, dtype: Any = None, layout: P = None, device: P = None,
+         requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
+    _place("ones", device, pin_memory, layout)
     return _finish(np.ones(_size(size), _float(dtype)), requires_grad)
 
 
-def empty(*size: Any, dtype: Any = None, requires_grad: bool = False, device: Any = None) -> Tensor:
+def empty(*size: Any, dtype: Any = None, layout: P = None, device: P = None,
+          requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
+    _place("empty", device, pin_memory, layout)
     return _finish(np.empty(_size(size), _float(dtype)), requires_grad)
 
 
-def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False,
-         device: Any = None) -> Tensor:  # fmt: skip
+def full(size: Any, fill_value: Any, dtype: Any = None, layout: P = None, device: P = None,
+         requires_grad: bool = False, pin_memory: bool = False) -> Tensor:  # fmt: skip
+    _place("full", device, pin_memory, layout)
     if dtype is None:
         dtype = to_array(fill_value).dtype
     return _finish(np.full(_size((size,)), fill_value, dtypes.as_dtype(dtype)), requires_grad)
 
 
-def _like(x: Tensor, dtype: Any) -> tuple:
+def _like(op: str, x: Tensor, dtype: Any, device: Any, layout: Any, memory_format: Any) -> tuple:
+    _place(op, device, False, layout)
+    if memory_format is not None and str(memory_format) not in ("torch.preserve_format",):
+        raise NotImplementedError(f"{op}: memory_format={memory_format!r} is not supported")
     return x.shape, (x.dtype if dtype is None else dtypes.as_dtype(dtype))
 
 
-def zeros_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    s, d = _like(x, dtype)
+def zeros_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
+               requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("zeros_like", x, dtype, device, layout, memory_format)
     return _finish(np.zeros(s, d), requires_grad)
 
 
-def ones_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    s, d = _like(x, dtype)
+def ones_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
+              requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("ones_like", x, dtype, device, layout, memory_format)
     return _finish(np.ones(s, d), requires_grad)
 
 
-def empty_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    s, d = _like(x, dtype)
+def empty_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
+               requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("empty_like", x, dtype, device, layout, memory_format)
     return _finish(np.empty(s, d), requires_grad)
 
 
-def full_like(x: Tensor, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    s, d = _like(x, dtype)
+def full_like(x: Tensor, fill_value: Any, dtype: Any = None, layout: P = None, device: P = None,
+              requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("full_like", x, dtype, device, layout, memory_format)
     return _finish(np.full(s, fill_value, d), requires_grad)
 
 
-def rand(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None
-) -> Tensor:
+def rand(*size: Any, generator: Any = None, dtype: Any = None, layout: P = None,
+         device: P = None, requires_grad: bool = False,
+         pin_memory: bool = False) -> Tensor:  # fmt: skip
     """Uniform on [0, 1)."""
+    _place("rand", device, pin_memory, layout)
     return _finish(_gen(generator).random(_size(size)).astype(_float(dtype)), requires_grad)
 
 
-def randn(
-    *size: Any, dtype: Any = None, requires_grad: bool = False, generator: Any = None
-) -> Tensor:
+def randn(*size: Any, generator: Any = None, dtype: Any = None, layout: P = None,
+          device: P = None, requires_grad: bool = False,
+          pin_memory: bool = False) -> Tensor:  # fmt: skip
     """Standard normal."""
+    _place("randn", device, pin_memory, layout)
     arr = _gen(generator).standard_normal(_size(size)).astype(_float(dtype))
     return _finish(arr, requires_grad)
 
 
-def randint(low: int, high: Any = None, size: Any = None, dtype: Any = None,
-            generator: Any = None) -> Tensor:  # fmt: skip
+def randint(low: int, high: Any = None, size: Any = None, generator: Any = None,
+            dtype: Any = None, layout: P = None, device: P = None,
+            requires_grad: bool = False) -> Tensor:  # fmt: skip
     """Integers uniform on [low, high) (randint(high, size) also works, as torch)."""
+    _place("randint", device, False, layout)
     if size is None:
         low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     d = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
-    return _new(_gen(generator).integers(low, high, _size((size,))).astype(d))
+    return _finish(_gen(generator).integers(low, high, _size((size,))).astype(d), requires_grad)
 
 
-def randperm(n: int, dtype: Any = None, generator: Any = None) -> Tensor:
-    return _new(_gen(generator).permutation(n).astype(dtype or np.int64))
+def randperm(n: int, generator: Any = None, dtype: Any = None, layout: P = None,
+             device: P = None, requires_grad: bool = False) -> Tensor:  # fmt: skip
+    _place("randperm", device, False, layout)
+    d = dtypes.int64 if dtype is None else dtypes.as_dtype(dtype)
+    return _finish(_gen(generator).permutation(n).astype(d), requires_grad)
 
 
-def rand_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return rand(*x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+def rand_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
+              requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("rand_like", x, dtype, device, layout, memory_format)
+    return rand(*s, dtype=d, requires_grad=requires_grad)
 
 
-def randn_like(x: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:
-    return randn(*x.shape, dtype=dtype or x.dtype, requires_grad=requires_grad)
+def randn_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
+               requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("randn_like", x, dtype, device, layout, memory_format)
+    return randn(*s, dtype=d, requires_grad=requires_grad)
 
 
-def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None) -> Tensor:
-    return _new(_gen(generator).normal(mean, std, _size((size,))).astype(_float(dtype)))
+def randint_like(x: Tensor, low: int, high: int | None = None, dtype: Any = None,
+                 layout: P = None, device: P = None, requires_grad: bool = False,
+                 memory_format: P = None) -> Tensor:  # fmt: skip
+    s, d = _like("randint_like", x, dtype, device, layout, memory_format)
+    return randint(low, high, s, dtype=d, requires_grad=requires_grad)
 
 
-def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
-           requires_grad: bool = False) -> Tensor:  # fmt: skip
+def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None,
+           layout: P = None, device: P = None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:  # fmt: skip
+    _place("normal", device, pin_memory, layout)
+    arr = _gen(generator).normal(mean, std, _size((size,))).astype(_float(dtype))
+    return _finish(arr, requires_grad)
+
+
+def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None, layout: P = None,
+           device: P = None, requires_grad: bool = False) -> Tensor:  # fmt: skip
+    _place("arange", device, False, layout)
     if end is None:
         start, end = 0, start
     if dtype is None:
@@ -137,12 +194,15 @@ def arange(start: Any, end: Any = None, step: Any = 1, dtype: Any = None,
     return _finish(np.arange(start, end, step).astype(dtypes.as_dtype(dtype)), requires_grad)
 
 
-def linspace(start: float, end: float, steps: int, dtype: Any = None,
-             requires_grad: bool = False) -> Tensor:  # fmt: skip
+def linspace(start: float, end: float, steps: int, dtype: Any = None, layout: P = None,
+             device: P = None, requires_grad: bool = False) -> Tensor:  # fmt: skip
+    _place("linspace", device, False, layout)
     return _finish(np.linspace(start, end, steps).astype(_float(dtype)), requires_grad)
 
 
-def eye(n: int, m: int | None = None, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def eye(n: int, m: int | None = None, dtype: Any = None, layout: P = None, device: P = None,
+        requires_grad: bool = False) -> Tensor:  # fmt: skip
+    _place("eye", device, False, layout)
     return _finish(np.eye(n, m, dtype=_float(dtype)), requires_grad)
 
 

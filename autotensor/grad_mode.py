@@ -85,3 +85,53 @@ class set_grad_enabled(_GradModeContext):
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+class _InferenceState(threading.local):
+    enabled: bool = False
+
+
+_inference = _InferenceState()
+
+
+def is_inference_mode_enabled() -> bool:
+    """True inside `inference_mode()` (mode=True)."""
+    return _inference.enabled
+
+
+class inference_mode(_GradModeContext):
+    """`inference_mode(mode=True)`: context manager / decorator (also bare, `@inference_mode`).
+    With mode=True nothing inside records the graph, as under no_grad, and
+    is_inference_mode_enabled() is True; mode=False leaves grad mode as it is. (torch also
+    marks tensors made inside as inference tensors; here they are ordinary tensors.)"""
+
+    def __new__(cls, mode: Any = True) -> Any:
+        if callable(mode):  # used bare as a decorator
+            return super().__new__(cls).__call__(mode)
+        return super().__new__(cls)
+
+    def __init__(self, mode: bool = True) -> None:
+        super().__init__()
+        self.infer = bool(mode)
+        self._prev_inf: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._prev.append(_state.enabled)
+        self._prev_inf.append(_inference.enabled)
+        if self.infer:
+            _state.enabled = False
+        _inference.enabled = self.infer
+
+    def __exit__(self, *exc: object) -> None:
+        _state.enabled = self._prev.pop()
+        _inference.enabled = self._prev_inf.pop()
+
+    def __call__(self, fn: F) -> F:
+        infer = getattr(self, "infer", True)
+
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with inference_mode(infer):
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]

@@ -550,19 +550,29 @@ class Module:
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
-        """`to(dtype)` / `to(tensor)` / `to('cpu')`: convert floating parameters and buffers;
-        devices other than the CPU are refused."""
-        dtype = kwargs.get("dtype")
-        device = kwargs.get("device")
+        """`to(dtype)` / `to(device, dtype=None)` / `to(tensor)`, `non_blocking=` accepted:
+        convert floating parameters and buffers; any device but the CPU raises."""
+        dtype = kwargs.pop("dtype", None)
+        device = kwargs.pop("device", None)
+        kwargs.pop("non_blocking", None)  # a CPU-to-CPU move is already synchronous
+        if kwargs.pop("memory_format", None) is not None:
+            raise NotImplementedError("Module.to: memory_format is not supported")
+        if kwargs:
+            raise TypeError(f"to() got an unexpected keyword argument {next(iter(kwargs))!r}")
         for a in args:
             if isinstance(a, Tensor):
                 dtype = a.dtype
-            elif isinstance(a, str) and a.split(":")[0] in ("cpu", "cuda", "mps", "meta"):
+            elif isinstance(a, (str, at.device)) or type(a) is int:
                 device = a
+            elif isinstance(a, bool):
+                continue  # non_blocking
             elif a is not None:
                 dtype = a
-        if device is not None and str(device).split(":")[0] != "cpu":
-            raise RuntimeError(f"to: autotensor runs on the CPU only, got device {device!r}")
+        if device is not None and at.device(device).type != "cpu":
+            raise RuntimeError(
+                f"Module.to: device {str(at.device(device))!r} is not available; autotensor "
+                "runs on the CPU only (numpy), so the only device is 'cpu'"
+            )
         if dtype is None:
             return self
         dt = at.dtypes.as_dtype(dtype)
@@ -588,7 +598,10 @@ class Module:
         return self
 
     def cuda(self, device: Any = None) -> Module:
-        raise RuntimeError("autotensor runs on the CPU only (numpy); there is no CUDA device")
+        raise RuntimeError(
+            "Module.cuda: device 'cuda' is not available; autotensor runs on the CPU only "
+            "(numpy), so the only device is 'cpu'"
+        )
 
     # -- state dict --------------------------------------------------------------------------
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:

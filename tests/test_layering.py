@@ -74,3 +74,17 @@ def test_the_checker_sees_imports() -> None:
     src = "import nn\nfrom nn import functional\ndef f():\n    import nn.init\nfrom ._x import y\n"
     found = [(m, n) for _, m, n in _imports_in(src, ("nn", "sub"))]
     assert found == [("nn", None), ("nn", "functional"), ("nn.sub._x", "y"), ("nn.init", None)]
+
+
+def test_importing_autotensor_does_not_load_nn() -> None:
+    """The alias modules reach nn only when asked for (checked in a fresh interpreter)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, autotensor\n"
+        "assert 'nn' not in sys.modules, 'import autotensor loaded nn'\n"
+        "autotensor.nn\n"
+        "assert 'nn' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -388,7 +388,7 @@ def test_setitem_gradient_to_value_and_base() -> None:
 
 def test_device_arguments_cpu_accepted_others_refused_clearly():
     t = at.ones(2)
-    assert t.to("cpu") is t and t.cpu() is t and t.device == "cpu"
+    assert t.to("cpu") is t and t.cpu() is t and t.device == at.device("cpu")
     assert t.to("cpu", at.float64).dtype == at.float64
     for dev in ("cuda", "cuda:0"):
         with pytest.raises(RuntimeError, match="CPU only"):
