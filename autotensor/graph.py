@@ -88,32 +88,106 @@ def record(cls: Any, args: tuple, kwargs: dict) -> Any:
     """`cls.apply(*args)` when an input requires grad: forward, and a node linked into the
     graph as the outputs' grad_fn.
 
-    Note [Recording cost]: this runs once per op of every training step. Each step has one
-    reference helper; the two that run on nearly every op have a fast helper beside them
-    for the common case (`_link_few`: up to two positional inputs; `_one_output`: a single
-    float array output), which tests/test_engine.py checks against the reference."""
+    Note [Recording cost]: this runs once per op of every training step, so calls with one
+    or two positional inputs take `_record_few`, the fast helper beside the reference
+    `_record_general` (tests/test_engine.py checks that both record the same graph)."""
     if len(args) <= 2:
-        args, edges, needs, fargs = _link_few(cls, args)
-    else:
-        args, edges, needs, fargs = _link(cls, args)
+        return _record_few(cls, args, kwargs)
+    return _record_general(cls, args, kwargs)
+
+
+def _record_general(cls: Any, args: tuple, kwargs: dict) -> Any:
+    """Reference: link the inputs, make the node, run forward, wrap the outputs."""
+    args, edges, needs, fargs = _link(cls, args)
+    ctx = _node(cls, edges, needs)
+    out = _forward(cls, ctx, args, fargs, kwargs)
+    return _finish(ctx, _outputs(ctx, out, args, fargs), args, kwargs)
+
+
+def _node(cls: Any, edges: tuple, needs: tuple) -> Any:
     ctx = cls.__new__(cls)
     ctx.needs_input_grad = needs
     ctx._edges = edges
     ctx._seq = next(_counter)
-    ctx._saved = None  # save_for_backward puts what forward saves here, packed below
-    out = _forward(cls, ctx, args, fargs, kwargs)
+    ctx._saved = None  # save_for_backward puts what forward saves here, packed afterwards
+    return ctx
+
+
+def _finish(ctx: Any, results: Any, args: tuple, kwargs: dict) -> Any:
+    """After the outputs exist: module scope, anomaly checks, observer, views."""
+    cls = type(ctx)
     ctx._scope = _scopes.current
     if anomaly._anomaly.enabled:
-        ctx._trace = traceback.extract_stack()[:-3]
-    if out.__class__ is np.ndarray and not ctx._non_diff:
-        results: Any = _one_output(ctx, out, args, fargs)
-    else:
-        results = _outputs(ctx, out, args, fargs)
-    if anomaly._anomaly.enabled:
+        ctx._trace = traceback.extract_stack()[:-4]
         anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
     if _observer is not None:  # at.viz.trace is recording statistics
         _observer(ctx, args, results if type(results) is tuple else (results,))
     return _views.mark_views(results, cls, args, kwargs) if cls.returns_views else results
+
+
+def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
+    """`_record_general` for one or two positional inputs, written out without loops or helper
+    calls; a single array output is wrapped here too, with its metadata tuple shared through
+    a cache and the usual saved values (the output alone, or the first one or two inputs)
+    packed directly. Anything else after forward goes on as in the reference."""
+    arrays = cls.takes_arrays
+    if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
+        a = args[0]
+        fn = a.grad_fn
+        edges: tuple = (a if fn is None else (fn, a._output_nr),)
+        needs: tuple = _NEEDS_ONE
+        fargs: tuple = (a._data,) if arrays else args
+    else:
+        a, b = args
+        ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+        na, nb = ta and a.requires_grad, tb and b.requires_grad
+        if cls.broadcasts and ta and tb and a._data.shape != b._data.shape:
+            a, b = args = broadcast_inputs(cls, args, (na, nb))
+        if na:
+            fn = a.grad_fn
+            ea = a if fn is None else (fn, a._output_nr)
+        else:
+            ea = None
+        if nb:
+            fn = b.grad_fn
+            eb = b if fn is None else (fn, b._output_nr)
+        else:
+            eb = None
+        edges, needs = (ea, eb), (na, nb)
+        fargs = (a._data if ta else a, b._data if tb else b) if arrays else args
+    ctx = cls.__new__(cls)
+    ctx.needs_input_grad = needs
+    ctx._edges = edges
+    ctx._seq = next(_counter)
+    ctx._saved = None
+    out = _forward(cls, ctx, args, fargs, kwargs)
+    if out.__class__ is not np.ndarray or ctx._non_diff or anomaly._anomaly.enabled:
+        return _finish(ctx, _outputs(ctx, out, args, fargs), args, kwargs)
+    ctx._scope = _scopes.current
+    r = _new(out)
+    if out.dtype.kind in "fc":
+        r.requires_grad = True
+        r.grad_fn = ctx
+    # else: an integer or bool result is not part of the graph (x.long())
+    key = (out.shape, out.dtype)
+    meta = _META.get(key)
+    ctx._out_meta = _one_meta(key) if meta is None else meta
+    to_save = ctx._saved
+    if to_save:
+        k = len(to_save)
+        s = to_save[0]
+        if k == 1 and s is out:
+            r._vcount = vc = [0]  # shared with the Tensor saved_tensors rebuilds
+            ctx._saved = (_OUTPUT, (0, out), vc, 0)
+        elif k <= len(args) and k <= 2 and s is fargs[0] and (k == 1 or to_save[1] is fargs[1]):
+            ctx._saved = _saved_input(args[0])
+            if k == 2:
+                ctx._saved += _saved_input(args[1])
+        else:
+            ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
+    if _observer is not None:
+        _observer(ctx, args, (r,))
+    return _views.mark_views(r, cls, args, kwargs) if cls.returns_views else r
 
 
 def _edge(t: Tensor) -> Any:
@@ -133,38 +207,6 @@ def _link(cls: Any, args: tuple) -> tuple:
     return args, edges, needs, fargs
 
 
-def _link_few(cls: Any, args: tuple) -> tuple:
-    """`_link` for one or two positional inputs, without loops (Note [Recording cost])."""
-    if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
-        a = args[0]
-        fn = a.grad_fn
-        return (
-            args,
-            (a if fn is None else (fn, a._output_nr),),
-            _NEEDS_ONE,
-            ((a._data,) if cls.takes_arrays else args),
-        )
-    if len(args) == 0:
-        return _link(cls, args)
-    a, b = args
-    ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
-    na, nb = ta and a.requires_grad, tb and b.requires_grad
-    if cls.broadcasts and ta and tb and a._data.shape != b._data.shape:
-        a, b = args = broadcast_inputs(cls, args, (na, nb))
-    if na:
-        fn = a.grad_fn
-        ea = a if fn is None else (fn, a._output_nr)
-    else:
-        ea = None
-    if nb:
-        fn = b.grad_fn
-        eb = b if fn is None else (fn, b._output_nr)
-    else:
-        eb = None
-    fargs = (a._data if ta else a, b._data if tb else b) if cls.takes_arrays else args
-    return args, (ea, eb), (na, nb), fargs
-
-
 def _outputs(ctx: Any, out: Any, args: tuple, fargs: Any) -> Any:
     """Reference: the output Tensors of node `ctx` (float ones part of the graph, unless
     marked non-differentiable), its `_out_meta`, and what it saved, packed."""
@@ -181,34 +223,6 @@ def _outputs(ctx: Any, out: Any, args: tuple, fargs: Any) -> Any:
     if ctx._saved:
         ctx._saved = _pack_saved(ctx._saved, args, fargs, outs, results)
     return tuple(results) if multi else results[0]
-
-
-def _one_output(ctx: Any, out: np.ndarray, args: tuple, fargs: Any) -> Tensor:
-    """`_outputs` for one array output (Note [Recording cost]): the metadata tuple shared
-    through a cache, and the usual saved values packed directly."""
-    r = _new(out)
-    if out.dtype.kind in "fc":
-        r.requires_grad = True
-        r.grad_fn = ctx
-    # else: an integer or bool result is not part of the graph (x.long())
-    key = (out.shape, out.dtype)
-    meta = _META.get(key)
-    ctx._out_meta = _one_meta(key) if meta is None else meta
-    to_save = ctx._saved
-    if to_save:
-        # the output alone (exp, tanh, relu, ...), or the first one or two inputs (mul, log)
-        k = len(to_save)
-        s = to_save[0]
-        if k == 1 and s is out:
-            r._vcount = vc = [0]  # shared with the Tensor saved_tensors rebuilds
-            ctx._saved = (_OUTPUT, (0, out), vc, 0)
-        elif k <= len(args) and k <= 2 and s is fargs[0] and (k == 1 or to_save[1] is fargs[1]):
-            ctx._saved = _saved_input(args[0])
-            if k == 2:
-                ctx._saved += _saved_input(args[1])
-        else:
-            ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
-    return r
 
 
 _NEEDS_ONE = (True,)

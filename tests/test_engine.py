@@ -783,13 +783,12 @@ def _program_record() -> tuple:
 
 
 def test_recording_fast_helpers_match_reference(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`_link_few` and `_one_output` (graph.py), `_seed_loss` and `_run_one` (engine.py)
-    give the same graph and gradients as the reference helpers they stand in for."""
+    """`_record_few` (graph.py), `_seed_loss` and `_run_one` (engine.py) give the same graph
+    and gradients as the reference helpers they stand in for."""
     from autotensor import engine, graph
 
     fast = _program_record()
-    monkeypatch.setattr(graph, "_link_few", lambda cls, args: graph._link(cls, args))
-    monkeypatch.setattr(graph, "_one_output", graph._outputs)
+    monkeypatch.setattr(graph, "_record_few", graph._record_general)
     monkeypatch.setattr(engine, "_seed_loss", lambda r: engine._seed([r], [], False))
     monkeypatch.setattr(engine, "_run_one", lambda node, g: engine._run_node(node, [g], False))
     ref = _program_record()
