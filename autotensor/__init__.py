@@ -34,6 +34,22 @@ from autotensor.grad_mode import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
     set_grad_enabled,
 )  # fmt: skip
+from autotensor.tensor_functions import (  # torch's tensor functions beyond the core set
+    addbmm, addcdiv, addcmul, addmm, addmv, addr, all, aminmax, any, arctan2, argsort,
+    argwhere, atan2, atleast_1d, atleast_2d, atleast_3d, baddbmm, bincount, bitwise_and,
+    bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
+    broadcast_shapes, broadcast_tensors, broadcast_to, bucketize, cdist, clamp_max, clamp_min,
+    column_stack, count_nonzero, cross, cummax, cummin, cumprod, diag, diag_embed, diagflat,
+    diagonal, diff, dist, dstack, einsum, erf, erfc, erfinv, fliplr, flipud, floor_divide, fmod,
+    histc, hsplit, hstack, hypot, index_add, index_copy, index_fill, index_reduce, is_floating_point,
+    is_nonzero, isclose, isin, kron, kthvalue, lerp, logcumsumexp, logical_and, logical_not,
+    logical_or, logical_xor, masked_scatter, masked_select, median, meshgrid, mode, moveaxis,
+    msort, mv, nan_to_num, nanmean, nanmedian, nanquantile, nansum, nonzero, outer, quantile,
+    remainder, repeat_interleave, rot90, row_stack, scatter, scatter_reduce, searchsorted, sort,
+    std_mean, swapaxes, swapdims, take, take_along_dim, tensor_split, tensordot, tile, topk,
+    trace, tril_indices, triu_indices, true_divide, unique, unique_consecutive, var_mean, vsplit,
+    vstack, where,
+)  # fmt: skip
 from autotensor.random import (
     Generator, default_generator, fork_rng, get_rng_state, initial_seed, manual_seed, seed,
     set_rng_state,

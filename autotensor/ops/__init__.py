@@ -54,6 +54,8 @@ from autotensor.ops.movement import (
     Split,
 )  # fmt: skip
 from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim, Prod, Softmax, Sum
+from autotensor.ops.scan import Cumprod
+from autotensor.ops.special import Atan2, Erfinv
 
 __all__ = [
     "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Cos",
