@@ -856,21 +856,19 @@ def mish(input: Tensor, inplace: bool = False) -> Tensor:
 
 
 def prelu(input: Tensor, weight: Tensor) -> Tensor:
-    """x for x > 0, a * x otherwise, with one learnt slope a per channel (dim 1; dim 0 of a
-    1-D input) or one for all. Shapes: x (N, C, *) or (C,), a (C,) or (1,)."""
+    """x for x > 0, a * x otherwise, with one learnt slope a per channel (dim 1; a 0-D or
+    1-D input is one channel) or one for all. Shapes: x (N, C, *) or (*), a (C,) or (1,)."""
     if weight.ndim > 1:
         raise RuntimeError(f"prelu: weight must be 0-D or 1-D, got shape {tuple(weight.shape)}")
     n = weight.numel()
     if n != 1:
-        c_axis = 1 if input.ndim >= 2 else 0
-        if input.ndim == 0 or input.shape[c_axis] != n:
+        channels = input.shape[1] if input.ndim >= 2 else 1  # a 1-D input is one channel
+        if channels != n:
             raise RuntimeError(
-                f"prelu: mismatch of parameter numbers and input channels: weight has {n} "
-                f"slopes, input of shape {tuple(input.shape)} has "
-                f"{input.shape[c_axis] if input.ndim else 0} channels"
+                f"prelu: mismatch of parameter numbers and input channel size: weight has {n} "
+                f"slopes, input of shape {tuple(input.shape)} has {channels} channels"
             )
-        if input.ndim >= 2:
-            weight = weight.reshape(_param_shape(input, 1))
+        weight = weight.reshape(_param_shape(input, 1))
     elif weight.ndim == 1 and input.ndim == 0:
         weight = weight.reshape(())
     # where picks the slope branch at x == 0, so dx there is a (torch's rule) and da is 0
