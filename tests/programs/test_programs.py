@@ -49,3 +49,17 @@ def test_mnist_cnn_refuses_accelerator_devices() -> None:
     model = prog.make_net(autotensor, 0.0)
     with pytest.raises(RuntimeError, match="CPU only"):
         model.to("cuda")
+
+
+@pytest.mark.parametrize("attention", ["flash", "masked-softmax"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_gpt_matches_torch(dtype: str, attention: str) -> None:
+    torch = pytest.importorskip("torch")
+    prog = _load("gpt")
+    argv = ["--dtype", dtype, "--steps", "20", "--dropout", "0"]
+    if attention != "flash":
+        argv.append("--no-flash")
+    ref = prog.main(torch, argv)
+    ours = prog.main(autotensor, argv, init_state=ref["initial"])
+    _compare(ref["losses"], ours["losses"], dtype)
+    assert len(ours["sample"][0]) == 9  # generate() appended 8 tokens through top-k sampling
