@@ -63,3 +63,14 @@ def test_gpt_matches_torch(dtype: str, attention: str) -> None:
     ours = prog.main(autotensor, argv, init_state=ref["initial"])
     _compare(ref["losses"], ours["losses"], dtype)
     assert len(ours["sample"][0]) == 9  # generate() appended 8 tokens through top-k sampling
+
+
+@pytest.mark.parametrize("model", ["LSTM", "Transformer"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_word_lm_matches_torch(dtype: str, model: str) -> None:
+    torch = pytest.importorskip("torch")
+    prog = _load("word_lm")
+    argv = ["--model", model, "--dtype", dtype, "--steps", "20", "--dropout", "0", "--tied"]
+    ref = prog.main(torch, argv)
+    ours = prog.main(autotensor, argv, init_state=ref["initial"])
+    _compare(ref["losses"], ours["losses"], dtype)
