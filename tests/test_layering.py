@@ -4,6 +4,11 @@
 2. nn/ uses autotensor's public surface: no private module (a path part starting with '_')
    and no private name imported from autotensor. One allowance is listed below with its
    reason; anything new must either use the public API or be added there deliberately.
+3. nn/ reads no private field of autotensor's objects: `obj._name` on anything but
+   `self`/`cls` is flagged when `_name` is a name autotensor/ assigns on `self` or lists in
+   `__slots__` (`_data`, `_vc`, `_edges`, ...); nn's own private attributes (`_modules`,
+   `F._reduction`, ...) are not. The accesses that remain are counted per file in
+   KNOWN_PRIVATE_ACCESS, and a count may only go down.
 """
 
 from __future__ import annotations
@@ -88,3 +93,81 @@ def test_importing_autotensor_does_not_load_nn() -> None:
         "assert 'nn' in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# -- rule 3: nn/ touches no private field of autotensor's objects -----------------------------
+# An attribute access `obj._name` in nn/ on anything but `self`/`cls` is flagged when `_name`
+# is a private field of autotensor's (a name that autotensor/ assigns on `self`, or lists in
+# `__slots__`: `_data`, `_vc`, `_edges`, `_saved`, ...). nn's own private attributes (those
+# nn/ defines and autotensor/ does not: `module._modules`, `F._reduction`, ...) are fine.
+# KNOWN_PRIVATE_ACCESS lists the accesses that remain, per (file, name), with their count: the
+# count may only go down (a new access fails the test; fix it or use a public seam such as
+# `tensor.detach().numpy()`, `tensor.data`, `Tensor.__init__`).
+KNOWN_PRIVATE_ACCESS: dict = {
+    ("nn/functional.py", "_data"): 25,
+    ("nn/linear.py", "_data"): 3,
+    ("nn/module.py", "_data"): 13,
+    ("nn/optim/adadelta.py", "_data"): 6,
+    ("nn/optim/adagrad.py", "_data"): 4,
+    ("nn/optim/adam.py", "_data"): 8,
+    ("nn/optim/adamax.py", "_data"): 6,
+    ("nn/optim/asgd.py", "_data"): 6,
+    ("nn/optim/lbfgs.py", "_data"): 7,
+    ("nn/optim/nadam.py", "_data"): 7,
+    ("nn/optim/optimizer.py", "_data"): 4,
+    ("nn/optim/radam.py", "_data"): 6,
+    ("nn/optim/rmsprop.py", "_data"): 8,
+    ("nn/optim/sgd.py", "_data"): 2,
+    ("nn/transformer.py", "_data"): 2,
+}
+
+
+def _private_fields_of_autotensor() -> set[str]:
+    names: set[str] = set()
+    for path in _files("autotensor"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store):
+                if isinstance(node.value, ast.Name) and node.value.id == "self":
+                    names.add(node.attr)
+            elif isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "__slots__" for t in node.targets
+            ):
+                for c in ast.walk(node.value):
+                    if isinstance(c, ast.Constant) and isinstance(c.value, str):
+                        names.add(c.value)
+    return {n for n in names if n.startswith("_") and not n.startswith("__")}
+
+
+def _private_access(src: str, fields: set[str]) -> Iterator[tuple[int, str]]:
+    for node in ast.walk(ast.parse(src)):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in fields
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            yield node.lineno, node.attr
+
+
+def test_nn_touches_no_private_field_of_autotensor() -> None:
+    fields = _private_fields_of_autotensor()
+    assert {"_data", "_vcount", "_edges", "_saved"} <= fields  # the collector sees them
+    found: dict = {}
+    where: dict = {}
+    for path in _files("nn"):
+        rel = str(path.relative_to(ROOT))
+        for line, name in _private_access(path.read_text(), fields):
+            found[(rel, name)] = found.get((rel, name), 0) + 1
+            where.setdefault((rel, name), []).append(line)
+    worse = {
+        k: (n, KNOWN_PRIVATE_ACCESS.get(k, 0))
+        for k, n in found.items()
+        if n > KNOWN_PRIVATE_ACCESS.get(k, 0)
+    }
+    assert not worse, "new private access from nn/ (file, name): (count, allowed): " + ", ".join(
+        f"{k}: {v} at lines {where[k]}" for k, v in worse.items()
+    )
+
+
+def test_the_private_access_checker_sees_accesses() -> None:
+    src = "def f(t, self):\n    a = t._data\n    self._data = 1\n    t.grad._vc[0] += 1\n"
+    assert list(_private_access(src, {"_data", "_vc"})) == [(2, "_data"), (4, "_vc")]
