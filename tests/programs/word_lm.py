@@ -98,8 +98,9 @@ def make_models(torch: Any) -> tuple:
             super().__init__()
             self.pos_encoder = PositionalEncoding(ninp, dropout)
             layer = nn.TransformerEncoderLayer(ninp, nhead, nhid, dropout)
-            self.transformer_encoder = nn.TransformerEncoder(layer, nlayers,
-                                                             enable_nested_tensor=False)  # fmt: skip
+            self.transformer_encoder = nn.TransformerEncoder(
+                layer, nlayers, enable_nested_tensor=False
+            )
             self.input_emb = nn.Embedding(ntoken, ninp)
             self.decoder = nn.Linear(ninp, ntoken)
             self.ninp = ninp
