@@ -214,7 +214,25 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False,
                 generator: Any = None) -> Tensor:  # fmt: skip
     """Draw indices from each row of (unnormalised) probabilities."""
     rng = _gen(generator)
+    if probs.ndim not in (1, 2):
+        raise RuntimeError(f"multinomial: prob_dist must be 1 or 2 dim, got shape {probs.shape}")
     p = np.atleast_2d(probs._data).astype(np.float64)
+    if num_samples <= 0:
+        raise RuntimeError(f"multinomial: cannot sample n_sample <= 0 samples ({num_samples})")
+    if not replacement and num_samples > p.shape[-1]:
+        raise RuntimeError(
+            f"multinomial: cannot sample n_sample > prob_dist.size(-1) samples without "
+            f"replacement ({num_samples} > {p.shape[-1]})"
+        )
+    if not np.isfinite(p).all() or (p < 0).any():
+        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+    if (p.sum(axis=-1) <= 0).any():
+        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+    if not replacement and ((p > 0).sum(axis=-1) < num_samples).any():
+        raise RuntimeError(
+            "multinomial: invalid multinomial distribution (with replacement=False, not enough "
+            "non-negative category to sample)"
+        )
     p = p / p.sum(axis=-1, keepdims=True)
     out = np.stack([rng.choice(p.shape[-1], num_samples, replace=replacement, p=row) for row in p])
     return _new(out.astype(np.int64).reshape(probs.shape[:-1] + (num_samples,)))

@@ -974,7 +974,7 @@ def cdist(
     x2: Tensor,
     p: float = 2.0,
     compute_mode: str = "use_mm_for_euclid_dist_if_necessary",
-) -> Tensor:  # noqa: E501
+) -> Tensor:
     """Pairwise p-norm distances: (B, P, M) and (B, R, M) -> (B, P, R) (B optional, any
     number of batch dims that broadcast). The gradient at a zero distance is 0, as torch."""
     if x1.ndim < 2 or x2.ndim < 2:
@@ -1221,13 +1221,13 @@ def fmod(x: Any, y: Any) -> Tensor:
     """x - trunc(x / y) * y: the remainder with the dividend's sign (C's fmod);
     dx = 1, dy = -trunc(x / y)."""
     a, b = _operands(as_tensor(x), y)
-    b = as_tensor(b)
+    bd = _arr(b)  # a Python number stays weak: it takes a's dtype
     if a.dtype.kind in "biu":
-        if (b._data == 0).any():
+        if (np.asarray(bd) == 0).any():
             raise RuntimeError("ZeroDivisionError: fmod by zero (integer tensors)")
-        return _new(np.fmod(a._data, b._data))
+        return _new(np.asarray(np.fmod(a._data, bd)))
     approx = a - (a / b).trunc() * b
-    exact = np.fmod(a._data, b._data)
+    exact = np.fmod(a._data, bd)
     # the composite sets the gradient; the exact value corrects its last-bit rounding
     return approx + _new((exact - approx._data).astype(approx.dtype))
 

@@ -34,7 +34,7 @@ class Atan2(Function):
         yield Sample(u(-2, 2, (3, 4)), u(0.5, 2, (3, 4)))
         yield Sample(u(-2, 2, (2, 3)), u(-2, -0.5, (3,)), note="broadcast, left half-plane")
         yield Sample(u(0.5, 2, ()), u(0.5, 2, (2, 2)), note="0-d")
-        yield Sample(u(-2, 2, (4, 1)).T, u(0.5, 2, (1, 4)), note="transposed, size-1")
+        yield Sample(u(-2, 2, (4, 3)).T, u(0.5, 2, (3, 1)), note="transposed, size-1")
         yield Sample(u(-2, 2, (0, 3)), u(0.5, 2, (3,)), note="empty")
 
 
