@@ -33,6 +33,13 @@ OPEN: dict[str, str] = {
     "pow_:raise": "in-place cast rule on the no-grad path of in-place ops",
     "expanded_inplace": "in-place on an expanded tensor without shared elements",
     "overlap": "a write whose source partly overlaps the destination (x[i] = x[j])",
+    # ops/elementwise.py Pow: numpy's power(-inf, 0.5) is NaN where torch's pow with a tensor
+    # exponent gives inf, which reaches the gradient of x ** tensor(1.5) at x = -inf
+    "**:grad": "x ** tensor exponent at x = -inf: numpy's power(-inf, 0.5) is NaN, torch's inf",
+    "**:value": "x ** tensor exponent at x = -inf: numpy's power(-inf, 0.5) is NaN, torch's inf",
+    # functional.var: with no degrees of freedom left (n - correction <= 0) torch's gradient
+    # is 2 (x - mean) / 0 = +-inf by its own formula; the composite here gives NaN
+    "var:grad": "var with n - correction <= 0: torch's gradient is +-inf, here NaN",
 }
 
 
