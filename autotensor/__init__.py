@@ -279,7 +279,9 @@ def result_type(x, y):  # noqa: D103
 
 
 _aliases.install()  # `autotensor.nn`, `.optim`, `.utils.data`: Note [Aliases]
-_LAZY = ("nn", "optim", "utils")  # loaded on first use, so the engine never imports nn
+# Loaded on first use: the nn aliases (so the engine never imports nn), the visualiser and the
+# ONNX exporter (whose optional dependencies are imported only when they are used).
+_LAZY = ("nn", "optim", "utils", "viz", "onnx")
 
 
 def __getattr__(name: str):
@@ -287,8 +289,4 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"autotensor.{name}")
-    if name == "viz":  # lazy: the visualiser is optional and imports graphviz lazily
-        import importlib
-
-        return importlib.import_module("autotensor.viz")
     raise AttributeError(f"module 'autotensor' has no attribute {name!r}")

@@ -57,7 +57,11 @@ def run(cls: Any, args: tuple, kwargs: dict) -> Any:
         results = tuple(results) if multi else results[0]
     if anomaly._anomaly.enabled:
         anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
-    return _views.mark_views(results, cls, args, kwargs) if cls.returns_views else results
+    if cls.returns_views:
+        results = _views.mark_views(results, cls, args, kwargs)
+    if op_observers:
+        notify(cls, args, kwargs, results)
+    return results
 
 
 def _forward(cls: Any, ctx: Any, args: tuple, fargs: Any, kwargs: dict) -> Any:
@@ -122,7 +126,11 @@ def _finish(ctx: Any, results: Any, args: tuple, kwargs: dict) -> Any:
         anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
     if _observer is not None:  # at.viz.trace is recording statistics
         _observer(ctx, args, results if type(results) is tuple else (results,))
-    return _views.mark_views(results, cls, args, kwargs) if cls.returns_views else results
+    if cls.returns_views:
+        results = _views.mark_views(results, cls, args, kwargs)
+    if op_observers:
+        notify(cls, args, kwargs, results)
+    return results
 
 
 def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
@@ -187,7 +195,11 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
             ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
     if _observer is not None:
         _observer(ctx, args, (r,))
-    return _views.mark_views(r, cls, args, kwargs) if cls.returns_views else r
+    if cls.returns_views:
+        r = _views.mark_views(r, cls, args, kwargs)
+    if op_observers:
+        notify(cls, args, kwargs, r)
+    return r
 
 
 def _edge(t: Tensor) -> Any:
@@ -454,3 +466,27 @@ def broadcast_inputs(cls: Any, args: tuple, needs: tuple) -> tuple:
 # records (autotensor.viz.trace sets it to gather value and gradient statistics). While it is
 # None, recording a node pays one attribute read for it.
 _observer: Any = None
+
+# Note [Observing primitives]: callbacks `fn(op, args, kwargs, outputs)` called after every
+# primitive call, recorded (`record`) or not (`run`), with the arguments exactly as given to
+# `Op.apply` and the output Tensors as a tuple; the comparisons that make masks report too,
+# with `op` the name of numpy's ufunc ("greater", ...). ONNX export sees a forward through
+# this. While the list is empty a call pays one truth test.
+op_observers: list[Any] = []
+
+
+def notify(op: Any, args: tuple, kwargs: dict, results: Any) -> None:
+    outs = results if type(results) is tuple else (results,)
+    for fn in list(op_observers):
+        fn(op, args, kwargs, outs)
+
+
+@contextlib.contextmanager
+def observe(fn: Any) -> Iterator[None]:
+    """Within the block, `fn(op, args, kwargs, outputs)` sees every primitive call (Note
+    [Observing primitives])."""
+    op_observers.append(fn)
+    try:
+        yield
+    finally:
+        op_observers.remove(fn)

@@ -1540,12 +1540,15 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
     try:
-        return _new(np.asarray(fn(a._data, _arr(b))))
+        out = _new(np.asarray(fn(a._data, _arr(b))))
     except ValueError:
         raise RuntimeError(
             f"{fn.__name__}: shapes {tuple(a.shape)} and {tuple(np.shape(_arr(b)))} cannot be "
             f"broadcast together"
         ) from None
+    if _graph.op_observers:  # masks feed Where: Note [Observing primitives]
+        _graph.notify(fn.__name__, (a, b), {}, out)
+    return out
 
 
 def _check_step(s: slice) -> None:
@@ -1579,6 +1582,7 @@ def _index(index: Any, x: Tensor) -> Any:
 # after the class exists.
 from autotensor import ops  # noqa: E402  (first: it brings in function, graph, _views)
 from autotensor import engine, random  # noqa: E402
+from autotensor import graph as _graph  # noqa: E402
 from autotensor import functional as F  # noqa: E402
 from autotensor.grad_mode import no_grad as _no_grad  # noqa: E402
 from autotensor import _views  # noqa: E402  (views, versions and in-place: Note [In-place])

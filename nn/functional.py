@@ -325,10 +325,11 @@ def embedding(
         scaled = out * from_numpy(s)
         out = out.detach() + (scaled - scaled.detach())
     if padding_idx is not None and weight.requires_grad:
-        pad_mask = idx == padding_idx
-        if pad_mask.any():
-            # the padding entries take their value from a detached copy: no gradient flows
-            out = ops.Where.apply(pad_mask[..., None], weight.detach()[idx], out)
+        # the padding entries take their value from a detached copy: no gradient flows. The
+        # mask is a tensor comparison, and applied whether or not padding occurs, so that a
+        # recorded forward (ONNX export) is the same for every input.
+        pad_mask = (input if isinstance(input, Tensor) else from_numpy(idx)) == padding_idx
+        out = ops.Where.apply(pad_mask.unsqueeze(-1), weight.detach()[idx], out)
     return out
 
 

@@ -18,6 +18,7 @@ from autotensor.ops.elementwise import (
     Erf,
     Exp,
     Floor,
+    FloorDivide,
     Log,
     Log1p,
     Maximum,
@@ -26,7 +27,9 @@ from autotensor.ops.elementwise import (
     Neg,
     Pow,
     ReLU,
+    Remainder,
     Round,
+    Rsqrt,
     Sigmoid,
     Sign,
     Sin,
@@ -58,14 +61,14 @@ from autotensor.ops.scan import Cumprod
 from autotensor.ops.special import Atan2, Erfinv
 
 __all__ = [
-    "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Cos",
-    "Col2Im", "Conv2d", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "Gather", "GetItem",
-    "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax", "MatMul",
-    "MaxDim", "MaxPool2d", "Maximum", "MinDim", "Minimum", "MseLoss",
-    "Mul", "Neg", "Pad", "Permute", "Pow", "Prod", "ReLU", "Reshape", "Round",
-    "ScaledDotProductAttention", "ScatterAdd",
-    "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh", "Trunc", "Where",
-    "WindowGather", "WindowScatter",
+    "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Col2Im",
+    "Conv2d", "Cos", "Cumsum", "Div", "Erf", "Exp", "Flip", "Floor", "FloorDivide", "Gather",
+    "GetItem", "Im2Col", "IndexAccumulate", "IndexPut", "Linear", "Log", "Log1p", "LogSoftmax",
+    "MatMul", "MaxDim", "MaxPool2d", "Maximum", "MinDim", "Minimum", "MseLoss", "Mul", "Neg",
+    "Pad", "Permute", "Pow", "Prod", "ReLU", "Remainder", "Reshape", "Round", "Rsqrt",
+    "ScaledDotProductAttention",
+    "ScatterAdd", "Sigmoid", "Sign", "Sin", "Softmax", "Split", "Sqrt", "Sub", "Sum", "Tanh",
+    "Trunc", "Where", "WindowGather", "WindowScatter",
 ]  # fmt: skip
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
 __all__ += ["CopySlices"]  # ops/inplace.py
