@@ -26,9 +26,9 @@ from autotensor.engine import backward, grad
 from autotensor.function import Function
 from autotensor.functional import (
     argmax, argmin, cat, chunk, clamp, clip, concat, expand, flatten, flip, gather, index_select,
-    logsumexp, masked_fill, matmul, max, mean, min, movedim, narrow, norm, outer, pad, permute,
+    logsumexp, masked_fill, matmul, max, mean, min, movedim, narrow, norm, pad, permute,
     repeat, reshape, roll, scatter_add, select, softmax, log_softmax, split, squeeze, stack, std,
-    sum_to, transpose, tril, triu, unbind, unsqueeze, var, where,
+    sum_to, transpose, tril, triu, unbind, unsqueeze, var,
 )  # fmt: skip
 from autotensor.grad_mode import (
     enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
@@ -41,8 +41,9 @@ from autotensor.tensor_functions import (  # torch's tensor functions beyond the
     broadcast_shapes, broadcast_tensors, broadcast_to, bucketize, cdist, clamp_max, clamp_min,
     column_stack, count_nonzero, cross, cummax, cummin, cumprod, diag, diag_embed, diagflat,
     diagonal, diff, dist, dstack, einsum, erf, erfc, erfinv, fliplr, flipud, floor_divide, fmod,
-    histc, hsplit, hstack, hypot, index_add, index_copy, index_fill, index_reduce, is_floating_point,
-    is_nonzero, isclose, isin, kron, kthvalue, lerp, logcumsumexp, logical_and, logical_not,
+    histc, hsplit, hstack, hypot, index_add, index_copy, index_fill, index_reduce,
+    is_floating_point, is_nonzero, isclose, isin, kron, kthvalue, lerp, logcumsumexp,
+    logical_and, logical_not,
     logical_or, logical_xor, masked_scatter, masked_select, median, meshgrid, mode, moveaxis,
     msort, mv, nan_to_num, nanmean, nanmedian, nanquantile, nansum, nonzero, outer, quantile,
     remainder, repeat_interleave, rot90, row_stack, scatter, scatter_reduce, searchsorted, sort,
@@ -64,214 +65,214 @@ from autotensor._settings import (
 )  # fmt: skip
 from autotensor.testing.gradcheck import gradcheck, gradgradcheck
 
-bool = bool_  # noqa: A001 - torch.bool
-float = float32  # noqa: A001 - torch.float
-int = int32  # noqa: A001 - torch.int
+bool = bool_
+float = float32
+int = int32
 __version__ = "0.1.0"
 
 
 # Functions that torch offers as both `torch.f(x)` and `x.f()`: one-line forwards.
-def add(x, y, alpha=1):  # noqa: D103
+def add(x, y, alpha=1):
     return as_tensor(x).add(y, alpha=alpha)
 
 
-def sub(x, y, alpha=1):  # noqa: D103
+def sub(x, y, alpha=1):
     return as_tensor(x).sub(y, alpha=alpha)
 
 
-def mul(x, y):  # noqa: D103
+def mul(x, y):
     return as_tensor(x) * y
 
 
-def div(x, y, rounding_mode=None):  # noqa: D103
+def div(x, y, rounding_mode=None):
     return as_tensor(x).div(y, rounding_mode=rounding_mode)
 
 
-def pow(x, y):  # noqa: A001, D103
+def pow(x, y):
     return as_tensor(x) ** y if isinstance(x, Tensor) else x ** as_tensor(y)
 
 
-def neg(x):  # noqa: D103
+def neg(x):
     return -x
 
 
-def abs(x):  # noqa: A001, D103
+def abs(x):
     return x.abs()
 
 
-def exp(x):  # noqa: D103
+def exp(x):
     return x.exp()
 
 
-def log(x):  # noqa: D103
+def log(x):
     return x.log()
 
 
-def log1p(x):  # noqa: D103
+def log1p(x):
     return x.log1p()
 
 
-def sqrt(x):  # noqa: D103
+def sqrt(x):
     return x.sqrt()
 
 
-def rsqrt(x):  # noqa: D103
+def rsqrt(x):
     return x.rsqrt()
 
 
-def square(x):  # noqa: D103
+def square(x):
     return x * x
 
 
-def sin(x):  # noqa: D103
+def sin(x):
     return x.sin()
 
 
-def cos(x):  # noqa: D103
+def cos(x):
     return x.cos()
 
 
-def tanh(x):  # noqa: D103
+def tanh(x):
     return x.tanh()
 
 
-def sigmoid(x):  # noqa: D103
+def sigmoid(x):
     return x.sigmoid()
 
 
-def relu(x):  # noqa: D103
+def relu(x):
     return x.relu()
 
 
-def sign(x):  # noqa: D103
+def sign(x):
     return x.sign()
 
 
-def floor(x):  # noqa: D103
+def floor(x):
     return x.floor()
 
 
-def trunc(x):  # noqa: D103
+def trunc(x):
     return x.trunc()
 
 
-def reciprocal(x):  # noqa: D103
+def reciprocal(x):
     return x.reciprocal()
 
 
-def ceil(x):  # noqa: D103
+def ceil(x):
     return x.ceil()
 
 
-def round(x, decimals=0):  # noqa: A001, D103
+def round(x, decimals=0):
     return x.round(decimals)
 
 
-def maximum(x, y):  # noqa: D103
+def maximum(x, y):
     return as_tensor(x).maximum(y)
 
 
-def minimum(x, y):  # noqa: D103
+def minimum(x, y):
     return as_tensor(x).minimum(y)
 
 
-def sum(x, dim=None, keepdim=False, dtype=None):  # noqa: A001, D103
+def sum(x, dim=None, keepdim=False, dtype=None):
     return x.sum(dim, keepdim, dtype=dtype)
 
 
-def prod(x, dim=None, keepdim=False):  # noqa: D103
+def prod(x, dim=None, keepdim=False):
     return x.prod(dim, keepdim)
 
 
-def amax(x, dim=None, keepdim=False):  # noqa: D103
+def amax(x, dim=None, keepdim=False):
     return x.amax(dim, keepdim)
 
 
-def amin(x, dim=None, keepdim=False):  # noqa: D103
+def amin(x, dim=None, keepdim=False):
     return x.amin(dim, keepdim)
 
 
-def cumsum(x, dim):  # noqa: D103
+def cumsum(x, dim):
     return x.cumsum(dim)
 
 
-def mm(x, y):  # noqa: D103
+def mm(x, y):
     return x.mm(y)
 
 
-def bmm(x, y):  # noqa: D103
+def bmm(x, y):
     return x.bmm(y)
 
 
-def dot(x, y):  # noqa: D103
+def dot(x, y):
     return x.dot(y)
 
 
-def t(x):  # noqa: D103
+def t(x):
     return x.t()
 
 
-def clone(x):  # noqa: D103
+def clone(x):
     return x.clone()
 
 
-def detach(x):  # noqa: D103
+def detach(x):
     return x.detach()
 
 
-def numel(x):  # noqa: D103
+def numel(x):
     return x.numel()
 
 
-def isnan(x):  # noqa: D103
+def isnan(x):
     return x.isnan()
 
 
-def isinf(x):  # noqa: D103
+def isinf(x):
     return x.isinf()
 
 
-def isfinite(x):  # noqa: D103
+def isfinite(x):
     return x.isfinite()
 
 
-def allclose(x, y, rtol=1e-5, atol=1e-8, equal_nan=False):  # noqa: D103
+def allclose(x, y, rtol=1e-5, atol=1e-8, equal_nan=False):
     return as_tensor(x).allclose(y, rtol=rtol, atol=atol, equal_nan=equal_nan)
 
 
-def equal(x, y):  # noqa: D103
+def equal(x, y):
     return as_tensor(x).equal(y)
 
 
-def eq(x, y):  # noqa: D103
+def eq(x, y):
     return as_tensor(x) == y
 
 
-def ne(x, y):  # noqa: D103
+def ne(x, y):
     return as_tensor(x) != y
 
 
-def lt(x, y):  # noqa: D103
+def lt(x, y):
     return as_tensor(x) < y
 
 
-def le(x, y):  # noqa: D103
+def le(x, y):
     return as_tensor(x) <= y
 
 
-def gt(x, y):  # noqa: D103
+def gt(x, y):
     return as_tensor(x) > y
 
 
-def ge(x, y):  # noqa: D103
+def ge(x, y):
     return as_tensor(x) >= y
 
 
-def is_tensor(x):  # noqa: D103
+def is_tensor(x):
     return isinstance(x, Tensor)
 
 
-def result_type(x, y):  # noqa: D103
+def result_type(x, y):
     from autotensor.tensor import _operands
 
     a = as_tensor(x)

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+from autotensor.anomaly import detect_anomaly
 from autotensor.engine import backward, grad
 from autotensor.function import Function
 from autotensor.grad_mode import enable_grad, no_grad, set_grad_enabled
-from autotensor.anomaly import detect_anomaly
 from autotensor.testing.gradcheck import gradcheck, gradgradcheck
 
 __all__ = [

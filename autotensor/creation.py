@@ -225,9 +225,13 @@ def multinomial(probs: Tensor, num_samples: int, replacement: bool = False,
             f"replacement ({num_samples} > {p.shape[-1]})"
         )
     if not np.isfinite(p).all() or (p < 0).any():
-        raise RuntimeError("multinomial: probability tensor contains either `inf`, `nan` or element < 0")
+        raise RuntimeError(
+            "multinomial: probability tensor contains either `inf`, `nan` or element < 0"
+        )
     if (p.sum(axis=-1) <= 0).any():
-        raise RuntimeError("multinomial: invalid multinomial distribution (sum of probabilities <= 0)")
+        raise RuntimeError(
+            "multinomial: invalid multinomial distribution (sum of probabilities <= 0)"
+        )
     if not replacement and ((p > 0).sum(axis=-1) < num_samples).any():
         raise RuntimeError(
             "multinomial: invalid multinomial distribution (with replacement=False, not enough "

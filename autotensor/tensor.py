@@ -292,7 +292,7 @@ class Tensor:
         if rest and isinstance(rest[0], Tensor):
             other = rest.pop(0)
             dev, dtype = other.device, other.dtype
-        elif rest and (is_device_like(rest[0]) or type(rest[0]) is int):  # noqa: E721
+        elif rest and (is_device_like(rest[0]) or type(rest[0]) is int):
             dev = rest.pop(0)
         if rest and rest[0] is not None and not isinstance(rest[0], bool):
             dtype = rest.pop(0)
@@ -1060,7 +1060,7 @@ class Tensor:
     def msort(self) -> Tensor:
         return TF.msort(self)
 
-    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:  # noqa: A002
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
         return TF.topk(self, k, dim, largest, sorted)
 
     def kthvalue(self, k: int, dim: int = -1, keepdim: bool = False) -> Any:
@@ -1165,7 +1165,7 @@ class Tensor:
     def count_nonzero(self, dim: Any = None) -> Tensor:
         return TF.count_nonzero(self, dim)
 
-    def unique(self, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
+    def unique(self, sorted: bool = True, return_inverse: bool = False,
                return_counts: bool = False, dim: int | None = None) -> Any:  # fmt: skip
         return TF.unique(self, sorted, return_inverse, return_counts, dim)
 
@@ -1176,7 +1176,7 @@ class Tensor:
     def bincount(self, weights: Any = None, minlength: int = 0) -> Tensor:
         return TF.bincount(self, weights, minlength)
 
-    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:  # noqa: A002
+    def histc(self, bins: int = 100, min: float = 0, max: float = 0) -> Tensor:
         return TF.histc(self, bins, min, max)
 
     def multinomial(self, num_samples: int, replacement: bool = False, *,
@@ -1232,16 +1232,16 @@ class Tensor:
     def baddbmm(self, b1: Tensor, b2: Tensor, *, beta: Any = 1, alpha: Any = 1) -> Tensor:
         return TF.baddbmm(self, b1, b2, beta=beta, alpha=alpha)
 
-    def clamp_min(self, min: Any) -> Tensor:  # noqa: A002
+    def clamp_min(self, min: Any) -> Tensor:
         return TF.clamp_min(self, min)
 
-    def clamp_max(self, max: Any) -> Tensor:  # noqa: A002
+    def clamp_max(self, max: Any) -> Tensor:
         return TF.clamp_max(self, max)
 
-    def clamp_min_(self, min: Any) -> Tensor:  # noqa: A002
+    def clamp_min_(self, min: Any) -> Tensor:
         return _inplace(self, lambda x: TF.clamp_min(x, min), min, "clamp_min_")
 
-    def clamp_max_(self, max: Any) -> Tensor:  # noqa: A002
+    def clamp_max_(self, max: Any) -> Tensor:
         return _inplace(self, lambda x: TF.clamp_max(x, max), max, "clamp_max_")
 
     def addcmul(self, t1: Any, t2: Any, *, value: Any = 1) -> Tensor:
@@ -1580,12 +1580,14 @@ def _index(index: Any, x: Tensor) -> Any:
 
 # Note [import order]: the primitives and the engine build Tensors, so they are imported
 # after the class exists.
-from autotensor import ops  # noqa: E402  (first: it brings in function, graph, _views)
-from autotensor import engine, random  # noqa: E402
-from autotensor import graph as _graph  # noqa: E402
+from autotensor import (  # noqa: E402
+    _views,
+    engine,
+    ops,
+    random,
+)
 from autotensor import functional as F  # noqa: E402
-from autotensor.grad_mode import no_grad as _no_grad  # noqa: E402
-from autotensor import _views  # noqa: E402  (views, versions and in-place: Note [In-place])
+from autotensor import graph as _graph  # noqa: E402
 from autotensor import tensor_functions as TF  # noqa: E402  (sort, scatter, einsum, ...)
 
 _inplace = _views.inplace

@@ -1465,8 +1465,10 @@ def tensor_split(x: Tensor, indices_or_sections: Any, dim: int = 0) -> tuple[Ten
     ios = indices_or_sections
     if isinstance(ios, Tensor):
         if ios.dtype.kind not in "iu" or ios.ndim > 1:
-            raise RuntimeError("tensor_split expected tensor_indices_or_sections to be a "
-                               "zero-dimensional or one-dimensional tensor of integers")  # fmt: skip
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to be a "
+                "zero-dimensional or one-dimensional tensor of integers"
+            )
         ios = int(ios.item()) if ios.ndim == 0 else [int(i) for i in ios._data]
     if isinstance(ios, (int, np.integer)):
         k = int(ios)

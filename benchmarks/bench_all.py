@@ -568,8 +568,10 @@ def main(argv: list[str] | None = None) -> None:
             return
         names = [n for n in (args.only.split(",") if args.only else WORKLOADS)]
         peers = [] if args.no_peers else _available_peers()
-        print(f"numpy {np.__version__}, BLAS: {blas_kernels()}; torch {torch.__version__} "
-              f"({torch.get_num_threads()} thread); peers: {', '.join(peers) or 'none'}")  # fmt: skip
+        print(
+            f"numpy {np.__version__}, BLAS: {blas_kernels()}; torch {torch.__version__} "
+            f"({torch.get_num_threads()} thread); peers: {', '.join(peers) or 'none'}"
+        )
         print(f"command: {' '.join([Path(sys.executable).name] + sys.argv)}")
         head = f"{'workload':<48} {'torch ms':>10} {'autotensor':>11}"
         head += "".join(f" {e:>9}" for e in peers)

@@ -77,10 +77,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-import autotensor as at  # noqa: E402
-import nn  # noqa: E402
-import nn.functional as F  # noqa: E402
-from nn import optim  # noqa: E402
+import autotensor as at
+import nn
+import nn.functional as F
+from nn import optim
 
 try:
     import torch

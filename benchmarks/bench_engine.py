@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout
 
-import autotensor as at  # noqa: E402
+import autotensor as at
 
 try:
     import torch

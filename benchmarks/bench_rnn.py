@@ -24,9 +24,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import autotensor as at  # noqa: E402
-import nn  # noqa: E402
-import nn.functional as F  # noqa: E402
+import autotensor as at
+import nn
+import nn.functional as F
 
 V, E, HID, B, T = 65, 32, 128, 32, 64
 

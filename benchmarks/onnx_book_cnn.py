@@ -82,8 +82,10 @@ def main() -> None:
     print(f"trained on {len(x)} images for one epoch in {train_s:.1f} s")
     print(f"test accuracy, autotensor forward:      {acc_ours:.4f}")
     print(f"test accuracy, onnxruntime on the file: {acc_ort:.4f}")
-    print(f"largest logit difference: {np.abs(ours - theirs).max():.3g}; "
-          f"predictions that differ: {int((ours.argmax(1) != theirs.argmax(1)).sum())}")  # fmt: skip
+    print(
+        f"largest logit difference: {np.abs(ours - theirs).max():.3g}; "
+        f"predictions that differ: {int((ours.argmax(1) != theirs.argmax(1)).sum())}"
+    )
 
 
 if __name__ == "__main__":

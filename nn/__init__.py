@@ -6,7 +6,6 @@ model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
 loss = nn.CrossEntropyLoss()(model(x), y)
 """
 
-# ruff: noqa: F401 - this module re-exports
 # Note [imports]: one import per line, so that adding a layer family is a one-line change.
 from nn.module import Module, Parameter  # noqa: I001
 from nn.container import ModuleDict, ModuleList, Sequential

@@ -171,7 +171,7 @@ class Module:
 
     forward: Callable[..., Any]
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:  # noqa: F811
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )

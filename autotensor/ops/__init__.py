@@ -39,9 +39,9 @@ from autotensor.ops.elementwise import (
     Trunc,
     Where,
 )  # fmt: skip
+from autotensor.ops.inplace import CopySlices
 from autotensor.ops.linalg import Linear, MatMul
 from autotensor.ops.loss import MseLoss
-from autotensor.ops.inplace import CopySlices
 from autotensor.ops.movement import (
     BroadcastTo,
     Cat,

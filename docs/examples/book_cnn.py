@@ -42,11 +42,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout
 
-import autotensor as at  # noqa: E402
-import nn  # noqa: E402
-import nn.functional as F  # noqa: E402
-from nn import optim  # noqa: E402
-from nn.data import FASHION_MNIST_ROOT, FashionMNIST  # noqa: E402
+import autotensor as at
+import nn
+import nn.functional as F
+from nn import optim
+from nn.data import FASHION_MNIST_ROOT, FashionMNIST
 
 try:
     import torch

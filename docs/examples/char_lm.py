@@ -30,10 +30,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a source checkout
 
-import autotensor as at  # noqa: E402
-import nn  # noqa: E402
-import nn.functional as F  # noqa: E402
-from nn.data import CharCorpus  # noqa: E402
+import autotensor as at
+import nn
+import nn.functional as F
+from nn.data import CharCorpus
 
 
 class CharLM(nn.Module):

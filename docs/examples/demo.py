@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run from a checkout too
 
-import autotensor as at  # noqa: E402
+import autotensor as at
 
 
 def spiral(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

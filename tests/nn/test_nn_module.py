@@ -368,7 +368,7 @@ def test_sequential_indexing_and_editing():
     s.insert(1, b)
     assert s[1] is b and len(s) == 4
     with pytest.raises(IndexError, match="out of range"):
-        s[10]  # noqa: B018
+        s[10]
     s2 = nn.Sequential(OrderedDict(first=a, second=b))
     assert s2.first is a and [n for n, _ in s2.named_children()] == ["first", "second"]
     x = at.randn(5, 1)
