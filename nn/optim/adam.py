@@ -10,7 +10,7 @@ import numpy as np
 import autotensor as at
 from nn.optim.optimizer import (
     Optimizer,
-    _check_float,
+    _check_adam_args,
     _check_modes,
     _grad_array,
     _scalar,
@@ -113,17 +113,7 @@ class Adam(Optimizer):
         fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ) -> None:
-        _check_float("lr", lr)
-        if not 0.0 <= lr:
-            raise ValueError(f"Invalid learning rate: {lr}")
-        if not 0.0 <= eps:
-            raise ValueError(f"Invalid epsilon value: {eps}")
-        if not 0.0 <= betas[0] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
-        if not 0.0 <= betas[1] < 1.0:
-            raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
-        if not 0.0 <= weight_decay:
-            raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+        _check_adam_args(lr, eps, betas, weight_decay)
         _check_modes(
             type(self).__name__, foreach=foreach, fused=fused, differentiable=differentiable,
             capturable=capturable,

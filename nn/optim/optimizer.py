@@ -316,6 +316,21 @@ def _check_float(name: str, value: Any) -> None:
         raise ValueError(f"Tensor {name} must be 1-element")
 
 
+def _check_adam_args(lr: Any, eps: float, betas: tuple, weight_decay: float) -> None:
+    """The hyperparameter checks the Adam family shares, with torch's messages."""
+    _check_float("lr", lr)
+    if not 0.0 <= lr:
+        raise ValueError(f"Invalid learning rate: {lr}")
+    if not 0.0 <= eps:
+        raise ValueError(f"Invalid epsilon value: {eps}")
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 0: {betas[0]}")
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError(f"Invalid beta parameter at index 1: {betas[1]}")
+    if not 0.0 <= weight_decay:
+        raise ValueError(f"Invalid weight_decay value: {weight_decay}")
+
+
 def _scalar(v: Any) -> Any:
     """A hyperparameter as a Python float (weak for numpy, see Note [Optimizer dtypes]).
 
