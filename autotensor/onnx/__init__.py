@@ -74,7 +74,7 @@ def export(
     ):
         if value != default:
             raise NotImplementedError(f"onnx.export: {key}={value!r} is not supported")
-    if training not in (None, "eval", "EVAL") and str(training).upper().find("EVAL") < 0:
+    if training is not None and "EVAL" not in str(training).upper():
         raise NotImplementedError(
             f"onnx.export: training={training!r} is not supported (eval mode only)"
         )
