@@ -282,7 +282,7 @@ def result_type(x, y):
 _aliases.install()  # `autotensor.nn`, `.optim`, `.utils.data`: Note [Aliases]
 # Loaded on first use: the nn aliases (so the engine never imports nn), the visualiser and the
 # ONNX exporter (whose optional dependencies are imported only when they are used).
-_LAZY = ("nn", "optim", "utils", "viz", "onnx")
+_LAZY = ("nn", "optim", "utils", "viz", "onnx", "serialization")
 
 
 def __getattr__(name: str):

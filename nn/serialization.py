@@ -32,6 +32,7 @@ import numpy as np
 
 import autotensor as at
 from autotensor import Tensor
+from autotensor.serialization import LoadError
 
 __all__ = ["save", "load", "SerializationError"]
 
@@ -40,8 +41,9 @@ _VERSION = 1
 _STRUCT = "__structure__"
 
 
-class SerializationError(RuntimeError):
-    """A file given to `nn.load` is not one `nn.save` wrote, or is damaged or unsafe."""
+class SerializationError(LoadError):
+    """A file given to `nn.load` is not one `nn.save` wrote, or is damaged or unsafe (one of
+    the `autotensor.serialization.LoadError` family)."""
 
 
 # -- encoding ----------------------------------------------------------------------------------
