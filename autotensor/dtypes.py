@@ -24,7 +24,7 @@ half = float16
 
 _default_float = [float32]
 
-_ALIASES = {
+_ALIASES: dict[str, np.dtype] = {
     "float32": float32, "float": float32, "float64": float64, "double": float64,
     "float16": float16, "half": float16, "int64": int64, "long": int64, "int32": int32,
     "int": int32, "int16": int16, "int8": int8, "uint8": uint8, "bool": bool_,
@@ -63,7 +63,7 @@ def as_dtype(d: Any) -> np.dtype:
         raise TypeError(f"unknown dtype {d!r}") from None
 
 
-def category(d: np.dtype) -> int:
+def category(d: np.dtype) -> builtins.int:
     """0 bool, 1 integer, 2 floating (torch's promotion categories)."""
     k = d.kind
     return 2 if k in "fc" else (0 if k == "b" else 1)

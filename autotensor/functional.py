@@ -211,7 +211,7 @@ def flip(x: Tensor, dims: Any) -> Tensor:
     return ops.Flip.apply(x, dims=dims)
 
 
-def _one_dim(x: Tensor, dim: int, op: str) -> tuple[int]:
+def _one_dim(x: Tensor, dim: int, op: str) -> tuple[int, ...]:
     if x.ndim == 0:
         raise IndexError(f"{op}: dim {dim} given but the tensor has no dimensions")
     return norm_dims(dim, x.ndim, op)
@@ -375,8 +375,8 @@ def pad(
             f"(input shape {tuple(x.shape)})"
         )
     if mode == "constant":
-        pos = tuple(builtins.max(p, 0) for p in pad)
-        out = ops.Pad.apply(x, pos, value=0.0 if value is None else value) if any(pos) else x
+        grow = tuple(builtins.max(p, 0) for p in pad)
+        out = ops.Pad.apply(x, grow, value=0.0 if value is None else value) if any(grow) else x
         if any(p < 0 for p in pad):  # negative padding crops
             idx = [slice(None)] * x.ndim
             for i in range(len(pad) // 2):

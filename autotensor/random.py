@@ -38,7 +38,9 @@ class Generator:
 
     def seed(self) -> int:
         """Reseed from fresh entropy; returns the new seed."""
-        s = int(np.random.SeedSequence().entropy % (2**63))
+        entropy = np.random.SeedSequence().entropy  # an int when none was given
+        assert isinstance(entropy, int)
+        s = entropy % (2**63)
         self.manual_seed(s)
         return s
 

@@ -19,7 +19,7 @@ import math
 import string
 from collections import namedtuple
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -29,15 +29,27 @@ from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import Tensor, _new, _operands, _size, as_tensor
 
 # torch.return_types.*: named tuples whose type names are the op's name
-sort_result = namedtuple("sort", ["values", "indices"])
-topk_result = namedtuple("topk", ["values", "indices"])
-kthvalue_result = namedtuple("kthvalue", ["values", "indices"])
-median_result = namedtuple("median", ["values", "indices"])
-nanmedian_result = namedtuple("nanmedian", ["values", "indices"])
-mode_result = namedtuple("mode", ["values", "indices"])
-cummax_result = namedtuple("cummax", ["values", "indices"])
-cummin_result = namedtuple("cummin", ["values", "indices"])
-aminmax_result = namedtuple("aminmax", ["min", "max"])
+sort_result = namedtuple("sort_result", ["values", "indices"])
+topk_result = namedtuple("topk_result", ["values", "indices"])
+kthvalue_result = namedtuple("kthvalue_result", ["values", "indices"])
+median_result = namedtuple("median_result", ["values", "indices"])
+nanmedian_result = namedtuple("nanmedian_result", ["values", "indices"])
+mode_result = namedtuple("mode_result", ["values", "indices"])
+cummax_result = namedtuple("cummax_result", ["values", "indices"])
+cummin_result = namedtuple("cummin_result", ["values", "indices"])
+aminmax_result = namedtuple("aminmax_result", ["min", "max"])
+for _rt in (
+    sort_result,
+    topk_result,
+    kthvalue_result,
+    median_result,
+    nanmedian_result,
+    mode_result,
+    cummax_result,
+    cummin_result,
+    aminmax_result,
+):
+    _rt.__name__ = _rt.__qualname__ = _rt.__name__.removesuffix("_result")
 
 
 def _arr(x: Any) -> np.ndarray:
@@ -184,12 +196,12 @@ def mode(x: Tensor, dim: int = -1, keepdim: bool = False) -> Any:
     xv = x if x.ndim else x.reshape(1)
     data = np.moveaxis(xv._data, d, -1)
     rows = data.reshape(-1, data.shape[-1]) if data.shape[-1] else data.reshape(-1, 0)
-    idx = np.zeros(rows.shape[0], np.int64)
+    picks = np.zeros(rows.shape[0], np.int64)
     for r, row in enumerate(rows):
-        vals, counts = np.unique(row, return_counts=True)
-        best = vals[np.argmax(counts)]  # np.unique sorts: the first maximum is the smallest
-        idx[r] = np.flatnonzero(row == best)[-1]
-    idx = np.expand_dims(idx.reshape(data.shape[:-1]), d)
+        uniq, counts = np.unique(row, return_counts=True)
+        best = uniq[np.argmax(counts)]  # np.unique sorts: the first maximum is the smallest
+        picks[r] = np.flatnonzero(row == best)[-1]
+    idx = np.expand_dims(picks.reshape(data.shape[:-1]), d)
     vals = F.gather(xv, d, idx)
     if not keepdim or not x.ndim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
@@ -325,7 +337,7 @@ def _scatter_flat(x: Tensor, d: int, index: np.ndarray, op: str) -> np.ndarray:
             f"(index shape {index.shape}, self shape {tuple(x.shape)})"
         )
     shape = x.shape if x.ndim else (1,)
-    idx = index.reshape(index.shape if x.ndim else (-1,))
+    idx: np.ndarray = index.reshape(index.shape if x.ndim else (-1,))
     n = shape[d]
     if idx.size and (idx.min() < 0 or idx.max() >= n):
         bad = int(idx.max()) if idx.max() >= n else int(idx.min())
@@ -421,6 +433,7 @@ def scatter_reduce(x: Tensor, dim: int, index: Any, src: Tensor, reduce: str, *,
     off = 1 if include_self else 0
     k = int(counts.max()) + off
     n, m = xf.shape[0], flat.size
+    pad: float
     if reduce in _IDENTITY:
         pad = _IDENTITY[reduce]
     elif x.dtype.kind == "f":
@@ -762,7 +775,7 @@ def searchsorted(sorted_sequence: Tensor, values: Any, *, out_int32: bool = Fals
         if right and side == "left":
             raise RuntimeError("torch.searchsorted(): side and right can't be set to opposites")
         right = side == "right"
-    how = "right" if right else "left"
+    how: Literal["left", "right"] = "right" if right else "left"
     vals = _arr(values)
     if sorter is not None:
         seq = np.take_along_axis(seq, _arr(sorter), axis=-1)
@@ -1084,7 +1097,7 @@ def _contract(a: Tensor, la: list, b: Tensor, lb: list, keep: set) -> tuple[Tens
     summed = [lab for lab in la if lab in lb and lab not in keep]
     a_only = [lab for lab in la if lab not in lb]
     b_only = [lab for lab in lb if lab not in la]
-    size = {}
+    size: dict[Any, int] = {}
     for x, labs in ((a, la), (b, lb)):
         for lab, s in zip(labs, x.shape):
             size[lab] = builtins.max(size.get(lab, 1), s)

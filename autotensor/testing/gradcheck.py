@@ -9,7 +9,7 @@ any wrong rule with probability ~1.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from autotensor.engine import grad as _grad
 from autotensor.grad_mode import enable_grad, no_grad
 from autotensor.tensor import Tensor, _new
 from autotensor.testing.sample import Sample
+
+if TYPE_CHECKING:  # annotations only: ops/ imports autotensor.testing while it loads
+    from autotensor.function import Function
 
 
 class GradcheckError(AssertionError):
@@ -143,7 +146,7 @@ def gradcheck(
         with raise_exception=False).
     """
     inputs = _tuple(inputs)
-    name = name or getattr(fn, "__name__", "function")
+    name = name or str(getattr(fn, "__name__", "function"))
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     try:
         if sum(inputs[i]._data.size for i in diff) > max_full:
@@ -175,7 +178,7 @@ def gradgradcheck(
     """Check second derivatives: gradcheck of (inputs, v) -> v^T J(inputs), the first-order
     gradient computed with create_graph=True, against finite differences."""
     inputs = _tuple(inputs)
-    name = name or getattr(fn, "__name__", "function")
+    name = name or str(getattr(fn, "__name__", "function"))
     diff = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     with enable_grad():
         outs = _float_outputs(fn(*inputs))
@@ -221,7 +224,7 @@ def _build(sample: Sample, dtype: Any, requires_grad: bool = True) -> tuple[tupl
 
 
 def check_function(
-    cls: type,
+    cls: type[Function],
     rng: np.random.Generator | None = None,
     eps: float = 1e-6,
     atol: float = 1e-5,
@@ -257,7 +260,7 @@ def check_function(
     return len(samples)
 
 
-def _check_sample(cls: type, s: Sample, where: str, eps: float, atol: float, rtol: float,
+def _check_sample(cls: type[Function], s: Sample, where: str, eps: float, atol: float, rtol: float,
                   second_order: bool) -> None:  # fmt: skip
     kwargs = dict(s.kwargs)
 

@@ -26,7 +26,7 @@ __all__ = ["load_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_ROOT"]
 
 FASHION_MNIST_ROOT = "/usr/share/datasets/fashion-mnist"
 
-_IDX_TYPES = {
+_IDX_TYPES: dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
     0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
 }  # fmt: skip
