@@ -10,11 +10,14 @@ lists, tuples, Tensors and ndarrays (as references to the arrays), numpy scalars
 JSON's own numbers, strings, booleans and null (inf and nan included). Anything else is
 refused at save time, so whatever `save` writes, `load` can read back.
 
-Note [Safe loading]: `load` opens the file with `np.load(..., allow_pickle=False)`, so an
-object array (the only way an .npz can carry a pickle) raises instead of being unpickled,
-and a file that is not an .npz at all (a pickle, a truncated zip) fails in numpy or
-zipfile before any of its content is interpreted. Every failure is reported as one
-`SerializationError` naming the file. Loading an untrusted file therefore cannot run code.
+Note [Safe loading]: `load` never calls `np.load` or unpickles. It opens only a regular file,
+checks every zip member name, decompresses each member in bounded chunks (the load limit of
+`autotensor.serialization`, Note [Bounded loading]), and parses each `.npy` header itself: an
+object dtype (the only way an .npy can carry a pickle) is refused, and a declared shape must
+match the member's real size. The structure entry's JSON is checked for size and depth before
+it is parsed. Every failure is one `SerializationError` (= `autotensor.serialization.
+LoadError`) naming the file and the reason. Loading an untrusted file therefore cannot run
+code, hang, or allocate more than the limit.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ import io
 import json
 import math
 import os
-import zipfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import IO, Any
@@ -32,7 +34,20 @@ import numpy as np
 
 import autotensor as at
 from autotensor import Tensor
-from autotensor.serialization import LoadError
+from autotensor.serialization import (
+    CorruptFileError,
+    LoadError,
+    UnsafeContentError,
+    file_name,
+    json_depth,
+    load_safetensors,
+    open_zip,
+    parse_json,
+    read_zip_member,
+    regular_file,
+    resolve_limit,
+    save_safetensors,
+)
 
 __all__ = ["save", "load", "SerializationError"]
 
@@ -41,9 +56,15 @@ _VERSION = 1
 _STRUCT = "__structure__"
 
 
-class SerializationError(LoadError):
-    """A file given to `nn.load` is not one `nn.save` wrote, or is damaged or unsafe (one of
-    the `autotensor.serialization.LoadError` family)."""
+SerializationError = LoadError
+"""A file given to `nn.load` is not one `nn.save` wrote, or is damaged or unsafe: the same class
+as `autotensor.serialization.LoadError`, so every loader's failure is caught by either name."""
+
+_MAX_DEPTH = 200  # JSON levels of the structure entry; a Python nesting level takes 1 to 3
+
+
+def _is_safetensors_path(f: Any) -> bool:
+    return isinstance(f, (str, os.PathLike)) and os.fspath(f).endswith(".safetensors")
 
 
 # -- encoding ----------------------------------------------------------------------------------
@@ -107,18 +128,35 @@ class _Encoder:
         )
 
 
-def save(obj: Any, f: str | os.PathLike | IO[bytes]) -> None:
+def save(
+    obj: Any, f: str | os.PathLike | IO[bytes], *, metadata: dict[str, str] | None = None
+) -> None:
     """Write `obj` (a state dict: nested dicts/lists/tuples of Tensors, ndarrays, numbers,
     strings) to the file `f` (a path, written exactly as given, or a binary file object).
 
     Tensors are stored detached, with their dtype and shape; `nn.load` gives them back as
-    Tensors (with `requires_grad` restored).
+    Tensors (with `requires_grad` restored). A path ending in `.safetensors` is written as a
+    safetensors file instead (`obj` must then be a flat dict str -> Tensor; `metadata`, a dict
+    of strings, goes into its header): the format to publish weights in.
     """
+    if _is_safetensors_path(f):
+        save_safetensors(obj, f, metadata=metadata)
+        return
+    if metadata is not None:
+        raise ValueError("nn.save: metadata= is stored only in .safetensors files")
     enc = _Encoder()
     root = enc.encode(obj, "the object")
     meta = {"format": _FORMAT, "version": _VERSION, "root": root}
     text = json.dumps(meta, allow_nan=False, separators=(",", ":"))
-    payload = {_STRUCT: np.frombuffer(text.encode("utf-8"), dtype=np.uint8), **enc.arrays}
+    if json_depth(text.encode("utf-8")) > _MAX_DEPTH:
+        raise ValueError(
+            f"nn.save: the object nests too deeply to be loaded again (its structure entry has "
+            f"more than {_MAX_DEPTH} levels)"
+        )
+    payload: dict[str, Any] = {
+        _STRUCT: np.frombuffer(text.encode("utf-8"), dtype=np.uint8),
+        **enc.arrays,
+    }
     if hasattr(f, "write"):
         np.savez(f, **payload)
         return
@@ -149,7 +187,8 @@ def _decode_key(k: Any, name: str) -> Any:
 
 class _Decoder:
     def __init__(self, arrays: dict[str, np.ndarray], name: str) -> None:
-        self.arrays, self.name, self.used = arrays, name, set()
+        self.arrays, self.name = arrays, name
+        self.used: set[str] = set()
 
     def _array(self, key: Any) -> np.ndarray:
         if not isinstance(key, str) or key not in self.arrays:
@@ -187,57 +226,107 @@ class _Decoder:
         raise SerializationError(f"nn.load: {self.name}: unknown entry type {t!r}")
 
 
-def _read_arrays(f: Any, name: str) -> dict[str, np.ndarray]:
-    """Every array of the archive, read eagerly with pickles refused (Note [Safe loading])."""
+def _parse_npy(data: bytes, name: str, member: str) -> np.ndarray:
+    """One `.npy` member, parsed here (no `np.load`) so that its declared shape is checked
+    against its real size and an object dtype (a pickle) is refused before anything else."""
+    if data[:1] == b"\x80":
+        raise UnsafeContentError(
+            f"member {member!r} is a pickle, not a .npy array; refusing to load it, since "
+            f"unpickling can run arbitrary code",
+            name,
+        )
+    bio = io.BytesIO(data)
     try:
-        with np.load(f, allow_pickle=False) as npz:
-            if not hasattr(npz, "files"):
-                raise SerializationError(
-                    f"nn.load: {name} holds a single .npy array, not an nn.save archive"
+        version = np.lib.format.read_magic(bio)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(bio)
+        else:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(bio)
+    except Exception as e:  # numpy raises ValueError, SyntaxError, EOFError ... for bad headers
+        raise CorruptFileError(
+            f"member {member!r} is not a valid .npy array ({type(e).__name__}: {e})", name
+        ) from None
+    if dtype.hasobject:
+        raise UnsafeContentError(
+            f"member {member!r} holds an object array, i.e. pickled data; refusing to load "
+            f"it, since unpickling can run arbitrary code",
+            name,
+        )
+    if dtype.kind not in "biufc":
+        raise CorruptFileError(f"member {member!r} has unsupported dtype {dtype}", name)
+    count = math.prod(shape)
+    have = len(data) - bio.tell()
+    if count * dtype.itemsize != have:
+        raise CorruptFileError(
+            f"member {member!r} declares shape {shape} of {dtype} ({count * dtype.itemsize} "
+            f"bytes) but holds {have} bytes (truncated or corrupt)",
+            name,
+        )
+    flat = np.frombuffer(data, dtype=dtype, count=count, offset=bio.tell())
+    return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
+
+
+def _read_arrays(fh: IO[bytes], name: str, limit: int) -> dict[str, np.ndarray]:
+    """Every array of the archive (Note [Safe loading]): member names checked, each member
+    decompressed in bounded chunks, the total capped at `limit`."""
+    head = fh.read(8)
+    fh.seek(0)
+    if head[:1] == b"\x80":
+        raise UnsafeContentError(
+            "the file is a pickle (pickled data, e.g. torch.save's legacy format); refusing "
+            "to load it, since unpickling can run arbitrary code",
+            name,
+        )
+    if head[:6] == b"\x93NUMPY":
+        raise SerializationError(
+            f"nn.load: {name} holds a single .npy array, not an nn.save archive"
+        )
+    with open_zip(fh, name, limit) as zf:
+        arrays: dict[str, np.ndarray] = {}
+        left = limit
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                raise CorruptFileError(
+                    f"member {info.filename!r} is not a .npy array; not an nn.save archive", name
                 )
-            return {k: npz[k] for k in npz.files}
-    except SerializationError:
-        raise
-    except ValueError as e:
-        if "pickle" in str(e):
-            raise SerializationError(
-                f"nn.load: {name} contains pickled data (an object array or a pickle file); "
-                f"refusing to load it, since unpickling can run arbitrary code"
-            ) from None
-        raise SerializationError(f"nn.load: {name} is not a valid .npz archive ({e})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, KeyError, RuntimeError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise SerializationError(
-            f"nn.load: {name} is truncated or corrupt, or not an .npz archive written by "
-            f"nn.save ({type(e).__name__}: {e})"
-        ) from None
-    except Exception as e:  # zlib and struct errors from damaged members
-        raise SerializationError(
-            f"nn.load: {name} is truncated or corrupt ({type(e).__name__}: {e})"
-        ) from None
+            data = read_zip_member(zf, info, name, left)
+            left -= len(data)
+            arrays[info.filename[: -len(".npy")]] = _parse_npy(data, name, info.filename)
+    return arrays
 
 
 def load(
     f: str | os.PathLike | IO[bytes],
     map_location: Any = None,
     weights_only: bool = True,
+    *,
+    max_bytes: int | None = None,
     **kwargs: Any,
 ) -> Any:
     """Read an object written by `save`. Tensors come back as Tensors, ndarrays as ndarrays.
 
+    A path ending in `.safetensors` (or a file object holding one) is read as a safetensors
+    file: a dict name -> Tensor (`autotensor.serialization.load_safetensors`).
+
     `map_location` and `weights_only` are accepted for torch compatibility and ignored (there
-    is one device, and loading never runs code). Raises `SerializationError` for a file that
-    is not an `nn.save` archive, is damaged, or carries pickled data.
+    is one device, and loading never runs code). `max_bytes` caps what the file may
+    decompress to (the load limit, 4 GiB unless set with
+    `autotensor.serialization.set_load_limit`). Raises `SerializationError` (the same class as
+    `autotensor.serialization.LoadError`) for a file that is not a regular file or not an
+    `nn.save` archive, is damaged, declares more than it holds or than the limit allows, or
+    carries pickled data.
     """
-    name = repr(str(f)) if not hasattr(f, "read") else "the given file object"
-    if not hasattr(f, "read"):
-        with open(f, "rb") as fh:
-            data = fh.read()
-        src: Any = io.BytesIO(data)
-    else:
-        src = f
-    arrays = _read_arrays(src, name)
+    name = file_name(f)
+    limit = resolve_limit(max_bytes)
+    if _is_safetensors_path(f):
+        return load_safetensors(f, max_bytes=max_bytes)
+    with regular_file(f, "file") as fh:
+        fh.seek(0)
+        head = fh.read(9)
+        fh.seek(0)
+        if len(head) == 9 and head[8:9] == b"{" and not head.startswith(b"PK"):
+            return load_safetensors(fh, max_bytes=max_bytes)
+        arrays = _read_arrays(fh, name, limit)
     raw = arrays.pop(_STRUCT, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:
         raise SerializationError(
@@ -245,9 +334,9 @@ def load(
             f"{_STRUCT} entry)"
         )
     try:
-        meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise SerializationError(f"nn.load: {name}: damaged structure entry ({e})") from None
+        meta = parse_json(raw.tobytes(), name, "the structure entry", max_depth=_MAX_DEPTH)
+    except CorruptFileError as e:
+        raise CorruptFileError(f"damaged structure entry ({e.reason})", name) from None
     if not isinstance(meta, dict) or meta.get("format") != _FORMAT or "root" not in meta:
         raise SerializationError(f"nn.load: {name} was not written by nn.save")
     if meta.get("version") != _VERSION:

@@ -7,17 +7,21 @@ and the reason, and reads only what the load limit allows (Note [Bounded loading
 
 from autotensor.serialization._files import (
     DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_EXPANSION,
     MAX_HEADER_BYTES,
     MAX_JSON_DEPTH,
+    SMALL_EXPANSION_BYTES,
     CorruptFileError,
     FileTooLargeError,
     LoadError,
     MissingFileError,
     NotARegularFileError,
     UnsafeContentError,
+    expansion_cap,
     file_name,
     file_size,
     get_load_limit,
+    get_max_expansion,
     json_depth,
     load_limit,
     open_regular,
@@ -31,9 +35,17 @@ from autotensor.serialization._files import (
     set_load_limit,
     too_large,
 )
+from autotensor.serialization._safetensors import (
+    SAFETENSORS_DTYPES,
+    load_safetensors,
+    safetensors_metadata,
+    save_safetensors,
+)
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_EXPANSION",
+    "SMALL_EXPANSION_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_JSON_DEPTH",
     "CorruptFileError",
@@ -44,7 +56,9 @@ __all__ = [
     "UnsafeContentError",
     "file_name",
     "file_size",
+    "expansion_cap",
     "get_load_limit",
+    "get_max_expansion",
     "json_depth",
     "load_limit",
     "open_regular",
@@ -57,4 +71,8 @@ __all__ = [
     "resolve_limit",
     "set_load_limit",
     "too_large",
+    "SAFETENSORS_DTYPES",
+    "load_safetensors",
+    "safetensors_metadata",
+    "save_safetensors",
 ]

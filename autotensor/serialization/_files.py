@@ -12,9 +12,11 @@ read that does not stop. The rules, applied by every loader in the project:
 2. A size a file declares (a header length, an array shape, a zip member's size) is checked
    against the bytes the file really has before anything is allocated for it.
 3. Decompression is capped: at most the load limit (`get_load_limit()`, by default
-   `DEFAULT_MAX_BYTES` = 4 GiB, per file) is ever produced, and since a zip's declared member
-   size may lie, members are read in chunks that stop one byte past the limit
-   (`read_zip_member`, `read_bounded`).
+   `DEFAULT_MAX_BYTES` = 4 GiB, per file) is ever produced, and a compressed member may expand
+   to at most `DEFAULT_MAX_EXPANSION` (100) times its compressed size beyond 16 MiB (a zip
+   bomb expands a thousand times), so what a hostile file can claim stays proportional to its
+   size. Since a zip's declared member size may lie, members are read in chunks that stop one
+   byte past the limit (`read_zip_member`, `read_bounded`).
 4. Zip member names are checked before any member is read: absolute paths, `..` parts,
    backslashes, NUL bytes and duplicate names are refused (`open_zip`).
 5. Nested text (JSON) is checked for depth before it is parsed (`parse_json`), so deep
@@ -41,6 +43,8 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_EXPANSION",
+    "SMALL_EXPANSION_BYTES",
     "MAX_HEADER_BYTES",
     "MAX_JSON_DEPTH",
     "CorruptFileError",
@@ -51,7 +55,9 @@ __all__ = [
     "UnsafeContentError",
     "file_name",
     "file_size",
+    "expansion_cap",
     "get_load_limit",
+    "get_max_expansion",
     "json_depth",
     "load_limit",
     "open_regular",
@@ -77,7 +83,16 @@ MAX_JSON_DEPTH = 64
 
 _CHUNK = 1 << 20  # read and decompress in 1 MiB steps, so a lie is caught within one chunk
 
+DEFAULT_MAX_EXPANSION = 100
+"""How many times its compressed size one compressed member (zip, gzip) may expand to, beyond
+`SMALL_EXPANSION_BYTES`: real tensor data compresses a few times at most, a zip bomb a
+thousand times, so the memory a hostile file can claim stays proportional to its size."""
+
+SMALL_EXPANSION_BYTES = 16 * 1024**2
+"""Up to this size a compressed member may expand any number of times (all-zero buffers)."""
+
 _limit = DEFAULT_MAX_BYTES
+_expansion = DEFAULT_MAX_EXPANSION
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -119,28 +134,43 @@ def get_load_limit() -> int:
     return _limit
 
 
-def set_load_limit(max_bytes: int | None) -> None:
-    """Set the load limit for the process; `None` restores `DEFAULT_MAX_BYTES`."""
-    global _limit
+def get_max_expansion() -> int:
+    """How many times its compressed size a compressed member may expand to (see
+    `DEFAULT_MAX_EXPANSION`)."""
+    return _expansion
+
+
+def set_load_limit(max_bytes: int | None = None, *, max_expansion: int | None = None) -> None:
+    """Set the load limit for the process: the most bytes one load may decompress or allocate,
+    and how many times its compressed size a compressed member may expand to. `None` restores
+    each default (`DEFAULT_MAX_BYTES`, `DEFAULT_MAX_EXPANSION`)."""
+    global _limit, _expansion
     _limit = DEFAULT_MAX_BYTES if max_bytes is None else _check_limit(max_bytes)
+    _expansion = DEFAULT_MAX_EXPANSION if max_expansion is None else _check_limit(max_expansion)
 
 
 @contextlib.contextmanager
-def load_limit(max_bytes: int | None) -> Iterator[None]:
-    """`with load_limit(n):` -- the load limit is `n` bytes inside the block."""
-    global _limit
-    old = _limit
-    set_load_limit(max_bytes)
+def load_limit(max_bytes: int | None = None, *, max_expansion: int | None = None) -> Iterator[None]:
+    """`with load_limit(n):` -- `set_load_limit(n, ...)` inside the block only."""
+    global _limit, _expansion
+    old = _limit, _expansion
+    set_load_limit(max_bytes, max_expansion=max_expansion)
     try:
         yield
     finally:
-        _limit = old
+        _limit, _expansion = old
 
 
 def _check_limit(n: Any) -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
         raise TypeError(f"load limit must be a non-negative int number of bytes, got {n!r}")
     return int(n)
+
+
+def expansion_cap(compressed_size: int, limit: int | None = None) -> int:
+    """The most bytes a member of `compressed_size` compressed bytes may decompress to:
+    `max(SMALL_EXPANSION_BYTES, max_expansion * compressed_size)`, within the load limit."""
+    return min(resolve_limit(limit), max(SMALL_EXPANSION_BYTES, _expansion * compressed_size))
 
 
 def resolve_limit(max_bytes: int | None) -> int:
@@ -328,10 +358,29 @@ def open_zip(fh: IO[bytes], file: str, limit: int | None = None) -> zipfile.ZipF
     except Exception as e:  # struct.error and friends from a damaged central directory
         raise CorruptFileError(f"damaged zip archive ({type(e).__name__}: {e})", file) from None
     try:
+        real = file_size(fh) + fh.tell()
         seen: set[str] = set()
         total = 0
         for info in zf.infolist():
             _check_member_name(info.filename, file)
+            if info.header_offset + info.compress_size > real:
+                raise CorruptFileError(
+                    f"zip member {info.filename!r} declares {info.compress_size} bytes at "
+                    f"offset {info.header_offset}, past the end of the {real}-byte file "
+                    f"(truncated or corrupt)",
+                    file,
+                )
+            if info.compress_type != zipfile.ZIP_STORED:
+                allowed = expansion_cap(info.compress_size, cap)
+                if info.file_size > allowed:
+                    raise FileTooLargeError(
+                        f"zip member {info.filename!r} declares {info.file_size} bytes "
+                        f"({_human(info.file_size)}) from {info.compress_size} compressed, "
+                        f"more than the {allowed} bytes allowed (a zip bomb?); raise the limits "
+                        f"with autotensor.serialization.set_load_limit(n, max_expansion=k) if "
+                        f"the file is trusted",
+                        file,
+                    )
             if info.filename in seen:
                 raise UnsafeContentError(
                     f"zip member {info.filename!r} appears twice; refusing an ambiguous archive",
