@@ -725,26 +725,59 @@ class Module:
             for hook in module._load_state_dict_post_hooks.values():
                 hook(module, keys)
 
-        load(self, dict(state_dict), "")
-        if strict:
-            if unexpected:
-                errors.insert(
-                    0,
-                    "Unexpected key(s) in state_dict: "
-                    + ", ".join(f'"{k}"' for k in unexpected)
-                    + ". ",
+        saved = self._snapshot_for_load()  # a failed load leaves the weights as they were
+        try:
+            load(self, dict(state_dict), "")
+            if strict:
+                if unexpected:
+                    errors.insert(
+                        0,
+                        "Unexpected key(s) in state_dict: "
+                        + ", ".join(f'"{k}"' for k in unexpected)
+                        + ". ",
+                    )
+                if missing:
+                    errors.insert(
+                        0,
+                        "Missing key(s) in state_dict: "
+                        + ", ".join(f'"{k}"' for k in missing)
+                        + ". ",
+                    )
+            if errors:
+                raise RuntimeError(
+                    f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
+                    + "\n\t".join(errors)
                 )
-            if missing:
-                errors.insert(
-                    0,
-                    "Missing key(s) in state_dict: " + ", ".join(f'"{k}"' for k in missing) + ". ",
-                )
-        if errors:
-            raise RuntimeError(
-                f"Error(s) in loading state_dict for {type(self).__name__}:\n\t"
-                + "\n\t".join(errors)
-            )
+        except BaseException:
+            self._restore_after_failed_load(saved)
+            raise
         return _IncompatibleKeys(missing, unexpected)
+
+    def _snapshot_for_load(self) -> tuple[list, list]:
+        """What `load_state_dict` may change: every module's parameter and buffer slots (an
+        `assign=True` load replaces them) and a copy of every tensor's values (a plain load
+        writes into them)."""
+        slots = [(m, dict(m._parameters), dict(m._buffers)) for m in self.modules()]
+        seen: set[int] = set()
+        values = []
+        for _, params, buffers in slots:
+            for t in (*params.values(), *buffers.values()):
+                if t is not None and id(t) not in seen:
+                    seen.add(id(t))
+                    values.append((t, t.detach().clone()))
+        return slots, values
+
+    @staticmethod
+    def _restore_after_failed_load(saved: tuple[list, list]) -> None:
+        slots, values = saved
+        for m, params, buffers in slots:
+            m._parameters.clear()
+            m._parameters.update(params)
+            m._buffers.clear()
+            m._buffers.update(buffers)
+        with at.no_grad():
+            for t, copy in values:
+                t.copy_(copy)
 
     def register_state_dict_post_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
         """`hook(module, state_dict, prefix, local_metadata)` runs after `state_dict()`."""
