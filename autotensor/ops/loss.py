@@ -58,3 +58,48 @@ class MseLoss(Function):
         yield Sample(u(-2, 2, (4, 3)).T, u(-2, 2, (3, 4)), note="transposed")
         yield Sample(u(-2, 2, (5, 1)), u(-2, 2, (5, 1)), note="size-1")
         yield Sample(u(-2, 2, (0, 3)), u(-2, 2, (0, 3)), reduction="sum", note="empty")
+
+
+# torch's floor for x (1 - x) in the input gradient: the float32 nearest 1e-12, in every dtype
+_BCE_EPS = float(np.float32(1e-12))
+
+
+class BinaryCrossEntropy(Function):
+    """Elementwise l = -(y max(log x, -100) + (1 - y) max(log(1 - x), -100)), with torch's
+    gradients: dl/dx = (x - y) / max(x (1 - x), 1e-12) and dl/dy = log(1 - x) - log(x).
+
+    A primitive (not a composite of logs) because torch's input gradient is not the
+    derivative of the clamped loss: where x is 0 or 1 (a saturated sigmoid) it is +-1e12-scale,
+    not 0, and it is 0 wherever x == y. Shapes: x, y (*) -> l (*), equal shapes and dtypes
+    (nn.functional.binary_cross_entropy checks them and the range of x, and reduces).
+    """
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, y):
+        ctx.save_for_backward(x, y)
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), -100)
+            log_1mx = np.maximum(np.log1p(-x), -100)
+        return ((y - 1) * log_1mx - y * log_x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        gx = gy = None
+        if ctx.needs_input_grad[0]:
+            gx = g * (x - y) / (x * (1.0 - x)).clamp(min=_BCE_EPS)
+        if ctx.needs_input_grad[1]:
+            with np.errstate(divide="ignore"):  # -logit(x) is +-inf at x = 0 or 1, as torch
+                gy = g * ((1.0 - x).log() - x.log())
+        return gx, gy
+
+    @staticmethod
+    def sample_inputs(rng):
+        u = rng.uniform
+        yield Sample(u(0.05, 0.95, (3, 4)), rng.random((3, 4)))
+        yield Sample(u(0.05, 0.95, ()), rng.random(()), note="0-d")
+        yield Sample(u(0.05, 0.95, (4, 3)).T, rng.random((3, 4)), note="transposed")
+        yield Sample(u(0.05, 0.95, (0, 3)), rng.random((0, 3)), note="empty")
+        yield Sample(u(0.05, 0.95, (5,)), (rng.random(5) > 0.5) * 1.0, note="hard labels")
