@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from autotensor.function import Function
 
 _WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
+_TensorNew = object.__new__
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _counter = itertools.count()  # recording order of nodes: see topo_sort
 
 
@@ -80,10 +82,17 @@ def _forward(cls: Any, ctx: Any, args: tuple, fargs: Any, kwargs: dict) -> Any:
     except _WRAPPED_ERRORS as err:
         raise _op_error(cls, args, kwargs, err) from err
     if out.__class__ is not np.ndarray and isinstance(out, np.generic):
-        scalar, out = out, np.asarray(out)  # numpy returns scalars from 0-d operations
-        saved = getattr(ctx, "_saved", None)
-        if saved:  # a saved output must still be recognised as the output
-            ctx._saved = tuple([out if s is scalar else s for s in saved])
+        out = _scalar_output(ctx, out)
+    return out
+
+
+def _scalar_output(ctx: Any, scalar: np.generic) -> np.ndarray:
+    """A numpy scalar (numpy returns them from 0-d operations) as the 0-d array it stands
+    for; a saved output must still be recognised as the output."""
+    out = np.asarray(scalar)
+    saved = getattr(ctx, "_saved", None)
+    if saved:
+        ctx._saved = tuple([out if s is scalar else s for s in saved])
     return out
 
 
@@ -168,16 +177,31 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
     ctx._edges = edges
     ctx._seq = next(_counter)
     ctx._saved = None
-    out = _forward(cls, ctx, args, fargs, kwargs)
+    if arrays:  # _forward, inlined for the built-ins
+        try:
+            out = cls.forward(ctx, *fargs, **kwargs) if kwargs else cls.forward(ctx, *fargs)
+        except _WRAPPED_ERRORS as err:
+            raise _op_error(cls, args, kwargs, err) from err
+        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
+            out = _scalar_output(ctx, out)
+    else:
+        out = _forward(cls, ctx, args, fargs, kwargs)
     if out.__class__ is not np.ndarray or ctx._non_diff or anomaly._anomaly.enabled:
         return _finish(ctx, _outputs(ctx, out, args, fargs), args, kwargs)
     ctx._scope = _scopes.current
-    r = _new(out)
-    if out.dtype.kind in "fc":
+    r = _TensorNew(Tensor)  # _new, inlined
+    r._data = out
+    r.grad = r._hooks = None
+    r._output_nr = 0
+    r._vcount = None
+    dt = out.dtype
+    if dt is _F32 or dt is _F64 or dt.kind in "fc":
         r.requires_grad = True
         r.grad_fn = ctx
-    # else: an integer or bool result is not part of the graph (x.long())
-    key = (out.shape, out.dtype)
+    else:  # an integer or bool result is not part of the graph (x.long())
+        r.requires_grad = False
+        r.grad_fn = None
+    key = (out.shape, dt)
     meta = _META.get(key)
     ctx._out_meta = _one_meta(key) if meta is None else meta
     to_save = ctx._saved
@@ -188,9 +212,18 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
             r._vcount = vc = [0]  # shared with the Tensor saved_tensors rebuilds
             ctx._saved = (_OUTPUT, (0, out), vc, 0)
         elif k <= len(args) and k <= 2 and s is fargs[0] and (k == 1 or to_save[1] is fargs[1]):
-            ctx._saved = _saved_input(args[0])
-            if k == 2:
-                ctx._saved += _saved_input(args[1])
+            if isinstance(a, Tensor) and (k == 1 or isinstance(b, Tensor)):
+                va = a._vcount  # _saved_input of each, inlined
+                if k == 1:
+                    ctx._saved = (_INPUT, a, None, 0 if va is None else va[0])
+                else:
+                    vb = b._vcount
+                    ctx._saved = (_INPUT, a, None, 0 if va is None else va[0],
+                                  _INPUT, b, None, 0 if vb is None else vb[0])  # fmt: skip
+            else:  # a number saved as given
+                ctx._saved = _saved_input(args[0])
+                if k == 2:
+                    ctx._saved += _saved_input(args[1])
         else:
             ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
     if _observer is not None:
