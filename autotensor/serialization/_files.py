@@ -119,8 +119,9 @@ class FileTooLargeError(LoadError):
     """A declared or decompressed size is over the load limit (see `set_load_limit`)."""
 
 
-class CorruptFileError(LoadError):
-    """The file is truncated, damaged, or not in the format the loader reads."""
+class CorruptFileError(LoadError, ValueError):
+    """The file is truncated, damaged, or not in the format the loader reads (also a
+    ValueError, which the data loaders raised for bad content before)."""
 
 
 class UnsafeContentError(LoadError):
@@ -298,7 +299,7 @@ def read_exact(fh: IO[bytes], n: int, file: str, what: str = "data") -> bytes:
     return data
 
 
-def read_bounded(stream: IO[bytes], limit: int, file: str, what: str = "data") -> bytes:
+def read_bounded(stream: Any, limit: int, file: str, what: str = "data") -> bytes:
     """All of `stream` (a decompressing reader, say), but never more than `limit` bytes: it
     reads in chunks and stops one byte past the limit, however large the data claims to be."""
     parts: list[bytes] = []

@@ -12,7 +12,9 @@ installs it (/usr/share/datasets/fashion-mnist); any directory holding the four 
 from __future__ import annotations
 
 import gzip
+import math
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,15 @@ from typing import Any
 import numpy as np
 
 import autotensor as at
+from autotensor.serialization import (
+    CorruptFileError,
+    expansion_cap,
+    file_name,
+    file_size,
+    regular_file,
+    resolve_limit,
+    too_large,
+)
 from nn.data.dataset import Dataset
 
 __all__ = ["load_idx", "MNIST", "FashionMNIST", "FASHION_MNIST_ROOT"]
@@ -32,35 +43,68 @@ _IDX_TYPES: dict[int, np.dtype] = {
 }  # fmt: skip
 
 
-def load_idx(path: str | os.PathLike) -> np.ndarray:
+def load_idx(path: str | os.PathLike, *, max_bytes: int | None = None) -> np.ndarray:
     """Read one IDX file (gzip-compressed or raw) into an ndarray of its shape and type
     (native byte order).
 
-    Raises ValueError naming the file when the header is not IDX or the data is short.
+    The header's sizes are checked against the file before the data is read: for a raw file
+    against its size, for a gzip file against what its compressed size may expand to
+    (`autotensor.serialization.expansion_cap`), and always against the load limit
+    (`max_bytes`, by default `autotensor.serialization.get_load_limit()`). Raises
+    `autotensor.serialization.CorruptFileError` (a LoadError and a ValueError) naming the
+    file when the header is not IDX or the data is short, and `LoadError` subclasses for a
+    path that is not a regular file or a size over the limit.
     """
-    path = Path(path)
-    with open(path, "rb") as fh:
-        head = fh.read(2)
-    opener = gzip.open if head == b"\x1f\x8b" else open
+    name = file_name(path)
+    limit = resolve_limit(max_bytes)
+    with regular_file(path, "IDX file") as fh:
+        size = file_size(fh)
+        if fh.read(2) == b"\x1f\x8b":
+            fh.seek(0)
+            with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                return _read_idx(gz, name, min(limit, expansion_cap(size, limit)), True)
+        if size > limit:
+            raise too_large("the IDX file", size, limit, name)
+        fh.seek(0)
+        return _read_idx(fh, name, size, False)
+
+
+def _read_idx(fh: Any, name: str, cap: int, gz: bool) -> np.ndarray:
+    """The IDX array from `fh` (a raw file or a gzip stream): the header first, then exactly
+    the bytes it declares once they are known to fit in `cap`, then a check for more."""
+    where = "the gzip stream" if gz else "the file"
     try:
-        with opener(path, "rb") as fh:
-            raw = fh.read()
-    except (OSError, EOFError) as e:
-        raise ValueError(f"load_idx: {path}: damaged gzip stream ({e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_TYPES:
-        raise ValueError(f"load_idx: {path} is not an IDX file (bad magic number {raw[:4]!r})")
-    dtype, ndim = _IDX_TYPES[raw[2]], raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise ValueError(f"load_idx: {path}: truncated header")
-    shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    count = int(np.prod(shape, dtype=np.int64))
-    if len(raw) - header != count * dtype.itemsize:
-        raise ValueError(
-            f"load_idx: {path}: header says shape {shape} ({count * dtype.itemsize} bytes of "
-            f"data) but the file holds {len(raw) - header}"
+        head = fh.read(4)
+        if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
+            raise CorruptFileError(f"load_idx: not an IDX file (bad magic number {head!r})", name)
+        dtype, ndim = _IDX_TYPES[head[2]], head[3]
+        dims = fh.read(4 * ndim)
+        if len(dims) < 4 * ndim:
+            raise CorruptFileError("load_idx: truncated header", name)
+        shape = tuple(int(s) for s in np.frombuffer(dims, dtype=">u4"))
+        count = math.prod(shape)  # Python ints: a hostile header cannot overflow
+        nbytes = count * dtype.itemsize
+        header = 4 + 4 * ndim
+        if header + nbytes > cap:
+            if not gz:  # cap is the file's size
+                raise CorruptFileError(
+                    f"load_idx: header says shape {shape} ({nbytes} bytes of data) but the "
+                    f"file holds {cap - header}",
+                    name,
+                )
+            raise too_large(f"the data of shape {shape} in {where}", header + nbytes, cap, name)
+        raw = fh.read(nbytes)
+        extra = fh.read(1)
+    except (OSError, EOFError, zlib.error) as e:
+        raise CorruptFileError(f"load_idx: damaged gzip stream ({e})", name) from None
+    if len(raw) != nbytes or extra:
+        held = "more" if extra else str(len(raw))
+        raise CorruptFileError(
+            f"load_idx: header says shape {shape} ({nbytes} bytes of data) but {where} holds "
+            f"{held}",
+            name,
         )
-    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
+    arr = np.frombuffer(raw, dtype=dtype, count=count).reshape(shape)
     return arr.astype(dtype.newbyteorder("="))  # a writeable copy in native order
 
 

@@ -9,11 +9,23 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import math
 import os
 from typing import Any
 
 import numpy as np
+
+from autotensor.serialization import (
+    CorruptFileError,
+    expansion_cap,
+    file_name,
+    file_size,
+    read_bounded,
+    regular_file,
+    resolve_limit,
+    too_large,
+)
 
 __all__ = ["load_csv", "load_boston", "train_test_split", "standardize"]
 
@@ -26,8 +38,32 @@ def _is_number(s: str) -> bool:
         return False
 
 
+def _read_text(path: str | os.PathLike, what: str, max_bytes: int | None) -> str:
+    """The whole text of a regular file (gunzipped if the name ends in `.gz`), within the
+    load limit; a failure is a `LoadError` naming the file."""
+    name = file_name(path)
+    limit = resolve_limit(max_bytes)
+    with regular_file(path, what) as fh:
+        size = file_size(fh)
+        if str(path).endswith(".gz"):
+            with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                raw = read_bounded(gz, expansion_cap(size, limit), name, "the gzip stream")
+        else:
+            if size > limit:
+                raise too_large(what, size, limit, name)
+            raw = fh.read()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(f"{what} is not UTF-8 text ({e})", name) from None
+
+
 def load_csv(
-    path: str | os.PathLike, dtype: Any = np.float32, delimiter: str = ","
+    path: str | os.PathLike,
+    dtype: Any = np.float32,
+    delimiter: str = ",",
+    *,
+    max_bytes: int | None = None,
 ) -> tuple[list[str] | None, np.ndarray]:
     """Read a numeric CSV file: returns `(column_names or None, data)` with data of shape
     (rows, columns).
@@ -35,11 +71,16 @@ def load_csv(
     A first line that holds only counts followed by a header line (scikit-learn's layout)
     is skipped; a header line is recognised as one with a non-numeric field. Empty trailing
     fields are ignored. Raises ValueError naming the line of any non-numeric value. A path
-    ending in `.gz` is read through gzip.
+    ending in `.gz` is read through gzip. Only a regular file is read, within the load limit
+    (`max_bytes`, by default `autotensor.serialization.get_load_limit()`); an unreadable file
+    is an `autotensor.serialization.LoadError` naming it.
     """
-    opener = gzip.open if str(path).endswith(".gz") else open
-    with opener(path, "rt", newline="") as fh:
-        rows = [[c.strip() for c in r] for r in csv.reader(fh, delimiter=delimiter)]
+    text = _read_text(path, "CSV file", max_bytes)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        rows = [[c.strip() for c in r] for r in reader]
+    except csv.Error as e:
+        raise CorruptFileError(f"load_csv: malformed CSV ({e})", file_name(path)) from None
     rows = [r[: max((i + 1 for i, c in enumerate(r) if c), default=0)] for r in rows]
     rows_at = [(i + 1, r) for i, r in enumerate(rows) if r]
     if not rows_at:

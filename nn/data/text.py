@@ -23,16 +23,38 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 import autotensor as at
 from autotensor import Tensor
+from autotensor.serialization import (
+    CorruptFileError,
+    file_name,
+    file_size,
+    regular_file,
+    resolve_limit,
+    too_large,
+)
 from nn.data.dataset import Dataset
 
 __all__ = ["CharCorpus"]
+
+
+def _read_corpus(path: str | os.PathLike, encoding: str, max_bytes: int | None) -> str:
+    """The text of a regular file within the load limit; failures are LoadErrors naming it."""
+    name = file_name(path)
+    limit = resolve_limit(max_bytes)
+    with regular_file(path, "text file") as fh:
+        size = file_size(fh)
+        if size > limit:
+            raise too_large("the text file", size, limit, name)
+        raw = fh.read()
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise CorruptFileError(f"the text is not valid {encoding} ({e})", name) from None
 
 
 class CharCorpus(Dataset):
@@ -43,6 +65,8 @@ class CharCorpus(Dataset):
         seq_len: window length when used as a Dataset (None: not indexable).
         vocab: a fixed vocabulary (sequence of characters) instead of the text's own, for
             example to encode a validation text with the training vocabulary.
+        max_bytes: the largest file read (the load limit of `autotensor.serialization` if
+            None); only a regular file is read, and failures are `LoadError`s naming it.
 
     Attributes:
         text, chars (list of characters), stoi (char -> id), itos (id -> char),
@@ -57,11 +81,12 @@ class CharCorpus(Dataset):
         text: str | None = None,
         vocab: Sequence[str] | None = None,
         encoding: str = "utf-8",
+        max_bytes: int | None = None,
     ) -> None:
         if (path is None) == (text is None):
             raise ValueError("CharCorpus: give exactly one of path and text=")
         if text is None:
-            text = Path(path).read_text(encoding=encoding)  # type: ignore[arg-type]
+            text = _read_corpus(path, encoding, max_bytes)  # type: ignore[arg-type]
         if not text:
             raise ValueError("CharCorpus: the text is empty")
         self.text = text
