@@ -290,4 +290,8 @@ def __getattr__(name: str):
         import importlib
 
         return importlib.import_module(f"autotensor.{name}")
+    if name in ("save", "load"):  # torch's checkpoint files: autotensor.serialization
+        from autotensor import serialization
+
+        return getattr(serialization, name)
     raise AttributeError(f"module 'autotensor' has no attribute {name!r}")

@@ -62,6 +62,10 @@ class Parameter(Tensor):
         return "Parameter containing:\n" + super().__repr__()
 
 
+# at.save writes a Parameter, and at.load rebuilds one, as torch does (_rebuild_parameter)
+at.serialization.register_tensor_subclass(Parameter, Parameter)
+
+
 # -- hooks -----------------------------------------------------------------------------------
 class RemovableHandle:
     """Returned by `register_*_hook`: `handle.remove()` (or leaving a `with` block) removes
