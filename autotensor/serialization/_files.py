@@ -13,7 +13,7 @@ read that does not stop. The rules, applied by every loader in the project:
    against the bytes the file really has before anything is allocated for it.
 3. Decompression is capped: at most the load limit (`get_load_limit()`, by default
    `DEFAULT_MAX_BYTES` = 4 GiB, per file) is ever produced, and a compressed member may expand
-   to at most `DEFAULT_MAX_EXPANSION` (100) times its compressed size beyond 16 MiB (a zip
+   to at most `DEFAULT_MAX_EXPANSION` (32) times its compressed size beyond 16 MiB (a zip
    bomb expands a thousand times), so what a hostile file can claim stays proportional to its
    size. Since a zip's declared member size may lie, members are read in chunks that stop one
    byte past the limit (`read_zip_member`, `read_bounded`).
@@ -83,7 +83,7 @@ MAX_JSON_DEPTH = 64
 
 _CHUNK = 1 << 20  # read and decompress in 1 MiB steps, so a lie is caught within one chunk
 
-DEFAULT_MAX_EXPANSION = 100
+DEFAULT_MAX_EXPANSION = 32
 """How many times its compressed size one compressed member (zip, gzip) may expand to, beyond
 `SMALL_EXPANSION_BYTES`: real tensor data compresses a few times at most, a zip bomb a
 thousand times, so the memory a hostile file can claim stays proportional to its size."""
