@@ -254,3 +254,49 @@ def test_autotensor_writes_torch_reads(tmp_path, name):
     with at.no_grad():
         got = arun(am, at.tensor(x)).numpy()
     np.testing.assert_allclose(got, expect, rtol=1e-5, atol=1e-6)
+
+
+# -- a failed load_state_dict changes nothing --------------------------------------------------
+def _bad_state(kind, good):
+    sd = dict(good)
+    if kind == "missing":
+        del sd["1.running_mean"]
+    elif kind == "unexpected":
+        sd["2.extra"] = at.ones(1)
+    elif kind == "shape":
+        sd["2.weight"] = at.ones(3, 3)
+    elif kind == "dtype":
+        sd["2.bias"] = np.array(["a", "b"])
+    return sd
+
+
+@pytest.mark.parametrize("assign", [False, True])
+@pytest.mark.parametrize("kind", ["missing", "unexpected", "shape", "dtype", "hook"])
+def test_failed_load_state_dict_leaves_weights(tmp_path, kind, assign):
+    at.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    params = [id(p) for p in model.parameters()]
+    other = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Linear(6, 2))
+    with at.no_grad():
+        for p in other.parameters():
+            p.add_(1.0)
+    path = tmp_path / "other.safetensors"
+    nn.save(other.state_dict(), path)
+    sd = _bad_state(kind, nn.load(path))
+    if kind == "hook":
+
+        def fail(module, keys):
+            raise ValueError("post-hook refuses")
+
+        model[2].register_load_state_dict_post_hook(fail)
+    with pytest.raises((RuntimeError, ValueError)):
+        model.load_state_dict(sd, strict=True, assign=assign)
+    after = model.state_dict()
+    assert set(after) == set(before)
+    for k, v in before.items():
+        assert after[k].numpy().tobytes() == v.tobytes(), k
+    assert [id(p) for p in model.parameters()] == params  # the same Parameter objects
+    if kind != "hook":
+        model.load_state_dict(nn.load(path), strict=True, assign=assign)  # a good load works
+        assert np.array_equal(model[0].weight.detach().numpy(), other[0].weight.detach().numpy())
