@@ -53,7 +53,7 @@ def _detect_is_causal_mask(
         sz = size if size is not None else mask.shape[-2]
         causal = _generate_square_subsequent_mask(sz, dtype=mask.dtype)
         if tuple(mask.shape) == tuple(causal.shape):
-            make_causal = bool(np.array_equal(mask._data, causal._data))
+            make_causal = bool(np.array_equal(mask.numpy(force=True), causal.numpy(force=True)))
         else:
             make_causal = False
     return make_causal
