@@ -159,28 +159,31 @@ class TorchPickler(pickle._Pickler):
     def _storage(self, arr: np.ndarray) -> tuple[StorageRef, int, tuple[int, ...]]:
         """The storage holding `arr`, and `arr`'s offset and strides in elements."""
         root = _owner(arr)
-        item = arr.dtype.itemsize
-        placed = self._place(arr, root, item)
+        placed = self._place(arr, root)
         if placed is None:  # not expressible in its owner: a storage of its own
             root = np.ascontiguousarray(arr)
             if not _native(root.dtype):
                 root = root.astype(root.dtype.newbyteorder("="))
             placed = (0, _contiguous_strides(arr.shape))
         offset, stride = placed
-        key = (id(root), root.dtype.str)
+        dtype = np.dtype(arr.dtype.newbyteorder("="))
+        key = (id(root), dtype.str)
         hit = self._refs.get(key)
         if hit is None:
-            ref = StorageRef(str(len(self.storages)), np.dtype(root.dtype.newbyteorder("=")),
-                             root.size)  # fmt: skip
-            self.storages.append(root.reshape(-1) if root.flags.c_contiguous else root)
+            # the owner's bytes as elements of arr's dtype (a loaded storage is raw bytes)
+            flat = root.reshape(-1).view(np.uint8).view(dtype)
+            ref = StorageRef(str(len(self.storages)), dtype, flat.size)
+            self.storages.append(flat)
             self._refs[key] = (ref, root)  # keeps `root` alive, so its id stays unique
             hit = self._refs[key]
         return hit[0], offset, stride
 
     @staticmethod
-    def _place(arr: np.ndarray, root: np.ndarray, item: int) -> tuple[int, tuple] | None:
-        if (root.dtype != arr.dtype or not root.flags.c_contiguous or not _native(arr.dtype)
-                or arr.size == 0):  # fmt: skip
+    def _place(arr: np.ndarray, root: np.ndarray) -> tuple[int, tuple] | None:
+        item = arr.dtype.itemsize
+        if not root.flags.c_contiguous or root.nbytes % item or root.dtype.hasobject:
+            return None
+        if not _native(arr.dtype) or arr.size == 0:
             return None
         byte_off = arr.__array_interface__["data"][0] - root.__array_interface__["data"][0]
         if byte_off < 0 or byte_off % item or any(s < 0 or s % item for s in arr.strides):
@@ -188,7 +191,7 @@ class TorchPickler(pickle._Pickler):
         strides = tuple(s // item for s in arr.strides)
         offset = byte_off // item
         last = offset + sum((n - 1) * s for n, s in zip(arr.shape, strides))
-        if last >= root.size:
+        if last >= root.nbytes // item:
             return None
         return offset, strides
 

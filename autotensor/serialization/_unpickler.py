@@ -47,7 +47,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from autotensor._device import device
 from autotensor.creation import from_numpy
@@ -315,8 +314,9 @@ def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: Any = None
                 f"{last} of a storage of {len(elems)} elements",
                 _file(),
             )
-        step = elems.itemsize
-        arr = as_strided(elems[offset:], shape, tuple(s * step for s in strides))
+        step = elems.itemsize  # a view whose .base is the storage (so saving finds it again)
+        arr = np.ndarray(shape, elems.dtype, buffer=elems, offset=offset * step,
+                         strides=tuple(s * step for s in strides))  # fmt: skip
     if dtype is BFLOAT16:
         arr = bfloat16_to_float32(arr)
         storage.bfloat16_reads += 1
