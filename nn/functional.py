@@ -775,6 +775,25 @@ def cross_entropy(
     )
 
 
+def _fused_cross_entropy(input: Tensor, target: Any, ignore_index: int) -> Tensor | None:
+    """The 'mean' loss of (N, C) logits and N in-range class indices, none ignored, as one
+    `CrossEntropy` node (one node instead of three on every training step); None for any
+    other case, which the composite below handles (and is tested as the reference)."""
+    t = target.numpy(force=True) if isinstance(target, Tensor) else np.asarray(target)
+    n, c = input.shape
+    if (
+        t.dtype.kind not in "iu"
+        or t.shape != (n,)
+        or n == 0
+        or input.dtype.kind != "f"
+        or 0 <= ignore_index < c
+    ):
+        return None
+    if t.min() < 0 or t.max() >= c:
+        return None  # the composite names the bad index
+    return ops.CrossEntropy.apply(input, t)
+
+
 def _cross_entropy(
     input: Tensor,
     target: Any,
@@ -798,6 +817,10 @@ def _cross_entropy(
         raise RuntimeError(
             f"{name}: weight must have shape ({c},) (one per class), got {tuple(weight.shape)}"
         )
+    if reduction == "mean" and weight is None and label_smoothing <= 0 and input.ndim == 2:
+        fused = _fused_cross_entropy(input, target, ignore_index)
+        if fused is not None:
+            return fused
     logp = ops.LogSoftmax.apply(input, class_axis)
     tgt = target._data if isinstance(target, Tensor) else np.asarray(target)
     wshape = _param_shape(input, class_axis) if input.ndim >= 2 else (c,)

@@ -295,6 +295,15 @@ def _read_arrays(fh: IO[bytes], name: str, limit: int) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _is_torch_zip(fh: IO[bytes], name: str, limit: int) -> bool:
+    with open_zip(fh, name, limit) as zf:
+        names = zf.namelist()
+    fh.seek(0)
+    return f"{_STRUCT}.npy" not in names and any(
+        n == "data.pkl" or n.endswith("/data.pkl") for n in names
+    )
+
+
 def load(
     f: str | os.PathLike | IO[bytes],
     map_location: Any = None,
@@ -306,10 +315,11 @@ def load(
     """Read an object written by `save`. Tensors come back as Tensors, ndarrays as ndarrays.
 
     A path ending in `.safetensors` (or a file object holding one) is read as a safetensors
-    file: a dict name -> Tensor (`autotensor.serialization.load_safetensors`).
-
-    `map_location` and `weights_only` are accepted for torch compatibility and ignored (there
-    is one device, and loading never runs code). `max_bytes` caps what the file may
+    file: a dict name -> Tensor (`autotensor.serialization.load_safetensors`). A checkpoint in
+    torch's zip format (written by `torch.save` or `at.save`) is read by `at.load`, with
+    `map_location` and `weights_only` (True unless given: only tensors and containers are
+    rebuilt) passed on; for the other formats they are ignored (there is one device, and
+    loading them never runs code). `max_bytes` caps what the file may
     decompress to (the load limit, 4 GiB unless set with
     `autotensor.serialization.set_load_limit`). Raises `SerializationError` (the same class as
     `autotensor.serialization.LoadError`) for a file that is not a regular file or not an
@@ -326,6 +336,14 @@ def load(
         fh.seek(0)
         if len(head) == 9 and head[8:9] == b"{" and not head.startswith(b"PK"):
             return load_safetensors(fh, max_bytes=max_bytes)
+        if head.startswith(b"PK") and _is_torch_zip(fh, name, limit):
+            fh.seek(0)  # a torch.save/at.save checkpoint: torch's reader, same bounds
+            return at.serialization.load(
+                f if isinstance(f, (str, os.PathLike)) else fh,
+                map_location=map_location,
+                weights_only=weights_only,
+                max_bytes=max_bytes,
+            )
         arrays = _read_arrays(fh, name, limit)
     raw = arrays.pop(_STRUCT, None)
     if raw is None or raw.dtype != np.uint8 or raw.ndim != 1:

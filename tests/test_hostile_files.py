@@ -240,6 +240,7 @@ def test_pickle_payload_in_pt_zip(tmp_path, marker, kind):
     msg = refused(lambda: at.load(path), UnsafeContentError)
     assert ("open" in msg) if kind == "open" else ("system" in msg)  # names the global it met
     refused(lambda: at.load(path, weights_only=True), UnsafeContentError)
+    refused(lambda: nn.load(path), UnsafeContentError)  # nn.load hands .pt files to at.load
 
 
 @pytest.mark.parametrize("kind", PAYLOADS)

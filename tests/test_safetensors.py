@@ -300,3 +300,16 @@ def test_failed_load_state_dict_leaves_weights(tmp_path, kind, assign):
     if kind != "hook":
         model.load_state_dict(nn.load(path), strict=True, assign=assign)  # a good load works
         assert np.array_equal(model[0].weight.detach().numpy(), other[0].weight.detach().numpy())
+
+
+def test_nn_load_reads_torch_checkpoints(tmp_path):
+    """nn.load hands a file in torch's zip format to at.load (weights only)."""
+    torch = pytest.importorskip("torch")
+    tm = torch.nn.Linear(3, 2)
+    torch.save({"model": tm.state_dict(), "epoch": 4}, tmp_path / "ckpt.pt")
+    ckpt = nn.load(tmp_path / "ckpt.pt")
+    assert ckpt["epoch"] == 4
+    for k, v in tm.state_dict().items():
+        assert ckpt["model"][k].numpy().tobytes() == v.numpy().tobytes()
+    with open(tmp_path / "ckpt.pt", "rb") as fh:
+        assert nn.load(fh)["epoch"] == 4

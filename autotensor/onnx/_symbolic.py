@@ -469,6 +469,13 @@ def _mse(b: Builder, ev: Event) -> list[str]:
     return b.node("ReduceMean" if reduction == "mean" else "ReduceSum", sq, keepdims=0)
 
 
+@_maps("CrossEntropy")
+def _cross_entropy(b: Builder, ev: Event) -> list[str]:
+    x, t = ev.args[:2]
+    target = b.value(np.asarray(t, dtype=np.int64))
+    return b.node("SoftmaxCrossEntropyLoss", [b.value(x), target], reduction="mean")
+
+
 # -- convolution and pooling ------------------------------------------------------------------
 def _window_attrs(win: Any) -> dict[str, Any]:
     return {

@@ -41,7 +41,7 @@ from autotensor.ops.elementwise import (
 )  # fmt: skip
 from autotensor.ops.inplace import CopySlices
 from autotensor.ops.linalg import Linear, MatMul
-from autotensor.ops.loss import MseLoss
+from autotensor.ops.loss import CrossEntropy, MseLoss
 from autotensor.ops.movement import (
     BroadcastTo,
     Cat,
@@ -72,3 +72,4 @@ __all__ = [
 ]  # fmt: skip
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
 __all__ += ["CopySlices"]  # ops/inplace.py
+__all__ += ["CrossEntropy"]  # ops/loss.py

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from autotensor.function import Function
+from autotensor.grad_mode import _state as _grad_state
+from autotensor.tensor import _new
 from autotensor.testing.sample import Sample
 
 
@@ -58,6 +60,60 @@ class MseLoss(Function):
         yield Sample(u(-2, 2, (4, 3)).T, u(-2, 2, (3, 4)), note="transposed")
         yield Sample(u(-2, 2, (5, 1)), u(-2, 2, (5, 1)), note="size-1")
         yield Sample(u(-2, 2, (0, 3)), u(-2, 2, (0, 3)), reduction="sum", note="empty")
+
+
+class CrossEntropy(Function):
+    """out = -(1/N) sum_i log_softmax(x)_i[t_i] for logits x (N, C) and class indices t (N,);
+    dx = g (softmax(x) - onehot(t)) / N.
+
+    Shapes: x (N, C) with N > 0, t (N,) integers in [0, C) -> (). The 'mean' cross-entropy
+    without weights or smoothing as one node in place of the three of its composite
+    (log_softmax, the pick by a constant, the sum): nn.functional.cross_entropy takes it for
+    that case and keeps the composite as the reference for everything else, in the tests too.
+    """
+
+    takes_arrays = True
+    shape_exemptions = {
+        "0-d": "the logits are (N, C); other shapes take the composite",
+        "empty": "N > 0; the mean over no samples takes the composite",
+    }
+
+    @staticmethod
+    def forward(ctx, x, t):
+        n = x.shape[0]
+        s = x - x.max(axis=1, keepdims=True)  # log_softmax as LogSoftmax computes it
+        e = np.exp(s)
+        se = e.sum(axis=1, keepdims=True)
+        rows = np.arange(n)
+        picked = s[rows, t] - np.log(se[:, 0])  # log_softmax(x) at the target classes
+        if ctx.needs_input_grad[0]:
+            np.divide(e, se, out=e)  # softmax(x), kept for the plain backward
+            ctx.save_for_backward(x, e, t)
+        return np.asarray(-np.add.reduce(picked) / np.asarray(n, dtype=x.dtype))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, p, t = ctx.saved_tensors
+        n = p.shape[0]
+        rows = np.arange(n)
+        if not _grad_state.enabled:
+            # A plain backward (no create_graph): the formula on the saved softmax, one
+            # array; the Tensor-op path below is the differentiable one.
+            scale = (g._data / np.asarray(n, dtype=p.dtype)).astype(p.dtype, copy=False)
+            gx = p * scale
+            gx[rows, t] -= scale
+            return _new(gx), None
+        onehot = np.zeros(p.shape, dtype=p.dtype)
+        onehot[rows, t] = 1
+        return (x.softmax(1) - onehot) * (g / n), None
+
+    @staticmethod
+    def sample_inputs(rng):
+        n = rng.normal
+        yield Sample(n(size=(4, 3)), np.array([0, 2, 1, 2]))
+        yield Sample(n(size=(1, 5)), np.array([4]), note="one sample")
+        yield Sample(n(size=(5, 4)).T, np.array([1, 0, 2, 4]), note="transposed")
+        yield Sample(n(size=(3, 1)), np.array([0, 0, 0]), note="one class")
 
 
 # torch's floor for x (1 - x) in the input gradient: the float32 nearest 1e-12, in every dtype

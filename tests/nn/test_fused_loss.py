@@ -88,3 +88,61 @@ def test_cases_the_fused_node_does_not_take_use_the_composite(rng) -> None:
     assert F.mse_loss(a, a.detach() * 0, reduction="none").shape == (4, 3)
     with pytest.raises(ValueError, match="reduction"):
         F.mse_loss(a, a.detach(), reduction="average")
+
+
+# -- the fused cross-entropy (one `CrossEntropy` node) ----------------------------------------
+def cross_entropy_reference(input: at.Tensor, target: at.Tensor) -> at.Tensor:
+    """The composite the fused node stands in for: nll_loss of log_softmax ('mean')."""
+    return F.nll_loss(F.log_softmax(input, 1), target)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 5), (7, 3), (32, 10)], ids=str)
+def test_fused_cross_entropy_matches_composite(rng, shape) -> None:
+    x = rng.normal(size=shape) * 3
+    t = at.tensor(rng.integers(0, shape[1], shape[0]))
+    v = rng.normal(size=shape)  # direction of the second-order check
+    results = []
+    for fn in (F.cross_entropy, cross_entropy_reference):
+        a = at.tensor(x, dtype=at.float64, requires_grad=True)
+        loss = fn(a, t)
+        (ga,) = at.grad(loss, (a,), create_graph=True)
+        (gga,) = at.grad((ga * at.tensor(v)).sum(), (a,))
+        b = at.tensor(x, dtype=at.float64, requires_grad=True)
+        fn(b, t).backward()  # the plain backward (rules on arrays)
+        results.append((loss, ga, gga, b.grad))
+    fused, ref = results
+    assert fused[0].grad_fn.name() == "CrossEntropyBackward"
+    assert ref[0].grad_fn.name() != "CrossEntropyBackward"
+    for f, r in zip(fused, ref):
+        np.testing.assert_allclose(f.detach().numpy(), r.detach().numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_cross_entropy_matches_torch(rng, dtype) -> None:
+    torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
+    x = (rng.normal(size=(64, 10)) * 4).astype(dtype)
+    t = rng.integers(0, 10, 64)
+    a = at.tensor(x, requires_grad=True)
+    loss = F.cross_entropy(a, at.tensor(t))
+    loss.backward()
+    ta = torch.tensor(x, requires_grad=True)
+    tl = torch.nn.functional.cross_entropy(ta, torch.tensor(t))
+    tl.backward()
+    assert loss.grad_fn is not None and loss.dtype == dtype and a.grad.dtype == dtype
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(loss.item(), tl.item(), rtol=tol)
+    np.testing.assert_allclose(a.grad.numpy(), ta.grad.numpy(), rtol=tol, atol=tol * 1e-2)
+
+
+def test_cross_entropy_cases_outside_the_fused_node(rng) -> None:
+    a = at.tensor(rng.normal(size=(4, 3)), requires_grad=True)
+    t = at.tensor([0, 2, 1, 2])
+    for kwargs in ({"reduction": "sum"}, {"weight": at.ones(3)}, {"label_smoothing": 0.1},
+                   {"ignore_index": 2}):  # fmt: skip
+        assert F.cross_entropy(a, t, **kwargs).grad_fn.name() != "CrossEntropyBackward"
+    with pytest.raises(IndexError, match="out of range"):
+        F.cross_entropy(a, at.tensor([0, 3, 1, 2]))
+    with pytest.raises(RuntimeError, match="second time"):
+        loss = F.cross_entropy(a, t)
+        loss.backward()
+        loss.backward()
