@@ -7,13 +7,11 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 from autotensor.graph import topo_sort
-
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-tnn = torch.nn
 
 
 def to_numpy_sd(sd):
@@ -33,20 +31,24 @@ class Net(nn.Module):
         return self.fc2(self.bn(self.act(self.fc1(x)))) * self.scale
 
 
-class TNet(tnn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = tnn.Linear(4, 8)
-        self.act = tnn.ReLU()
-        self.bn = tnn.BatchNorm1d(8)
-        self.fc2 = tnn.Linear(8, 3, bias=False)
-        self.register_buffer("scale", torch.ones(3))
+if torch is not None:  # torch-side definitions of the parity tests
+    tnn = torch.nn
 
-    def forward(self, x):
-        return self.fc2(self.bn(self.act(self.fc1(x)))) * self.scale
+    class TNet(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = tnn.Linear(4, 8)
+            self.act = tnn.ReLU()
+            self.bn = tnn.BatchNorm1d(8)
+            self.fc2 = tnn.Linear(8, 3, bias=False)
+            self.register_buffer("scale", torch.ones(3))
+
+        def forward(self, x):
+            return self.fc2(self.bn(self.act(self.fc1(x)))) * self.scale
 
 
 # -- Parameter -------------------------------------------------------------------------------
+@needs_torch
 def test_parameter_defaults_and_repr():
     p = nn.Parameter(at.tensor([1.0, 2.0]))
     assert p.requires_grad and p.is_leaf and isinstance(p, at.Tensor)
@@ -67,6 +69,7 @@ def test_parameter_defaults_and_repr():
 
 
 # -- registration and iteration --------------------------------------------------------------
+@needs_torch
 def test_registration_order_matches_torch():
     ours, theirs = Net(nn), TNet()
     assert [n for n, _ in ours.named_parameters()] == [n for n, _ in theirs.named_parameters()]
@@ -83,6 +86,7 @@ def test_registration_order_matches_torch():
     assert list(ours.named_parameters(recurse=False)) == []
 
 
+@needs_torch
 def test_shared_modules_and_parameters_listed_once():
     lin = nn.Linear(3, 3)
     seq = nn.Sequential(lin, nn.ReLU(), lin)
@@ -161,6 +165,7 @@ def test_get_submodule_parameter_buffer():
 
 
 # -- state dict ------------------------------------------------------------------------------
+@needs_torch
 def test_torch_state_dict_loads_strict_and_back():
     torch.manual_seed(0)
     theirs = TNet()
@@ -207,6 +212,7 @@ def test_load_state_dict_accepts_tensors_and_keeps_identity():
     assert a.weight.dtype == np.float32 and a.weight.detach().numpy().sum() == 6
 
 
+@needs_torch
 def test_load_state_dict_errors_name_every_key():
     m = nn.Sequential(nn.Linear(3, 2), nn.Linear(2, 1))
     sd = to_numpy_sd({k: torch.from_numpy(v.numpy()) for k, v in m.state_dict().items()})
@@ -297,6 +303,7 @@ def test_to_double_keeps_parameter_identity():
     assert m.to("cpu") is m
 
 
+@needs_torch
 def test_apply_order_matches_torch():
     seen, tseen = [], []
     m = nn.Sequential(nn.Linear(1, 1), nn.Sequential(nn.ReLU(), nn.Tanh()))
@@ -392,6 +399,7 @@ def test_modulelist_and_moduledict():
     assert isinstance(md.pop("b"), nn.ReLU) and list(md.keys()) == ["a", "c"]
 
 
+@needs_torch
 def test_repr_matches_torch():
     def build(lib):
         return lib.Sequential(

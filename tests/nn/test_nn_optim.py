@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 from nn import optim
-
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 
@@ -102,6 +101,7 @@ CASES = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "name,kw", CASES, ids=[f"{n}-{'-'.join(k) or 'default'}" for n, k in CASES]
@@ -112,6 +112,7 @@ def test_trajectory_matches_torch(name, kw, dtype):
          ours, theirs, dtype)  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
 def test_param_groups_trajectory(name):
     """Two groups with their own options; defaults fill the rest."""
@@ -130,6 +131,7 @@ def test_param_groups_trajectory(name):
     _run(o, t, ours, theirs, np.float64)
 
 
+@needs_torch
 def test_defaults_match_torch():
     p = [at.zeros(2, requires_grad=True)]
     q = [torch.zeros(2, requires_grad=True)]
@@ -137,6 +139,7 @@ def test_defaults_match_torch():
         assert getattr(optim, name)(p).defaults == getattr(torch.optim, name)(q).defaults, name
 
 
+@needs_torch
 def test_float32_stays_float32():
     """Note [Optimizer dtypes]: parameters and every state buffer keep float32."""
     for name, kw in CASES:
@@ -153,6 +156,7 @@ def test_float32_stays_float32():
                 assert v.dtype == np.float32, (name, kw, key, v.dtype)
 
 
+@needs_torch
 def test_closure_and_step_return():
     ours, theirs = _pair(np.float64)
     x, y = _data(np.float64)
@@ -176,6 +180,7 @@ def test_closure_and_step_return():
     assert o.step() is None
 
 
+@needs_torch
 def test_zero_grad():
     ours, _ = _pair(np.float32)
     opt = optim.SGD(ours, lr=0.1)
@@ -212,6 +217,7 @@ def test_modules_parameters():
     np.testing.assert_allclose(model.weight.detach().numpy(), w0 - 0.5 * 4.0, rtol=1e-6)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "name,kw",
     [
@@ -250,6 +256,7 @@ def test_bad_params():
         optim.SGD([{"params": {w}}], lr=0.1)
 
 
+@needs_torch
 def test_add_param_group():
     ours, theirs = _pair(np.float64)
     o = optim.SGD(ours[:2], lr=0.1, momentum=0.9)
@@ -260,6 +267,7 @@ def test_add_param_group():
     _run(o, t, ours, theirs, np.float64, steps=5)
 
 
+@needs_torch
 def test_named_params():
     ours, _ = _pair(np.float32)
     opt = optim.SGD([(f"p{i}", p) for i, p in enumerate(ours)], lr=0.1)
@@ -289,6 +297,7 @@ def _compare_state_dicts(ours, theirs, tol):
     assert ours["param_groups"] == theirs["param_groups"]
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "name,kw",
     [("SGD", dict(lr=0.1, momentum=0.9)), ("Adam", dict(lr=0.01, amsgrad=True)),
@@ -311,6 +320,7 @@ def test_state_dict_layout_and_torch_interchange(name, kw):
     _run(o2, t, fresh, theirs, np.float32, steps=6)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "name,kw",
     [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True)), ("Adam", dict(lr=0.01, amsgrad=True)),
@@ -350,6 +360,7 @@ def test_state_dict_roundtrip_through_save_load(name, kw, tmp_path):
         np.testing.assert_array_equal(a.detach().numpy(), b.detach().numpy())
 
 
+@needs_torch
 def test_load_state_dict_errors():
     ours, _ = _pair(np.float32)
     opt = optim.SGD(ours, lr=0.1, momentum=0.9)
@@ -385,6 +396,7 @@ def _grads_pair():
     return ours + [u, v], theirs + [tu, tv]
 
 
+@needs_torch
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, float("inf"), 0.5])
 @pytest.mark.parametrize("max_norm", [0.5, 1e4])
 def test_clip_grad_norm_matches_torch(norm_type, max_norm):
@@ -398,6 +410,7 @@ def test_clip_grad_norm_matches_torch(norm_type, max_norm):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
+@needs_torch
 def test_clip_grad_value_and_nonfinite():
     ours, theirs = _grads_pair()
     nn.utils.clip_grad_value_(ours, 0.3)
@@ -411,6 +424,7 @@ def test_clip_grad_value_and_nonfinite():
     assert nn.utils.clip_grad_norm_([at.zeros(2, requires_grad=True)], 1.0).item() == 0.0
 
 
+@needs_torch
 def test_parameters_to_vector_and_back():
     ours, theirs = _pair(np.float64)
     vec = nn.utils.parameters_to_vector(ours)
@@ -454,6 +468,7 @@ def _options(name):
 
 if given is not None:
 
+    @needs_torch
     @pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
     @settings(max_examples=15, deadline=None)
     @given(data=st.data())
