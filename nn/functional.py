@@ -794,6 +794,30 @@ def _fused_cross_entropy(input: Tensor, target: Any, ignore_index: int) -> Tenso
     return ops.CrossEntropy.apply(input, t)
 
 
+def _fused_cross_entropy(input: Tensor, target: Any, ignore_index: int) -> Tensor | None:
+    """The 'mean' loss of (N, C) logits and N in-range class indices, none ignored, as one
+    `CrossEntropy` node (one node instead of three on every training step); None for any
+    other case, which the composite below handles (and is tested as the reference)."""
+    if isinstance(target, Tensor):
+        if target.dtype.kind not in "iu":
+            return None  # class probabilities
+        t = target.numpy()
+    else:
+        t = np.asarray(target)
+    n, c = input.shape
+    if (
+        t.dtype.kind not in "iu"
+        or t.shape != (n,)
+        or n == 0
+        or input.dtype.kind != "f"
+        or 0 <= ignore_index < c
+    ):
+        return None
+    if t.min() < 0 or t.max() >= c:
+        return None  # the composite names the bad index
+    return ops.CrossEntropy.apply(input, t)
+
+
 def _cross_entropy(
     input: Tensor,
     target: Any,
@@ -817,6 +841,10 @@ def _cross_entropy(
         raise RuntimeError(
             f"{name}: weight must have shape ({c},) (one per class), got {tuple(weight.shape)}"
         )
+    if reduction == "mean" and weight is None and label_smoothing <= 0 and input.ndim == 2:
+        fused = _fused_cross_entropy(input, target, ignore_index)
+        if fused is not None:
+            return fused
     if reduction == "mean" and weight is None and label_smoothing <= 0 and input.ndim == 2:
         fused = _fused_cross_entropy(input, target, ignore_index)
         if fused is not None:
