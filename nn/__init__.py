@@ -29,6 +29,6 @@ from nn.loss import NLLLoss, SmoothL1Loss
 from nn import functional
 from nn import init
 from nn import optim
-from nn.serialization import save, load
+from nn.serialization import save, load, SerializationError
 from nn import data, utils
 from nn.trainer import Trainer

@@ -605,3 +605,80 @@ def test_the_measurements_can_fail(monkeypatch):
         refused(slow)
     with pytest.raises(FileNotFoundError):  # another error class is not taken for a refusal
         refused(lambda: nn.load(Path("/nonexistent/dir/x")), UnsafeContentError)
+
+
+# -- the limit and the helpers -----------------------------------------------------------------
+def test_load_limit_settings(tmp_path):
+    s = at.serialization
+    assert s.get_load_limit() == s.DEFAULT_MAX_BYTES == 4 * GIB
+    assert s.get_max_expansion() == s.DEFAULT_MAX_EXPANSION
+    path = tmp_path / "w.safetensors"
+    save_safetensors({"w": at.zeros(256)}, path)  # 1024 bytes of data
+    with s.load_limit(1000):
+        assert s.get_load_limit() == 1000
+        refused(lambda: nn.load(path), FileTooLargeError, "1000 bytes")
+        assert nn.load(path, max_bytes=1024)["w"].shape == (256,)  # the keyword wins
+    assert s.get_load_limit() == s.DEFAULT_MAX_BYTES  # restored on leaving the block
+    try:
+        s.set_load_limit(1000, max_expansion=2)
+        assert (s.get_load_limit(), s.get_max_expansion()) == (1000, 2)
+        refused(lambda: load_safetensors(path), FileTooLargeError)
+    finally:
+        s.set_load_limit(None)
+    assert (s.get_load_limit(), s.get_max_expansion()) == (4 * GIB, s.DEFAULT_MAX_EXPANSION)
+    for bad in (-1, 1.5, "1", True):
+        with pytest.raises(TypeError, match="load limit"):
+            s.set_load_limit(bad)  # type: ignore[arg-type]
+
+
+def test_expansion_cap_lets_real_compressed_data_through(tmp_path):
+    """A gzip-compressed IDX file of real-looking data (ratio ~2) and a mostly-zero one under
+    16 MiB both load; the cap is proportional to the compressed size beyond that."""
+    s = at.serialization
+    assert s.expansion_cap(10) == s.SMALL_EXPANSION_BYTES
+    assert s.expansion_cap(10 * 2**20) == 32 * 10 * 2**20
+    assert s.expansion_cap(10 * 2**20, limit=1000) == 1000
+    rng = np.random.default_rng(0)
+    arr = (rng.random((200, 28, 28)) * 4).astype(np.uint8)
+    p = tmp_path / "x-idx3-ubyte.gz"
+    p.write_bytes(gzip.compress(b"\0\0\x08\x03" + struct.pack(">III", *arr.shape) + arr.tobytes()))
+    assert np.array_equal(load_idx(p), arr)
+    zeros = np.zeros((4000, 28, 28), np.uint8)  # 3 MiB of zeros: a 1000x ratio, but small
+    p.write_bytes(
+        gzip.compress(b"\0\0\x08\x03" + struct.pack(">III", *zeros.shape) + zeros.tobytes())
+    )
+    assert load_idx(p).shape == zeros.shape
+
+
+class _Stream:
+    """A readable stream that cannot seek (a socket's makefile(), a pipe wrapper)."""
+
+    def read(self, n: int = -1) -> bytes:
+        return b""
+
+    def seekable(self) -> bool:
+        return False
+
+
+def test_open_regular_and_the_error_family(tmp_path):
+    s = at.serialization
+    p = tmp_path / "f.bin"
+    p.write_bytes(b"abc")
+    with s.regular_file(p) as fh:
+        assert fh.read() == b"abc" and os.get_blocking(fh.fileno())  # plain blocking reads
+    assert fh.closed  # it opened the file, so it closed it
+    with open(p, "rb") as mine:
+        with s.regular_file(mine) as fh:
+            assert fh is mine
+        assert not mine.closed  # a caller's file object stays open
+    with pytest.raises(LoadError, match="seekable"):
+        s.open_regular(_Stream())  # type: ignore[arg-type]
+    with pytest.raises(FileNotFoundError):
+        nn.load(tmp_path / "absent.npz")
+    err = s.MissingFileError("no such file", "'x'")
+    assert isinstance(err, LoadError) and isinstance(err, FileNotFoundError)
+    assert isinstance(s.CorruptFileError("r"), ValueError)
+    assert nn.SerializationError is LoadError
+    e = s.CorruptFileError("the header is damaged", "'m.pt'")
+    assert (e.file, e.reason, str(e)) == ("'m.pt'", "the header is damaged",
+                                          "cannot load 'm.pt': the header is damaged")  # fmt: skip
