@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-tnn = torch.nn
-
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
-TDT = {np.float32: torch.float32, np.float64: torch.float64}
+if torch is not None:  # torch-side definitions of the parity tests
+    tnn = torch.nn
+    TDT = {np.float32: torch.float32, np.float64: torch.float64}
 
 
 def close(ours, theirs, dtype, what=""):
@@ -69,6 +69,7 @@ DTYPES = [np.float32, np.float64]
 
 
 # -- Linear ----------------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("shape", [(5, 4), (4,), (2, 3, 4)])
@@ -78,6 +79,7 @@ def test_linear_parity(dtype, bias, shape, rng):
     )
 
 
+@needs_torch
 def test_linear_dense_alias_and_default_init():
     assert nn.Dense is nn.Linear
     at.manual_seed(0)
@@ -114,6 +116,7 @@ ACTS = [
 ]  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name,kw", ACTS, ids=[f"{n}{k}" for n, k in ACTS])
 def test_activation_parity(name, kw, dtype, rng):
@@ -142,6 +145,7 @@ def test_activation_gradcheck(name, kw, rng):
     assert at.gradgradcheck(m, (x,))
 
 
+@needs_torch
 def test_softmax_implicit_dim_warns_like_torch():
     x = np.random.default_rng(0).normal(size=(2, 3)).astype(np.float32)
     with pytest.warns(UserWarning, match="Implicit dimension"):
@@ -184,6 +188,7 @@ def test_dropout2d_drops_whole_channels():
 
 
 # -- embedding -------------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("padding_idx", [None, 0, -1])
 def test_embedding_parity(dtype, padding_idx, rng):
@@ -216,6 +221,7 @@ def test_embedding_init_padding_and_errors():
 
 
 # -- normalisation ---------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "kw",
@@ -242,6 +248,7 @@ def test_batchnorm1d_parity(dtype, kw, shape, rng):
     run_both(ours, theirs, x * 0.5 + 1, dtype, rng, train=False)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_batchnorm2d_parity(dtype, rng):
     ours, theirs = nn.BatchNorm2d(4), tnn.BatchNorm2d(4)
@@ -271,6 +278,7 @@ def test_batchnorm_errors_and_buffers():
         nn.BatchNorm2d(3)(at.randn(2, 3))
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kw", [{}, {"elementwise_affine": False}, {"bias": False}, {"eps": 1e-2}])
 @pytest.mark.parametrize("norm_shape,shape", [((5,), (3, 5)), ((4, 5), (2, 3, 4, 5)), (5, (5,))])
@@ -299,6 +307,7 @@ def test_norm_layers_gradcheck(rng):
     assert at.gradcheck(bn1, (at.tensor(rng.normal(size=(4, 3)), requires_grad=True),))
 
 
+@needs_torch
 @settings(max_examples=15, deadline=None)
 @given(
     lead=st.lists(st.integers(1, 3), min_size=0, max_size=2),
@@ -317,11 +326,13 @@ def test_layernorm_parity_any_shape(lead, tail, seed):
 
 
 # -- flatten ---------------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("kw", [{}, {"start_dim": 0}, {"start_dim": 1, "end_dim": 2}])
 def test_flatten_parity(kw, rng):
     run_both(nn.Flatten(**kw), tnn.Flatten(**kw), rng.normal(size=(2, 3, 4, 5)), np.float32, rng)
 
 
+@needs_torch
 def test_unflatten_parity(rng):
     run_both(
         nn.Unflatten(1, (2, 3)),
@@ -342,6 +353,7 @@ def test_unflatten_parity(rng):
 
 
 # -- a whole model ---------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mlp_model_parity(dtype, rng):
     def build(lib):
@@ -359,6 +371,7 @@ def test_mlp_model_parity(dtype, rng):
     run_both(build(nn), build(tnn), rng.normal(size=(6, 3, 4)), dtype, rng, steps=2)
 
 
+@needs_torch
 def test_linear_double_backward_matches_torch(rng):
     """A gradient penalty: d/dW of |d(loss)/dx|^2 needs the differentiable backward path."""
     x = rng.normal(size=(4, 3))
@@ -376,6 +389,7 @@ def test_linear_double_backward_matches_torch(rng):
     close(xo.grad, xt.grad, np.float64, "input grad of the penalty")
 
 
+@needs_torch
 def test_batchnorm_load_without_num_batches_tracked_keeps_count():
     # torch treats a plain state dict that lacks num_batches_tracked (an old checkpoint) as
     # complete and keeps the module's current count
@@ -395,6 +409,7 @@ def test_batchnorm_load_without_num_batches_tracked_keeps_count():
     assert sorted(o_keys.missing_keys) == sorted(t_keys.missing_keys)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_embedding_scale_grad_by_freq_matches_torch(dtype):
     # each occurrence's gradient is divided by its index's count in the batch; the padding

@@ -37,7 +37,7 @@ def _loss(lib, params, x, y):
 def _pair(dtype, seed=0):
     ws = [w.astype(dtype) for w in _weights(dtype, seed)]
     ours = [at.tensor(w, requires_grad=True) for w in ws]
-    theirs = [torch.tensor(w, requires_grad=True) for w in ws]
+    theirs = [torch.tensor(w, requires_grad=True) for w in ws] if torch is not None else None
     return ours, theirs
 
 

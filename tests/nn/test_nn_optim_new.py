@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 from nn import optim
-
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-
-from tests.nn.test_nn_optim import TOL, _data, _loss, _pair, _run, _to_numpy  # noqa: E402
+from tests.nn.test_nn_optim import TOL, _data, _loss, _pair, _run, _to_numpy
 
 NEW = ["Adadelta", "Adamax", "NAdam", "RAdam", "ASGD"]
 ALL = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", *NEW]
@@ -42,6 +40,7 @@ CASES = [
 IDS = [f"{n}-{'-'.join(k) or 'default'}" for n, k in CASES]
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name,kw", CASES, ids=IDS)
 def test_training_trajectory_matches_torch(name, kw, dtype):
@@ -72,6 +71,7 @@ def _same_grads(o, t, ours, theirs, dtype, steps, rng):
             )  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(
     "name,kw", RULE_CASES, ids=[f"{n}-{'-'.join(k) or 'default'}" for n, k in RULE_CASES]
@@ -82,6 +82,7 @@ def test_update_rule_matches_torch_on_same_gradients(name, kw, dtype):
     _same_grads(o, t, ours, theirs, dtype, 30, np.random.default_rng(7))
 
 
+@needs_torch
 @pytest.mark.parametrize("name", NEW)
 def test_param_groups_and_state_layout(name):
     """Two groups with their own options: same group dicts and state keys/dtypes as torch."""
@@ -104,12 +105,14 @@ def test_param_groups_and_state_layout(name):
             np.testing.assert_allclose(mine.numpy(), tv.numpy(), rtol=1e-10, err_msg=key)
 
 
+@needs_torch
 def test_defaults_match_torch():
     p, q = [at.zeros(2, requires_grad=True)], [torch.zeros(2, requires_grad=True)]
     for name in [*NEW, "LBFGS"]:
         assert getattr(optim, name)(p).defaults == getattr(torch.optim, name)(q).defaults, name
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ALL)
 def test_state_dict_interchange_with_torch(name, dtype):
@@ -170,6 +173,7 @@ def test_state_dict_roundtrip_continues_bit_identically(name):
 
 
 # -- keywords shared by all optimizers ------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("keyword", ["foreach", "fused", "differentiable", "capturable"])
 def test_unsupported_modes_raise_naming_optimizer_and_keyword(name, keyword):
@@ -187,6 +191,7 @@ def test_unsupported_modes_raise_naming_optimizer_and_keyword(name, keyword):
         "foreach", "fused") else False})  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("name", ALL)
 def test_signature_keywords_match_torch(name):
     import inspect
@@ -199,6 +204,7 @@ def test_signature_keywords_match_torch(name):
         assert ours[k].kind == theirs[k].kind, k
 
 
+@needs_torch
 @pytest.mark.parametrize("name", NEW)
 def test_lr_edits_in_param_groups_are_honoured(name):
     ours, theirs = _pair(np.float64)
@@ -208,6 +214,7 @@ def test_lr_edits_in_param_groups_are_honoured(name):
     _run(o, t, ours, theirs, np.float64, steps=3)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name", ALL)
 def test_tensor_lr(name, dtype):
@@ -220,6 +227,7 @@ def test_tensor_lr(name, dtype):
         getattr(optim, name)(ours, lr=at.tensor([0.1, 0.2]))
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "name,kw",
     [("Adadelta", dict(lr=-1.0)), ("Adadelta", dict(rho=1.5)), ("Adadelta", dict(eps=-1.0)),
@@ -237,6 +245,7 @@ def test_invalid_hyperparameters_same_message_as_torch(name, kw):
     assert str(ours.value) == str(theirs.value)
 
 
+@needs_torch
 def test_zero_grad_set_to_none_false_and_add_param_group():
     ours, theirs = _pair(np.float64)
     o = optim.NAdam(ours[:2], lr=0.01)
@@ -307,6 +316,7 @@ def _lbfgs_run(problem, dtype, steps, kw, same_grads=False):
     return o, t
 
 
+@needs_torch
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 @pytest.mark.parametrize("max_iter", [1, 3])
 @pytest.mark.parametrize("problem", ["rosenbrock", "mlp"])
@@ -320,6 +330,7 @@ def test_lbfgs_float64_trajectory_matches_torch(problem, max_iter, line_search_f
                                              line_search_fn=line_search_fn))  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "problem,max_iter,line_search_fn,same_grads",
     [("rosenbrock", 1, None, True), ("rosenbrock", 2, None, True),
@@ -392,6 +403,7 @@ def _options(name):
 
 if given is not None:
 
+    @needs_torch
     @pytest.mark.parametrize("name", NEW)
     @settings(max_examples=12, deadline=None)
     @given(data=st.data())
@@ -413,6 +425,7 @@ if given is not None:
         )
 
 
+@needs_torch
 @pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
 def test_lbfgs_state_dict_interchange_with_torch(line_search_fn):
     """torch's LBFGS state (history lists, 0-d scalars, counters) loads here and ours into
