@@ -296,7 +296,9 @@ class ArchiveReader:
                     raise CorruptFileError(f"storage {key!r} is truncated", self.name)
         except LoadError:
             raise
-        except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError,
+                RuntimeError) as e:  # fmt: skip
+            # zipfile's errors for a damaged member: bad CRC, encryption or patch flags
             raise CorruptFileError(
                 f"storage {key!r} is damaged ({type(e).__name__}: {e})", self.name
             ) from None

@@ -252,7 +252,7 @@ class Storage:
         return self
 
     def elements(self, dtype: Any, file: str) -> np.ndarray:
-        """The storage as a 1-D array of `dtype` (raw uint16 words for bfloat16), in native
+        """The storage as a 1-D array of `dtype` (bfloat16 widened to float32), in native
         byte order; one array per dtype, so tensors of one storage share memory."""
         arr = self._typed.get(dtype)
         if arr is not None:
@@ -266,6 +266,8 @@ class Storage:
             arr = self.raw.view(np_dtype.newbyteorder(">")).astype(np_dtype)
         else:
             arr = self.raw.view(np_dtype)
+        if dtype is BFLOAT16:  # widened once per storage: views of it stay views, and cost
+            arr = bfloat16_to_float32(arr)  # no more than the storage itself
         self._typed[dtype] = arr
         return arr
 
@@ -318,7 +320,6 @@ def _tensor(storage: Any, offset: Any, size: Any, stride: Any, dtype: Any = None
         arr = np.ndarray(shape, elems.dtype, buffer=elems, offset=offset * step,
                          strides=tuple(s * step for s in strides))  # fmt: skip
     if dtype is BFLOAT16:
-        arr = bfloat16_to_float32(arr)
         storage.bfloat16_reads += 1
     return from_numpy(arr)
 
@@ -545,10 +546,11 @@ class StorageLoader:
         ml = self.map_location
         if ml is None:
             if not location.startswith("cpu"):
-                raise RuntimeError(
-                    f"at.load: {self.file} holds a storage on device {location!r}, and "
-                    f"autotensor runs on the CPU only; load it with map_location='cpu' (or "
-                    f"torch.device('cpu')) to map the storages to the CPU"
+                raise LoadError(  # a RuntimeError, as torch's on a machine without the device
+                    f"it holds a storage on device {location!r:.40}, and autotensor runs on the "
+                    f"CPU only; load it with map_location='cpu' (or torch.device('cpu')) to map "
+                    f"the storages to the CPU",
+                    self.file,
                 )
             return st
         if isinstance(ml, dict):
@@ -720,7 +722,7 @@ class RestrictedUnpickler:
             raise CorruptFileError(f"the pickle nests too deeply (over {MAX_DEPTH} levels)",
                                    self.file) from None  # fmt: skip
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError,
-                OverflowError, UnicodeError, ArithmeticError, struct.error) as e:  # fmt: skip
+                OverflowError, UnicodeError, ArithmeticError, LookupError, struct.error) as e:  # fmt: skip
             raise CorruptFileError(
                 f"damaged or malformed pickle ({type(e).__name__}: {e})", self.file
             ) from None
