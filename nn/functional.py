@@ -117,7 +117,17 @@ def selu(input: Tensor, inplace: bool = False) -> Tensor:
 
 def gelu(input: Tensor, approximate: str = "none") -> Tensor:
     """GELU(x) = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2));
-    approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    approximate='tanh': 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    One primitive (ops.Gelu); `_gelu_reference` below is the same function composed of
+    Erf/Tanh and arithmetic, which the tests compare it against."""
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return ops.Gelu.apply(input, approximate=approximate)
+
+
+def _gelu_reference(input: Tensor, approximate: str = "none") -> Tensor:
+    """gelu as a composite of primitives (the reference of ops.Gelu)."""
     if approximate == "none":
         return input * 0.5 * (ops.Erf.apply(input * (1.0 / math.sqrt(2.0))) + 1.0)
     if approximate == "tanh":
@@ -417,6 +427,27 @@ def layer_norm(
             f"layer_norm: input of shape {tuple(input.shape)} does not end with the "
             f"normalized_shape {shape}"
         )
+    for name, p in (("weight", weight), ("bias", bias)):
+        if p is not None and p.dtype != input.dtype:
+            raise RuntimeError(
+                f"layer_norm: {name} dtype {p.dtype} differs from the input dtype {input.dtype}"
+            )
+    if k == 0 or input.dtype.kind != "f":
+        return _layer_norm_reference(input, shape, weight, bias, eps)
+    # One primitive (ops.LayerNorm); `_layer_norm_reference` below is the composite it is
+    # tested against.
+    return ops.LayerNorm.apply(input, weight, bias, normalized_shape=shape, eps=eps)
+
+
+def _layer_norm_reference(
+    input: Tensor,
+    shape: tuple[int, ...],
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+) -> Tensor:
+    """layer_norm as a composite of primitives (the reference of ops.LayerNorm)."""
+    k = len(shape)
     dims = tuple(range(input.ndim - k, input.ndim))
     mean = input.mean(dims, keepdim=True)
     xc = input - mean

@@ -650,3 +650,38 @@ def _sdpa(b: Builder, ev: Event) -> list[str]:
     if mask is not None:
         p = b.node("Where", [b.node("IsNaN", [p])[0], b.scalar(0, dt), p])[0]
     return b.node("MatMul", [p, b.value(v)])
+
+
+@_maps("LayerNorm")
+def _layer_norm(b: Builder, ev: Event) -> list[str]:
+    """ONNX LayerNormalization (opset 17) over the trailing normalised dims; absent affine
+    parameters become constants 1 and 0 of the normalised shape."""
+    x, w, bias = _p(ev, "x"), _p(ev, "weight"), _p(ev, "bias")
+    shape = tuple(_p(ev, "normalized_shape"))
+    dt = _out_dtype(ev)
+    scale = b.value(w) if w is not None else b.const(np.ones(shape, dt))
+    shift = b.value(bias) if bias is not None else b.const(np.zeros(shape, dt))
+    out = b.node(
+        "LayerNormalization", [b.value(x), scale, shift], axis=-len(shape),
+        epsilon=float(_p(ev, "eps")),
+    )  # fmt: skip
+    return out[:1]
+
+
+@_maps("Gelu")
+def _gelu(b: Builder, ev: Event) -> list[str]:
+    """ONNX Gelu from opset 20; before it, x (1 + erf(x / sqrt 2)) / 2 or the tanh form in
+    elementary operators."""
+    x = b.value(_p(ev, "x"))
+    approximate = _p(ev, "approximate")
+    if b.opset >= 20:
+        return b.node("Gelu", [x], approximate=approximate)
+    dt = _out_dtype(ev)
+    if approximate == "none":
+        inner = b.node("Erf", [b.node("Mul", [x, b.scalar(1.0 / np.sqrt(2.0), dt)])[0]])[0]
+    else:
+        cube = b.node("Mul", [b.node("Mul", [x, x])[0], x])[0]
+        poly = b.node("Add", [x, b.node("Mul", [cube, b.scalar(0.044715, dt)])[0]])[0]
+        inner = b.node("Tanh", [b.node("Mul", [poly, b.scalar(np.sqrt(2.0 / np.pi), dt)])[0]])[0]
+    half = b.node("Mul", [x, b.scalar(0.5, dt)])[0]
+    return b.node("Mul", [half, b.node("Add", [inner, b.scalar(1.0, dt)])[0]])

@@ -4,6 +4,7 @@ Every class here is a `Function` with `takes_arrays = True` (forward on ndarrays
 Tensor ops so it is differentiable again) and a `sample_inputs` the tests check it from.
 """
 
+from autotensor.ops.activation import Gelu
 from autotensor.ops.attention import ScaledDotProductAttention
 from autotensor.ops.conv import Col2Im, Conv2d, Im2Col, MaxPool2d, WindowGather, WindowScatter
 from autotensor.ops.elementwise import (
@@ -56,6 +57,7 @@ from autotensor.ops.movement import (
     ScatterAdd,
     Split,
 )  # fmt: skip
+from autotensor.ops.normalization import LayerNorm
 from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim, Prod, Softmax, Sum
 from autotensor.ops.scan import Cumprod
 from autotensor.ops.special import Atan2, Erfinv
@@ -73,3 +75,4 @@ __all__ = [
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
 __all__ += ["CopySlices"]  # ops/inplace.py
 __all__ += ["CrossEntropy"]  # ops/loss.py
+__all__ += ["Gelu", "LayerNorm"]  # ops/activation.py, ops/normalization.py

@@ -44,6 +44,7 @@ from autotensor.serialization._files import (
     regular_file,
     resolve_limit,
     set_load_limit,
+    short_repr,
     too_large,
 )
 from autotensor.serialization._safetensors import (
@@ -107,6 +108,7 @@ __all__ = [
     "regular_file",
     "resolve_limit",
     "set_load_limit",
+    "short_repr",
     "too_large",
     "SAFETENSORS_DTYPES",
     "load_safetensors",

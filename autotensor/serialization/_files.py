@@ -69,6 +69,7 @@ __all__ = [
     "regular_file",
     "resolve_limit",
     "set_load_limit",
+    "short_repr",
     "too_large",
 ]
 
@@ -177,6 +178,12 @@ def expansion_cap(compressed_size: int, limit: int | None = None) -> int:
 def resolve_limit(max_bytes: int | None) -> int:
     """A loader's `max_bytes=` keyword: the value given, or the process's load limit."""
     return _limit if max_bytes is None else _check_limit(max_bytes)
+
+
+def short_repr(v: Any, n: int = 80) -> str:
+    """repr(v) cut to n characters, for messages about values a hostile file chose."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
 
 
 def _human(n: int) -> str:
@@ -340,7 +347,7 @@ def _check_member_name(name: str, file: str) -> None:
         or any(p in ("..",) for p in parts)
     ):
         raise UnsafeContentError(
-            f"zip member name {name!r} points outside the archive (absolute path, '..', "
+            f"zip member name {short_repr(name)} points outside the archive (absolute path, '..', "
             f"backslash or NUL); refusing the archive",
             file,
         )
@@ -364,9 +371,10 @@ def open_zip(fh: IO[bytes], file: str, limit: int | None = None) -> zipfile.ZipF
         total = 0
         for info in zf.infolist():
             _check_member_name(info.filename, file)
+            member = short_repr(info.filename)
             if info.header_offset + info.compress_size > real:
                 raise CorruptFileError(
-                    f"zip member {info.filename!r} declares {info.compress_size} bytes at "
+                    f"zip member {member} declares {info.compress_size} bytes at "
                     f"offset {info.header_offset}, past the end of the {real}-byte file "
                     f"(truncated or corrupt)",
                     file,
@@ -375,7 +383,7 @@ def open_zip(fh: IO[bytes], file: str, limit: int | None = None) -> zipfile.ZipF
                 allowed = expansion_cap(info.compress_size, cap)
                 if info.file_size > allowed:
                     raise FileTooLargeError(
-                        f"zip member {info.filename!r} declares {info.file_size} bytes "
+                        f"zip member {member} declares {info.file_size} bytes "
                         f"({_human(info.file_size)}) from {info.compress_size} compressed, "
                         f"more than the {allowed} bytes allowed (a zip bomb?); raise the limits "
                         f"with autotensor.serialization.set_load_limit(n, max_expansion=k) if "
@@ -384,7 +392,7 @@ def open_zip(fh: IO[bytes], file: str, limit: int | None = None) -> zipfile.ZipF
                     )
             if info.filename in seen:
                 raise UnsafeContentError(
-                    f"zip member {info.filename!r} appears twice; refusing an ambiguous archive",
+                    f"zip member {member} appears twice; refusing an ambiguous archive",
                     file,
                 )
             seen.add(info.filename)
@@ -409,8 +417,8 @@ def read_zip_member(
     try:
         info = member if isinstance(member, zipfile.ZipInfo) else zf.getinfo(member)
     except KeyError:
-        raise CorruptFileError(f"the archive has no member {member!r}", file) from None
-    what = f"zip member {info.filename!r}"
+        raise CorruptFileError(f"the archive has no member {short_repr(member)}", file) from None
+    what = f"zip member {short_repr(info.filename)}"
     if info.file_size > cap:
         raise too_large(what, info.file_size, cap, file)
     try:

@@ -64,6 +64,7 @@ SAFETENSORS_DTYPES: dict[str, np.dtype] = {
 }
 # Names the format defines that numpy cannot hold; a clear refusal rather than "corrupt".
 _UNSUPPORTED = ("F8_E4M3", "F8_E5M2", "F8_E8M0", "F4", "F6_E2M3", "F6_E3M2", "E8M0", "C32")
+_MAX_DIMS = 64  # numpy's limit; also keeps the product of a hostile shape small to compute
 _ITEMSIZE = {**{k: v.itemsize for k, v in SAFETENSORS_DTYPES.items()}, "BF16": 2}
 _WRITABLE = tuple(SAFETENSORS_DTYPES.values())
 
@@ -85,6 +86,12 @@ class _Entry:
 
     def __init__(self, name: str, dtype: str, shape: tuple[int, ...], begin: int, end: int):
         self.name, self.dtype, self.shape, self.begin, self.end = name, dtype, shape, begin, end
+
+
+def _short(v: Any, n: int = 60) -> str:
+    """repr(v) cut to n characters: a hostile header must not become a huge message."""
+    r = repr(v)
+    return r if len(r) <= n else r[: n - 3] + "..."
 
 
 def _is_int(v: Any) -> bool:
@@ -132,7 +139,7 @@ def _read_header(
     for e in entries:  # the spans tile the buffer exactly: no gap, no overlap, no tail
         if e.begin != pos:
             what = "overlaps the one before it" if e.begin < pos else "leaves a gap before it"
-            raise CorruptFileError(f"tensor {e.name!r}: data_offsets {what}", name)
+            raise CorruptFileError(f"tensor {_short(e.name)}: data_offsets {what}", name)
         pos = e.end
     if pos != buffer_len:
         raise CorruptFileError(
@@ -144,33 +151,38 @@ def _read_header(
 
 
 def _entry(key: str, info: Any, name: str) -> _Entry:
+    k = _short(key)
     if not (isinstance(info, dict) and set(info) == {"dtype", "shape", "data_offsets"}):
         raise CorruptFileError(
-            f"tensor {key!r}: an entry must have exactly dtype, shape and data_offsets", name
+            f"tensor {k}: an entry must have exactly dtype, shape and data_offsets", name
         )
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     if dtype not in _ITEMSIZE:
         if dtype in _UNSUPPORTED:
             raise LoadError(
-                f"tensor {key!r} has dtype {dtype}, which numpy cannot hold; supported are "
+                f"tensor {k} has dtype {dtype}, which numpy cannot hold; supported are "
                 f"{', '.join(sorted(_ITEMSIZE))}",
                 name,
             )
-        raise CorruptFileError(f"tensor {key!r}: unknown dtype {dtype!r}", name)
-    if not (isinstance(shape, list) and all(_is_int(d) and d >= 0 for d in shape)):
-        raise CorruptFileError(f"tensor {key!r}: shape {shape!r} is not a list of sizes", name)
+        raise CorruptFileError(f"tensor {k}: unknown dtype {_short(dtype)}", name)
+    if not (
+        isinstance(shape, list)
+        and len(shape) <= _MAX_DIMS
+        and all(_is_int(d) and d >= 0 for d in shape)
+    ):
+        raise CorruptFileError(f"tensor {k}: shape {_short(shape)} is not a list of sizes", name)
     if not (
         isinstance(offsets, list)
         and len(offsets) == 2
         and all(_is_int(o) for o in offsets)
         and 0 <= offsets[0] <= offsets[1]
     ):
-        raise CorruptFileError(f"tensor {key!r}: bad data_offsets {offsets!r}", name)
+        raise CorruptFileError(f"tensor {k}: bad data_offsets {_short(offsets)}", name)
     nbytes = math.prod(shape) * _ITEMSIZE[dtype]  # Python ints: a huge shape cannot overflow
     if nbytes != offsets[1] - offsets[0]:
         raise CorruptFileError(
-            f"tensor {key!r}: shape {shape} of {dtype} needs {nbytes} bytes but data_offsets "
-            f"span {offsets[1] - offsets[0]}",
+            f"tensor {k}: shape {_short(shape)} of {dtype} needs {_short(nbytes)} bytes but "
+            f"data_offsets span {offsets[1] - offsets[0]}",
             name,
         )
     return _Entry(key, dtype, tuple(shape), offsets[0], offsets[1])
@@ -203,12 +215,18 @@ def _read_numpy(
             safetensors = None  # type: ignore[assignment]
         out: dict[str, np.ndarray] = {}
         if isinstance(f, (str, os.PathLike)) and safetensors is not None:
-            with safetensors.safe_open(os.fspath(f), framework="np") as sf:
-                for e in entries:
-                    if e.dtype == "BF16":
-                        out[e.name] = _read_direct(fh, e, start, name)
-                    else:
-                        out[e.name] = np.array(sf.get_tensor(e.name), copy=True)
+            try:
+                with safetensors.safe_open(os.fspath(f), framework="np") as sf:
+                    for e in entries:
+                        if e.dtype == "BF16":
+                            out[e.name] = _read_direct(fh, e, start, name)
+                        else:
+                            out[e.name] = np.array(sf.get_tensor(e.name), copy=True)
+            except LoadError:
+                raise
+            except Exception as err:  # the package's own checks (SafetensorError), I/O errors
+                reason = f"the safetensors reader refused it ({type(err).__name__}: {err})"
+                raise CorruptFileError(reason, name) from None
         else:
             for e in entries:
                 out[e.name] = _read_direct(fh, e, start, name)
