@@ -212,3 +212,29 @@ def test_scalar_root_gradient_is_one_of_its_shape_and_dtype(shape, dtype) -> Non
     assert seen[0].shape == shape and seen[0].dtype == dtype
     np.testing.assert_array_equal(seen[0].numpy(), np.ones(shape, dtype))
     np.testing.assert_array_equal(x.grad.numpy(), np.full(shape, 6.0, dtype))
+
+
+# -- the branch-free select of plain backward rules (ops/elementwise.py `_select`) ----------
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_branch_free_select_equals_where(data: st.DataObject) -> None:
+    from autotensor.ops.elementwise import _select
+
+    dtype = data.draw(st.sampled_from([np.float16, np.float32, np.float64]), label="dtype")
+    shape = data.draw(hnp.array_shapes(min_dims=0, max_dims=3, max_side=4), label="shape")
+    d = data.draw(hnp.arrays(dtype, shape, elements=st.floats(allow_nan=True, width=16)), label="d")
+    cond = data.draw(hnp.arrays(np.bool_, shape), label="cond")
+    if d.ndim >= 2 and data.draw(st.booleans(), label="transposed"):
+        d, cond = d.T, cond.T  # strided operands
+    got = _select(cond, d)
+    want = np.where(cond, d, np.zeros((), dtype))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()  # bits
+
+
+def test_relu_gradient_is_zero_where_masked_even_for_nan_and_inf() -> None:
+    x = at.tensor([-1.0, 2.0, -3.0, 4.0, 0.0], requires_grad=True)
+    g = at.tensor([np.nan, np.nan, np.inf, -np.inf, 5.0])
+    x.relu().backward(g)
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, np.nan, 0.0, -np.inf, 0.0])
+    assert not np.signbit(x.grad.numpy()[[0, 2, 4]]).any()
