@@ -14,13 +14,14 @@ import itertools
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 from autotensor import convolution as C
 from autotensor.testing import assert_close
 
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-TF = torch.nn.functional
+if torch is not None:  # torch-side definitions of the parity tests
+    TF = torch.nn.functional
 
 try:
     from hypothesis import given, settings
@@ -70,6 +71,7 @@ CONV_GRID = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("stride,padding,dilation,groups", CONV_GRID)
 def test_conv2d_matches_torch(stride, padding, dilation, groups, rng) -> None:
     x = rng.standard_normal((2, 4, 7, 6))
@@ -96,6 +98,7 @@ def test_conv2d_gradcheck(stride, padding, dilation, groups, rng) -> None:
     assert at.gradgradcheck(f, (x, w, b))
 
 
+@needs_torch
 def test_conv2d_without_bias_and_float32(rng) -> None:
     x = rng.standard_normal((3, 2, 6, 6)).astype(np.float32)
     w = rng.standard_normal((4, 2, 3, 3)).astype(np.float32)
@@ -107,6 +110,7 @@ def test_conv2d_without_bias_and_float32(rng) -> None:
     assert out.dtype == np.float32 and xa.grad.dtype == np.float32 and wa.grad.dtype == np.float32
 
 
+@needs_torch
 def test_conv2d_noncontiguous_input_and_weight(rng) -> None:
     x = rng.standard_normal((6, 5, 3, 2)).transpose(3, 2, 1, 0)  # (2, 3, 5, 6), transposed
     w = rng.standard_normal((3, 3, 3, 4)).transpose(3, 2, 1, 0)  # (4, 3, 3, 3)
@@ -114,6 +118,7 @@ def test_conv2d_noncontiguous_input_and_weight(rng) -> None:
     _parity(lambda x, w: C.conv2d(x, w), lambda x, w: TF.conv2d(x, w), [x, w], rng)
 
 
+@needs_torch
 def test_conv2d_unbatched_input_is_accepted(rng) -> None:
     x = rng.standard_normal((3, 6, 5))
     w = rng.standard_normal((2, 3, 3, 3))
@@ -121,6 +126,7 @@ def test_conv2d_unbatched_input_is_accepted(rng) -> None:
             [x, w], rng)  # fmt: skip
 
 
+@needs_torch
 def test_conv2d_wide_rows(rng) -> None:
     x = rng.standard_normal((1, 2, 3, 70))
     w = rng.standard_normal((2, 2, 2, 3))
@@ -128,6 +134,7 @@ def test_conv2d_wide_rows(rng) -> None:
             lambda x, w: TF.conv2d(x, w, padding=(0, 1)), [x, w], rng)  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("stride,groups,out", [(2, 1, 3), (1, 2, 2), (1, 1, 9)])
 def test_conv2d_double_backward_matches_torch(stride, groups, out, rng) -> None:
     """A gradient penalty: d/dw of |d loss / dx|^2 needs the second derivative. (The cases
@@ -199,6 +206,7 @@ def test_the_book_1d_example() -> None:
 
 
 # -- conv1d and transposed convolutions ------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize(
     "stride,padding,dilation,groups",
     [(1, 0, 1, 1), (2, 1, 1, 2), (1, "same", 2, 1), (1, "same", 1, 2), (3, 2, 2, 1),
@@ -220,6 +228,7 @@ TRANSPOSE_GRID = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("stride,padding,output_padding,dilation,groups", TRANSPOSE_GRID)
 def test_conv_transpose2d_matches_torch(stride, padding, output_padding, dilation, groups,
                                         rng) -> None:  # fmt: skip
@@ -248,6 +257,7 @@ def test_conv_transpose2d_gradcheck(stride, padding, output_padding, dilation, g
     assert at.gradgradcheck(f, (x, w, b))
 
 
+@needs_torch
 def test_conv_transpose1d_matches_torch(rng) -> None:
     x, w = rng.standard_normal((2, 4, 5)), rng.standard_normal((4, 3, 3))
     _parity(lambda x, w: C.conv_transpose1d(x, w, None, 2, 1, 1),
@@ -264,6 +274,7 @@ def test_conv_transpose2d_is_the_input_gradient_of_conv2d(rng) -> None:
     assert abs(lhs.item() - (back * at.tensor(x)).sum().item()) < 1e-9
 
 
+@needs_torch
 def test_unfold_and_fold_match_torch(rng) -> None:
     x = rng.standard_normal((2, 3, 6, 7))
     args = dict(kernel_size=(2, 3), dilation=(1, 2), padding=1, stride=(2, 1))
@@ -277,6 +288,7 @@ def test_unfold_and_fold_match_torch(rng) -> None:
 MAXPOOL_GRID = list(itertools.product([2, 3], [None, 1, 2], [0, 1], [1, 2], [False, True]))
 
 
+@needs_torch
 @pytest.mark.parametrize("kernel,stride,padding,dilation,ceil_mode", MAXPOOL_GRID)
 def test_max_pool2d_matches_torch(kernel, stride, padding, dilation, ceil_mode, rng) -> None:
     x = _distinct(rng, 2, 3, 7, 8)
@@ -299,6 +311,7 @@ def test_max_pool2d_gradcheck(kernel, stride, padding, dilation, ceil_mode, rng)
     assert at.gradgradcheck(f, (x,))
 
 
+@needs_torch
 def test_max_pool2d_ties_nan_and_inf_as_torch() -> None:
     """Ties go to the first maximum in window order; NaN propagates (and wins the index);
     an infinite gradient lands only on the argmax."""
@@ -317,6 +330,7 @@ def test_max_pool2d_ties_nan_and_inf_as_torch() -> None:
         np.testing.assert_array_equal(xa.grad.numpy(), xt.grad.numpy())
 
 
+@needs_torch
 def test_max_pool2d_all_minus_inf_windows_pick_the_first_inside() -> None:
     """Padding is -inf too: a window of -inf values must still point at the input."""
     x = np.full((1, 1, 5, 4), -np.inf)
@@ -327,12 +341,14 @@ def test_max_pool2d_all_minus_inf_windows_pick_the_first_inside() -> None:
                 np.random.default_rng(0), tol=0)  # fmt: skip
 
 
+@needs_torch
 def test_max_pool2d_on_relu_output_ties_at_zero(rng) -> None:
     """After a ReLU whole windows are 0: the gradient goes to one element, as torch's."""
     x = np.maximum(rng.standard_normal((2, 3, 8, 8)), 0).astype(np.float32)
     _parity(lambda x: C.max_pool2d(x, 2), lambda x: TF.max_pool2d(x, 2), [x], rng, tol=0)
 
 
+@needs_torch
 def test_max_pool2d_unbatched_and_1d(rng) -> None:
     x = _distinct(rng, 3, 6, 7)
     _parity(lambda x: C.max_pool2d(x, 3, 2, 1, return_indices=True),
@@ -349,6 +365,7 @@ AVGPOOL_GRID = list(
 )
 
 
+@needs_torch
 @pytest.mark.parametrize("kernel,stride,padding,ceil_mode,count_include_pad,divisor", AVGPOOL_GRID)
 def test_avg_pool2d_matches_torch(kernel, stride, padding, ceil_mode, count_include_pad,
                                   divisor, rng) -> None:  # fmt: skip
@@ -357,6 +374,7 @@ def test_avg_pool2d_matches_torch(kernel, stride, padding, ceil_mode, count_incl
     _parity(lambda x: C.avg_pool2d(x, *args), lambda x: TF.avg_pool2d(x, *args), [x], rng)
 
 
+@needs_torch
 def test_avg_pool_gradcheck_and_1d(rng) -> None:
     x = _t(rng.standard_normal((1, 2, 5, 4)))
     for args in [(2,), (3, 2, 1, True, False), ((2, 3), 1, (1, 0), False, True, 4)]:
@@ -367,6 +385,7 @@ def test_avg_pool_gradcheck_and_1d(rng) -> None:
             lambda x: TF.avg_pool1d(x, 3, 2, 1, True, False), [x], rng)  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("size", [1, 2, 3, (5, 4), (None, 3), 7, (4, 8), (6, 1)])
 def test_adaptive_avg_pool2d_matches_torch(size, rng) -> None:
     x = rng.standard_normal((2, 3, 7, 8))  # 7 and 8 do not divide by 3, 5, 6: unequal windows
@@ -374,6 +393,7 @@ def test_adaptive_avg_pool2d_matches_torch(size, rng) -> None:
             lambda x: TF.adaptive_avg_pool2d(x, size), [x], rng)  # fmt: skip
 
 
+@needs_torch
 def test_adaptive_avg_pool_gradcheck_unbatched_and_1d(rng) -> None:
     x = _t(rng.standard_normal((2, 5, 4)))
     assert at.gradcheck(lambda x: C.adaptive_avg_pool2d(x, (3, 3)), (x,))
@@ -384,6 +404,7 @@ def test_adaptive_avg_pool_gradcheck_unbatched_and_1d(rng) -> None:
             [rng.standard_normal((2, 3, 10))], rng)  # fmt: skip
 
 
+@needs_torch
 def test_pool_double_backward_matches_torch(rng) -> None:
     x = _distinct(rng, 2, 2, 6, 6)
     for ours, theirs in [
@@ -401,6 +422,7 @@ def test_pool_double_backward_matches_torch(rng) -> None:
 # -- property test over shapes ---------------------------------------------------------------
 if given is not None:
 
+    @needs_torch
     @settings(max_examples=25, deadline=None)
     @given(
         n=st.integers(1, 2), c=st.integers(1, 3), o=st.integers(1, 3), g=st.integers(1, 2),
@@ -448,6 +470,7 @@ def test_errors_name_the_op_and_shapes() -> None:
         C.avg_pool2d(at.zeros((2, 2)), 2)
 
 
+@needs_torch
 def test_errors_match_torch_in_kind() -> None:
     """Every input torch refuses here, we refuse too (and the other way round)."""
     cases = [

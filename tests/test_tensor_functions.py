@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
-
-torch = pytest.importorskip("torch")
 
 RNG = np.random.default_rng(0)
 X = RNG.standard_normal((3, 5))
@@ -209,6 +208,7 @@ def _tol(dtype):
     return (1e-5, 1e-6) if dtype == np.float32 else (1e-10, 1e-12)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_values_and_gradients_match_torch(name, dtype):
@@ -241,6 +241,7 @@ def test_values_and_gradients_match_torch(name, dtype):
     np.testing.assert_allclose(_np(xa.grad), _np(xt.grad), rtol=rtol * 10, atol=atol * 10)
 
 
+@needs_torch
 @pytest.mark.parametrize("name", sorted(INT_CASES))
 def test_index_and_count_outputs_match_torch(name):
     fn = INT_CASES[name]
@@ -253,6 +254,7 @@ def test_index_and_count_outputs_match_torch(name):
         np.testing.assert_allclose(_np(a), _np(t), rtol=1e-12)
 
 
+@needs_torch
 def test_scatter_reduce_over_reductions():
     src = RNG.standard_normal((2, 5))
     for reduce in ("sum", "prod", "mean", "amax", "amin"):
@@ -273,6 +275,7 @@ def test_scatter_reduce_over_reductions():
                 np.testing.assert_allclose(_np(sa.grad), _np(st_.grad), rtol=rtol * 10, atol=atol)
 
 
+@needs_torch
 def test_scatter_reduce_ties_share_the_gradient_as_torch():
     x = np.array([[1.0, 2.0], [0.0, 0.0]])
     src = np.array([[1.0, 2.0]])
@@ -285,6 +288,7 @@ def test_scatter_reduce_ties_share_the_gradient_as_torch():
         np.testing.assert_allclose(_np(sa.grad), _np(st_.grad))
 
 
+@needs_torch
 def test_scatter_with_reduce_keyword():
     for reduce in ("add", "multiply"):
         a = at.tensor(X).scatter(0, at.tensor(IDX), at.tensor(X[:2] + 2), reduce=reduce)
@@ -340,6 +344,7 @@ def test_gradcheck_through_composites():
 shapes = st.lists(st.integers(1, 4), min_size=1, max_size=3).map(tuple)
 
 
+@needs_torch
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, data=st.data())
 def test_sort_and_topk_over_shapes(shape, data):
@@ -356,6 +361,7 @@ def test_sort_and_topk_over_shapes(shape, data):
     np.testing.assert_array_equal(_np(ka.indices), _np(kt.indices))
 
 
+@needs_torch
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, data=st.data())
 def test_scatter_and_index_add_over_shapes(shape, data):
@@ -379,6 +385,7 @@ def test_scatter_and_index_add_over_shapes(shape, data):
     np.testing.assert_allclose(_np(a), _np(t), rtol=1e-12)
 
 
+@needs_torch
 @settings(max_examples=25, deadline=None)
 @given(b=st.integers(1, 3), i=st.integers(1, 4), j=st.integers(1, 4), k=st.integers(1, 4),
        eq=st.sampled_from(["bij,bjk->bik", "bij,bjk->ik", "bij,bjk", "bij,bik->bjk",
@@ -396,6 +403,7 @@ def test_einsum_over_shapes(b, i, j, k, eq):
     np.testing.assert_allclose(_np(ya.grad), _np(yt.grad), rtol=1e-10, atol=1e-12)
 
 
+@needs_torch
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, data=st.data())
 def test_unique_over_shapes(shape, data):
@@ -446,6 +454,7 @@ ERRORS = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("k", range(len(ERRORS)))
 def test_bad_input_raises_torch_exception_class(k):
     fn, cls, text = ERRORS[k]

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
-
-torch = pytest.importorskip("torch")
 
 RNG = np.random.default_rng(7)
 X0 = RNG.normal(size=(3, 4)).astype(np.float32)
@@ -66,6 +65,7 @@ def _same(program: Callable[..., dict], error: str | None = None) -> Any:
 
 
 # -- write-through and rebasing (CopySlices) --------------------------------------------------
+@needs_torch
 def test_slice_view_imul_writes_through_and_rebases() -> None:
     def prog(lib, x, w):
         y = x * 1
@@ -76,6 +76,7 @@ def test_slice_view_imul_writes_through_and_rebases() -> None:
     _same(prog)
 
 
+@needs_torch
 def test_column_iadd() -> None:
     def prog(lib, x, w):
         y = x * 2
@@ -85,6 +86,7 @@ def test_column_iadd() -> None:
     _same(prog)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "op",
     ["fill_", "zero_", "clamp_", "copy_", "div_", "mul_w", "add_w", "sub_"],
@@ -115,6 +117,7 @@ def test_inplace_ops_on_a_slice(op: str) -> None:
     _same(prog)
 
 
+@needs_torch
 def test_inplace_on_view_of_plain_tensor_makes_base_require_grad() -> None:
     def prog(lib, x, w):
         z = lib.zeros(3, 4)
@@ -125,6 +128,7 @@ def test_inplace_on_view_of_plain_tensor_makes_base_require_grad() -> None:
     _same(prog)
 
 
+@needs_torch
 def test_view_of_view_chain_and_transpose() -> None:
     def prog(lib, x, w):
         y = x + 0
@@ -136,6 +140,7 @@ def test_view_of_view_chain_and_transpose() -> None:
     _same(prog)
 
 
+@needs_torch
 def test_reshape_view_inplace() -> None:
     def prog(lib, x, w):
         y = x * 1
@@ -147,6 +152,7 @@ def test_reshape_view_inplace() -> None:
 
 
 # -- element views write through even without a graph ---------------------------------------
+@needs_torch
 def test_element_views_write_through_under_no_grad() -> None:
     for lib in (at, torch):
         e = lib.arange(4.0)
@@ -159,6 +165,7 @@ def test_element_views_write_through_under_no_grad() -> None:
         assert e.tolist() == [0.0, 5.0, 1.0, 3.0], lib
 
 
+@needs_torch
 def test_inplace_on_view_under_no_grad_writes_into_leaf() -> None:
     for lib in (at, torch):
         p = lib.ones(3, requires_grad=True)
@@ -167,6 +174,7 @@ def test_inplace_on_view_under_no_grad_writes_into_leaf() -> None:
         assert p.tolist() == [1.0, 3.0, 3.0] and p.requires_grad and p.is_leaf
 
 
+@needs_torch
 def test_repeat_all_ones_copies() -> None:
     for lib in (at, torch):
         x = lib.arange(3.0)
@@ -175,6 +183,7 @@ def test_repeat_all_ones_copies() -> None:
         assert r.tolist() == [0.0, 1.0, 2.0], lib
 
 
+@needs_torch
 def test_view_of_non_contiguous_raises_like_torch() -> None:
     for lib in (at, torch):
         with pytest.raises(RuntimeError, match="view size is not compatible"):
@@ -183,6 +192,7 @@ def test_view_of_non_contiguous_raises_like_torch() -> None:
         assert lib.zeros(2, 3).t().view(3, 2).shape == (3, 2)  # a view the strides allow
 
 
+@needs_torch
 def test_fill_and_copy_do_not_carry_nan() -> None:
     def prog(lib, x, w):
         y = lib.sqrt(x)  # NaN where x < 0
@@ -197,6 +207,7 @@ def test_fill_and_copy_do_not_carry_nan() -> None:
 
 
 # -- setitem ---------------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize(
     "case", ["bcast_row", "neg_index", "mask", "grad_value", "int_array", "scalar"]
 )
@@ -224,6 +235,7 @@ def test_setitem_as_torch(case: str) -> None:
     _same(prog)
 
 
+@needs_torch
 def test_setitem_in_model_loop() -> None:
     def prog(lib, x, w):
         out = lib.zeros(3, 4)
@@ -235,6 +247,7 @@ def test_setitem_in_model_loop() -> None:
 
 
 # -- version counters ------------------------------------------------------------------------
+@needs_torch
 def test_modified_through_another_view_raises_at_backward() -> None:
     def prog(lib, x, w):
         y = x * 1
@@ -246,6 +259,7 @@ def test_modified_through_another_view_raises_at_backward() -> None:
     _same(prog, "modified by an inplace operation")
 
 
+@needs_torch
 def test_modified_by_setitem_raises_at_backward() -> None:
     def prog(lib, x, w):
         y = x * 1
@@ -263,6 +277,7 @@ def test_saved_output_modified_raises_and_names_the_op() -> None:
         y.sum().backward()
 
 
+@needs_torch
 def test_version_shared_by_base_and_views() -> None:
     for lib in (at, torch):
         b = lib.zeros(4)
@@ -274,10 +289,12 @@ def test_version_shared_by_base_and_views() -> None:
 
 
 # -- leaf errors and requires_grad ------------------------------------------------------------
+@needs_torch
 def test_inplace_on_leaf_requiring_grad_raises() -> None:
     _same(lambda lib, x, w: {"x": x.mul_(2)}, "a leaf Variable that requires grad")
 
 
+@needs_torch
 def test_inplace_on_view_of_leaf_raises() -> None:
     def prog(lib, x, w):
         x[0].add_(1)
@@ -286,6 +303,7 @@ def test_inplace_on_view_of_leaf_raises() -> None:
     _same(prog, "a view of a leaf Variable that requires grad")
 
 
+@needs_torch
 def test_inplace_on_view_made_under_no_grad_raises() -> None:
     def prog(lib, x, w):
         with lib.no_grad():
@@ -296,6 +314,7 @@ def test_inplace_on_view_made_under_no_grad_raises() -> None:
     _same(prog, "A view was created in no_grad mode")
 
 
+@needs_torch
 def test_inplace_on_split_output_raises() -> None:
     def prog(lib, x, w):
         a, b = (x * 1).split(2)
@@ -305,6 +324,7 @@ def test_inplace_on_split_output_raises() -> None:
     _same(prog, "is a view and is being modified inplace")
 
 
+@needs_torch
 def test_requires_grad_after_inplace_follows_torch() -> None:
     def prog(lib, x, w):
         z = lib.zeros(4)
@@ -317,6 +337,7 @@ def test_requires_grad_after_inplace_follows_torch() -> None:
     assert out["z"][1] is True and out["c"][1] is False
 
 
+@needs_torch
 def test_broadcast_view_inplace_raises() -> None:
     for lib in (at, torch):
         with pytest.raises(RuntimeError):
@@ -375,6 +396,7 @@ def _inplace(lib: Any, v: Any, op: str, w: Any) -> None:
         v.sub_(wv)
 
 
+@needs_torch
 @hyp.settings(max_examples=int(os.environ.get("VIEW_CHAIN_EXAMPLES", 60)), deadline=None)
 @hyp.given(
     st.lists(
@@ -418,6 +440,7 @@ def test_random_view_chains_match_torch(steps: list, base_kind: str, save: bool)
     _same(prog)
 
 
+@needs_torch
 def test_every_live_view_is_rebased_after_a_write_through_another() -> None:
     """Regression (found by the random chains): re-deriving the views of a base registers
     new ones; every earlier view must still be re-derived, so the gradient through the last

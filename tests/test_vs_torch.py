@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
+import autotensor as at
 
-import autotensor as at  # noqa: E402
-
-torch.set_num_threads(1)
+if torch is not None:
+    torch.set_num_threads(1)
 
 TOL = {"float32": dict(rtol=1e-5, atol=1e-6), "float64": dict(rtol=1e-10, atol=1e-12)}
 
@@ -390,6 +390,7 @@ def _do_setitem(x, v):
     return y
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_matches_torch(name: str, dtype: str) -> None:
@@ -398,6 +399,7 @@ def test_matches_torch(name: str, dtype: str) -> None:
 
 
 # -- no-grad functions: comparisons, predicates --------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_comparisons_match_torch(dtype: str) -> None:
     a = np.array([[1.0, 2.0, np.nan], [3.0, -1.0, 2.0]])
@@ -422,6 +424,7 @@ def test_comparisons_do_not_record() -> None:
     assert not (x > 1).requires_grad and (x > 1).grad_fn is None
 
 
+@needs_torch
 def test_allclose_and_equal_match_torch() -> None:
     a = np.array([1.0, 2.0, 3.0])
     for b in (a + 1e-9, a + 1e-3, a * (1 + 2e-5)):
@@ -460,6 +463,7 @@ TIES = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("name", list(TIES))
 def test_tie_breaking_matches_torch(name: str, dtype: str) -> None:
@@ -477,6 +481,7 @@ def _scalar_fn(m, x, w):
     return z.logsumexp(1).sum() + (x.softmax(1) * x).sum() + x.norm() + (x.abs() + 1.0).log().sum()
 
 
+@needs_torch
 def test_hessian_vector_product_matches_torch() -> None:
     rng = np.random.default_rng(0)
     xa, wa, va = rng.normal(size=(3, 4)) * 0.5, rng.normal(size=(4, 4)), rng.normal(size=(3, 4))
@@ -491,6 +496,7 @@ def test_hessian_vector_product_matches_torch() -> None:
     np.testing.assert_allclose(hv.numpy(), hv_t.numpy(), rtol=1e-9, atol=1e-12)
 
 
+@needs_torch
 def test_hessian_matches_torch() -> None:
     rng = np.random.default_rng(1)
     xa, wa = rng.normal(size=(2, 3)) * 0.5, rng.normal(size=(3, 3))
@@ -533,6 +539,7 @@ SECOND_ORDER = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("name", list(SECOND_ORDER))
 def test_double_backward_matches_torch(name: str) -> None:
     """d/dx [ v . J(x) u ]: differentiate the first-order gradient again, on both sides."""
@@ -554,6 +561,7 @@ def test_double_backward_matches_torch(name: str) -> None:
     np.testing.assert_allclose(gg.numpy(), ggt.numpy(), rtol=1e-9, atol=1e-12)
 
 
+@needs_torch
 def test_second_derivative_with_respect_to_grad_output() -> None:
     """Double backward also differentiates through the incoming gradient (v), as torch."""
     rng = np.random.default_rng(3)
@@ -586,6 +594,7 @@ double long to add_ mul_ zero_ __iadd__ __setitem__ __getitem__
 """.split()
 
 
+@needs_torch
 @pytest.mark.parametrize("name", API_FUNCTIONS)
 def test_api_function_exists_where_torch_has_it(name: str) -> None:
     """Every name of the API, as `at.X` and as `Tensor.X` wherever torch has that form."""
@@ -619,6 +628,7 @@ def _same(a, t) -> None:
     )
 
 
+@needs_torch
 def test_sweep_weak_scalar_promotion_in_clamp_where_masked_fill() -> None:
     for lib in (at, torch):
         lib.manual_seed(0)
@@ -635,6 +645,7 @@ def test_sweep_weak_scalar_promotion_in_clamp_where_masked_fill() -> None:
     _same((a > 0).masked_fill(a > 1, 0), (t > 0).masked_fill(t > 1, 0))
 
 
+@needs_torch
 def test_sweep_integer_reductions_and_rounding_division() -> None:
     u8 = np.array([[1, 255], [7, 3]], dtype=np.uint8)
     a, t = at.tensor(u8), torch.tensor(u8)
@@ -652,6 +663,7 @@ def test_sweep_integer_reductions_and_rounding_division() -> None:
         at.tensor([1.0]).div(2, rounding_mode="round")
 
 
+@needs_torch
 def test_sweep_sign_of_nan_and_bool() -> None:
     x = np.array([np.nan, -0.0, 2.0, -3.0])
     _same(at.tensor(x).sign(), torch.tensor(x).sign())  # torch: sign(nan) = 0
@@ -660,6 +672,7 @@ def test_sweep_sign_of_nan_and_bool() -> None:
     _same(at.tensor(b).sign(), torch.tensor(b).sign())
 
 
+@needs_torch
 def test_sweep_negative_slice_step_is_refused() -> None:
     x = at.arange(5)
     with pytest.raises(ValueError, match="step must be greater than zero"):
@@ -670,6 +683,7 @@ def test_sweep_negative_slice_step_is_refused() -> None:
         torch.arange(5)[::-1]
 
 
+@needs_torch
 def test_sweep_circular_pad_with_negative_pads() -> None:
     """torch crops the negative side first and wraps around what is left."""
     x4 = np.arange(24.0).reshape(1, 2, 2, 6)
@@ -680,6 +694,7 @@ def test_sweep_circular_pad_with_negative_pads() -> None:
         _same(a, t)
 
 
+@needs_torch
 def test_sweep_empty_softmax_chunk_unbind() -> None:
     for shape, dim in [((0, 3), 0), ((2, 0), -1)]:
         x = np.zeros(shape)
@@ -703,6 +718,7 @@ def _grads(fn, *arrays):
     return out
 
 
+@needs_torch
 def test_sweep_gradients_at_special_points() -> None:
     cases = [
         # pow with a tensor exponent at x == 0: torch gives 0, not 0 * log(0) = nan
@@ -725,6 +741,7 @@ def test_sweep_gradients_at_special_points() -> None:
             _same(a, t)
 
 
+@needs_torch
 def test_sweep_inplace_float_into_integer_tensor_is_refused() -> None:
     for lib in (at, torch):
         for op in (lambda x: x.add_(1.5), lambda x: x.div_(2), lambda x: x.mul_(x * 0.5)):
@@ -735,6 +752,7 @@ def test_sweep_inplace_float_into_integer_tensor_is_refused() -> None:
     assert x.tolist() == torch.arange(3).mul_(2).tolist()
 
 
+@needs_torch
 def test_sweep_argmax_keepdim_cat_legacy_empty_index_select_negative() -> None:
     x = np.arange(6.0).reshape(2, 3)
     for name in ("argmax", "argmin"):
@@ -749,6 +767,7 @@ def test_sweep_argmax_keepdim_cat_legacy_empty_index_select_negative() -> None:
         at.tensor(x).index_select(0, at.tensor([-1]))
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_sweep_narrow_select_movedim_roll_tril_triu(dtype: str) -> None:
     """Values and gradients against torch, negative dims and offsets included."""
@@ -788,6 +807,7 @@ def test_sweep_narrow_select_movedim_roll_tril_triu(dtype: str) -> None:
         at.ones(3).narrow(0, 2, 2)
 
 
+@needs_torch
 def test_sweep_nan_extremum_gradients() -> None:
     """max()/min() over everything give a NaN result's gradient to the NaNs; amax/amin leave
     it NaN; max(dim) follows its index: each as torch."""
@@ -804,6 +824,7 @@ def test_sweep_nan_extremum_gradients() -> None:
         np.testing.assert_array_equal(ga[0].numpy(), gt[0].numpy())  # NaNs in the same places
 
 
+@needs_torch
 def test_sweep_small_api_gaps() -> None:
     x = np.array([[-1.5, 0.25, 2.75]])
     _same(at.trunc(at.tensor(x)), torch.trunc(torch.tensor(x)))

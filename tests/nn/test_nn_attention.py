@@ -9,14 +9,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 import nn.functional as F
 from autotensor import ops
 
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-TF = torch.nn.functional
+if torch is not None:  # torch-side definitions of the parity tests
+    TF = torch.nn.functional
 
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
 DTYPES = [np.float32, np.float64]
@@ -50,6 +51,7 @@ def sdpa_both(rng, dtype, qs, ks, vs, mask=None, **kw):
     return yo
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "qs,ks,vs",
@@ -66,6 +68,7 @@ def test_sdpa_parity_plain_and_causal(dtype, qs, ks, vs, rng):
     sdpa_both(rng, dtype, qs, ks, vs, scale=0.3)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("mask_shape", [(5, 7), (2, 1, 5, 7), (1, 3, 1, 7), (1, 7)])
 def test_sdpa_parity_masks_bool_and_float(dtype, mask_shape, rng):
@@ -78,6 +81,7 @@ def test_sdpa_parity_masks_bool_and_float(dtype, mask_shape, rng):
     sdpa_both(rng, dtype, qs, ks, vs, mask=f, scale=0.7)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_sdpa_fully_masked_rows_give_zero_like_torch(dtype, rng):
     m = np.ones((5, 7), dtype=bool)
@@ -89,6 +93,7 @@ def test_sdpa_fully_masked_rows_give_zero_like_torch(dtype, rng):
     sdpa_both(rng, dtype, (2, 5, 8), (2, 7, 8), (2, 7, 4), mask=f)
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("hq,hk", [(4, 2), (6, 3), (4, 1), (4, 4)])
 def test_sdpa_gqa_parity(dtype, hq, hk, rng):
@@ -97,6 +102,7 @@ def test_sdpa_gqa_parity(dtype, hq, hk, rng):
               is_causal=True)  # fmt: skip
 
 
+@needs_torch
 def test_sdpa_learnt_float_mask_gets_torch_gradient(rng):
     q, k, v = (rng.normal(size=s) for s in ((2, 5, 4), (2, 6, 4), (2, 6, 3)))
     m = rng.normal(size=(5, 6))
@@ -190,6 +196,7 @@ def test_sdpa_dropout_uses_autotensor_rng_and_keeps_expectation(rng):
 
 
 # -- hypothesis over shapes ------------------------------------------------------------------
+@needs_torch
 @settings(max_examples=25, deadline=None)
 @given(
     batch=st.sampled_from([(), (2,), (1, 3), (2, 2)]),
@@ -298,6 +305,7 @@ def mha_both(rng, dtype, kw, q_shape, kv_shape=None, call=None, self_attn=True, 
     return am, yo, wo
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch_first", [False, True])
 @pytest.mark.parametrize("need_weights,average", [(True, True), (True, False), (False, True)])
@@ -314,6 +322,7 @@ def test_mha_self_attention_parity(dtype, batch_first, need_weights, average, rn
     )  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize(
     "kw",
@@ -337,6 +346,7 @@ def test_mha_cross_attention_options_parity(dtype, kw, need_weights, rng):
     )  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_mha_unbatched_3d_mask_float_padding_and_causal(dtype, rng):
     kw = dict(embed_dim=6, num_heads=3)
@@ -351,6 +361,7 @@ def test_mha_unbatched_3d_mask_float_padding_and_causal(dtype, rng):
     mha_both(rng, dtype, kw, (5, 2, 6), call=dict(attn_mask=m3, need_weights=False))
 
 
+@needs_torch
 def test_mha_fully_masked_rows_follow_torch_per_path(rng):
     """torch's explicit-softmax path (need_weights) gives NaN for a query whose keys are all
     padded; its SDPA path gives 0. Ours does the same in each case."""
@@ -368,6 +379,7 @@ def test_mha_fully_masked_rows_follow_torch_per_path(rng):
         assert np.isnan(yo[0]).all() == nw
 
 
+@needs_torch
 def test_mha_layout_init_and_repr_like_torch():
     at.manual_seed(0)
     m = nn.MultiheadAttention(16, 4)
@@ -418,6 +430,7 @@ def test_mha_dropout_in_training_only(rng):
     assert not np.allclose(a.detach().numpy(), c.detach().numpy())
 
 
+@needs_torch
 def test_multi_head_attention_forward_functional_matches_module(rng):
     tm = torch.nn.MultiheadAttention(6, 2).double()
     x = rng.normal(size=(4, 2, 6))

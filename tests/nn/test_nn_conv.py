@@ -8,13 +8,12 @@ import math
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 import nn.functional as F
 from autotensor.testing import assert_close
-
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
 
 LAYERS = [
     ("Conv2d", (3, 6, 3), {}),
@@ -40,6 +39,7 @@ def _pair(name: str, args: tuple, kwargs: dict, dtype=np.float64):
     return ours, theirs
 
 
+@needs_torch
 @pytest.mark.parametrize("name,args,kwargs", LAYERS)
 def test_layer_parameters_and_repr_match_torch(name, args, kwargs) -> None:
     ours = getattr(nn, name)(*args, **kwargs)
@@ -51,6 +51,7 @@ def test_layer_parameters_and_repr_match_torch(name, args, kwargs) -> None:
     assert ours.weight.dtype == np.float32
 
 
+@needs_torch
 @pytest.mark.parametrize("name,args,kwargs", LAYERS)
 def test_layer_forward_and_gradients_match_torch(name, args, kwargs, rng) -> None:
     ours, theirs = _pair(name, args, kwargs)
@@ -67,6 +68,7 @@ def test_layer_forward_and_gradients_match_torch(name, args, kwargs, rng) -> Non
         assert_close(p.grad, q.grad.numpy(), rtol=1e-10, atol=1e-10, msg=k)
 
 
+@needs_torch
 @pytest.mark.parametrize(
     "name,args,fan_in",
     [("Conv2d", (16, 32, 3), 16 * 9), ("Conv2d", (8, 64, (5, 3), 1, 0, 1, 4), 2 * 15),
@@ -112,6 +114,7 @@ POOLS = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("name,args,kwargs", POOLS)
 def test_pooling_layers_match_torch(name, args, kwargs, rng) -> None:
     ours, theirs = getattr(nn, name)(*args, **kwargs), getattr(torch.nn, name)(*args, **kwargs)
@@ -128,6 +131,7 @@ def test_pooling_layers_match_torch(name, args, kwargs, rng) -> None:
     assert_close(xa.grad, xt.grad.numpy(), rtol=1e-10, atol=1e-10)
 
 
+@needs_torch
 def test_maxpool_return_indices_layer(rng) -> None:
     x = (rng.permutation(2 * 3 * 6 * 6) * 1.0).reshape(2, 3, 6, 6)
     va, ia = nn.MaxPool2d(2, return_indices=True)(at.tensor(x))
@@ -137,6 +141,7 @@ def test_maxpool_return_indices_layer(rng) -> None:
     assert_close(va, vt.numpy(), rtol=0, atol=0)
 
 
+@needs_torch
 def test_conv_transpose2d_output_size(rng) -> None:
     ours, theirs = _pair("ConvTranspose2d", (3, 2, 3), dict(stride=2, padding=1))
     x = rng.standard_normal((1, 3, 4, 5))
@@ -148,6 +153,7 @@ def test_conv_transpose2d_output_size(rng) -> None:
         ours(at.tensor(x), output_size=(12, 9))
 
 
+@needs_torch
 def test_unbatched_input(rng) -> None:
     ours, theirs = _pair("Conv2d", (3, 4, 3), dict(padding=1))
     x = rng.standard_normal((3, 5, 6))

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 from autotensor.ops.recurrent import _WORKSPACE, GRULayer, LSTMLayer, RNNLayer
 
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-
 TOL = {np.float32: dict(rtol=1e-5, atol=1e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
-TDT = {np.float32: torch.float32, np.float64: torch.float64}
+if torch is not None:  # torch-side definitions of the parity tests
+    TDT = {np.float32: torch.float32, np.float64: torch.float64}
 T, B, I, H = 4, 3, 5, 6  # all different, so a transposed weight cannot go unnoticed
 
 MODES = ["RNN_TANH", "RNN_RELU", "GRU", "LSTM"]
@@ -110,6 +110,7 @@ COMBOS = list(itertools.product(MODES, [1, 2], [False, True], [False, True], [Fa
                                  [True, False]))  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize(
     "mode,layers,bidir,batch_first,with_state,bias",
@@ -125,6 +126,7 @@ def test_matches_torch(mode, layers, bidir, batch_first, with_state, bias, fused
     compare(mode, ours, theirs, x, hx, np.float64, rng)
 
 
+@needs_torch
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("mode", MODES)
 def test_matches_torch_float32(mode, fused, rng):
@@ -137,6 +139,7 @@ def test_matches_torch_float32(mode, fused, rng):
     assert all(p.grad.dtype == np.float32 for p in ours.parameters())
 
 
+@needs_torch
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("layers,bidir,with_state", [(1, False, True), (2, True, False),
                                                      (2, True, True)])  # fmt: skip
@@ -150,6 +153,7 @@ def test_lstm_projection_matches_torch(layers, bidir, with_state, fused, rng):
     compare("LSTM", ours, theirs, x, hx, np.float64, rng)
 
 
+@needs_torch
 @pytest.mark.parametrize("fused", [True, False], ids=["fused", "composed"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("batch_first", [False, True])
@@ -165,6 +169,7 @@ def test_unbatched_input_matches_torch(mode, batch_first, fused, rng):
     assert out[0].shape == (T, 2 * H)
 
 
+@needs_torch
 @settings(max_examples=12, deadline=None)
 @given(
     mode=st.sampled_from(MODES),
@@ -209,6 +214,7 @@ def make_cell(name, dtype=np.float64, bias=True):
     return ours, theirs
 
 
+@needs_torch
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("batched", [True, False])
 @pytest.mark.parametrize("name", CELLS)
@@ -285,6 +291,7 @@ def test_lstm_cell_projection_gradcheck(rng):
 
 
 # -- fused primitives vs the composed reference ----------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("mode", MODES)
 def test_fused_equals_composed_and_primitive_checks(mode, rng):
     """The two implementations agree in float64 (results and gradients), and the fused
@@ -310,6 +317,7 @@ def test_fused_equals_composed_and_primitive_checks(mode, rng):
     assert at.testing.check_function(op) >= 5
 
 
+@needs_torch
 def test_fused_backward_is_first_order_only_composed_is_not(rng):
     """create_graph through the fused layer raises a clear error; fused=False gives second
     derivatives (checked against torch)."""
@@ -329,6 +337,7 @@ def test_fused_backward_is_first_order_only_composed_is_not(rng):
     close(gg, ggt, np.float64, "second derivative")
 
 
+@needs_torch
 def test_overlapping_graphs_and_retain_graph(rng):
     """Work arrays are recycled between calls: two graphs alive at once, a retained graph
     walked twice and a graph released before backward must all keep correct values."""
@@ -352,6 +361,7 @@ def test_overlapping_graphs_and_retain_graph(rng):
     assert _WORKSPACE._bytes <= _WORKSPACE.max_bytes
 
 
+@needs_torch
 def test_inplace_change_of_output_is_detected(rng):
     ours, _ = make("GRU")
     out, h = ours(at.tensor(rng.normal(size=(T, B, I)), requires_grad=True))
@@ -362,6 +372,7 @@ def test_inplace_change_of_output_is_detected(rng):
 
 
 # -- state_dict, stacking, training ----------------------------------------------------------
+@needs_torch
 def test_torch_lstm_state_dict_loads_strict_and_round_trips():
     theirs = torch.nn.LSTM(I, H, num_layers=2, bidirectional=True, batch_first=True)
     ours = nn.LSTM(I, H, num_layers=2, bidirectional=True, batch_first=True)
@@ -379,6 +390,7 @@ def test_torch_lstm_state_dict_loads_strict_and_round_trips():
         ours.load_state_dict(bad, strict=True)
 
 
+@needs_torch
 @pytest.mark.parametrize("mode", MODES)
 def test_parameters_and_init_as_torch(mode):
     ours, theirs = make(mode, num_layers=2, bidirectional=True, bias=False)
@@ -407,17 +419,20 @@ class GRUThenLSTM(nn.Module):
         return self.head(self.lstm(self.gru(x)[0])[0])
 
 
-class TorchGRUThenLSTM(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.gru = torch.nn.GRU(I, H, batch_first=True)
-        self.lstm = torch.nn.LSTM(H, 4, batch_first=True)
-        self.head = torch.nn.Linear(4, 2)
+if torch is not None:  # torch-side definitions of the parity tests
 
-    def forward(self, x):
-        return self.head(self.lstm(self.gru(x)[0])[0])
+    class TorchGRUThenLSTM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = torch.nn.GRU(I, H, batch_first=True)
+            self.lstm = torch.nn.LSTM(H, 4, batch_first=True)
+            self.head = torch.nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.head(self.lstm(self.gru(x)[0])[0])
 
 
+@needs_torch
 def test_gru_feeding_lstm_matches_torch_and_trains(rng):
     torch.manual_seed(3)
     theirs = TorchGRUThenLSTM().double()
@@ -443,6 +458,7 @@ def test_gru_feeding_lstm_matches_torch_and_trains(rng):
     assert losses[-1] < 0.7 * losses[0]
 
 
+@needs_torch
 def test_dropout_between_layers_only_in_training(rng):
     ours, theirs = make("GRU", num_layers=3, dropout=0.5)
     x = rng.normal(size=(T, B, I))
@@ -464,6 +480,7 @@ def test_dropout_between_layers_only_in_training(rng):
 
 
 # -- bad input -------------------------------------------------------------------------------
+@needs_torch
 @pytest.mark.parametrize("mode", ["RNN_TANH", "GRU", "LSTM"])
 def test_bad_input_errors(mode, rng):
     name = "RNN" if "RNN" in mode else mode

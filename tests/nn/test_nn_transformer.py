@@ -8,15 +8,15 @@ import warnings
 
 import numpy as np
 import pytest
+from torch_oracle import needs_torch, torch
 
 import autotensor as at
 import nn
 import nn.functional as F
 
-torch = pytest.importorskip("torch", reason="torch not installed: parity tests skipped")
-
 TOL = {np.float32: dict(rtol=2e-5, atol=2e-6), np.float64: dict(rtol=1e-10, atol=1e-12)}
-TDT = {np.float32: torch.float32, np.float64: torch.float64}
+if torch is not None:  # torch-side definitions of the parity tests
+    TDT = {np.float32: torch.float32, np.float64: torch.float64}
 DTYPES = [np.float32, np.float64]
 
 
@@ -62,6 +62,7 @@ LAYER_OPTS = [
 ]
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kw", LAYER_OPTS)
 def test_encoder_layer_parity(dtype, kw, rng):
@@ -74,6 +75,7 @@ def test_encoder_layer_parity(dtype, kw, rng):
          src_key_padding_mask=kpm)  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kw", LAYER_OPTS)
 def test_decoder_layer_parity(dtype, kw, rng):
@@ -88,6 +90,7 @@ def test_decoder_layer_parity(dtype, kw, rng):
          tgt_mask=mask, memory_key_padding_mask=mkpm)  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("kw", [dict(), dict(norm_first=True, activation="gelu", batch_first=True)])
 def test_transformer_parity_with_masks(dtype, kw, rng):
@@ -106,6 +109,7 @@ def test_transformer_parity_with_masks(dtype, kw, rng):
          src_key_padding_mask=kpm, memory_key_padding_mask=kpm)  # fmt: skip
 
 
+@needs_torch
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_encoder_stack_causal_mask_unbatched_and_callable_activation(dtype, rng):
     with warnings.catch_warnings():
@@ -124,6 +128,7 @@ def test_encoder_stack_causal_mask_unbatched_and_callable_activation(dtype, rng)
     both(dec_t, dec_a, dtype, [rng.normal(size=(4, 8)), rng.normal(size=(5, 8))], rng)
 
 
+@needs_torch
 def test_square_subsequent_mask_and_causal_detection():
     m = nn.Transformer.generate_square_subsequent_mask(4)
     t = torch.nn.Transformer.generate_square_subsequent_mask(4)
@@ -137,6 +142,7 @@ def test_square_subsequent_mask_and_causal_detection():
     assert _detect_is_causal_mask(None, True) is True
 
 
+@needs_torch
 def test_layers_are_deep_copies_with_torch_names_and_init():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
