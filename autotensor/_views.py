@@ -134,6 +134,158 @@ def _history(t: Tensor, data: np.ndarray) -> Tensor:
     return a
 
 
+# -- memory overlap (torch's assert_no_internal_overlap / assert_no_partial_overlap) ---------
+# Writes torch makes without its overlap checks: the same value everywhere, so an expanded
+# tensor (several elements on one memory location) is fine. fill_ with a Tensor value goes
+# through copy_ in torch and is checked; __setitem__ is checked by check_setitem.
+_IDEMPOTENT = frozenset({"zero_", "masked_fill_", "index_fill_", "__setitem__"})
+# Elementwise in-place ops (torch's TensorIterator): an operand that partly overlaps the
+# written tensor is refused; the very same memory (x *= x) is fine.
+_ELEMENTWISE = frozenset({"add_", "sub_", "mul_", "div_", "pow_", "copy_", "clamp_min_",
+                          "clamp_max_"})  # fmt: skip
+_INTERNAL = (
+    "unsupported operation: more than one element of the written-to tensor refers to a single "
+    "memory location. Please clone() the tensor before performing the operation."
+)
+_PARTIAL = (
+    "unsupported operation: some elements of the input tensor and the written-to tensor refer "
+    "to a single memory location. Please clone() the tensor before performing the operation."
+)
+
+
+def has_shared_elements(d: np.ndarray) -> bool:
+    """torch's has_internal_overlap is YES: a stride-0 dim of size > 1 (an expanded dim)."""
+    return d.size > 1 and any(s == 0 and n > 1 for n, s in zip(d.shape, d.strides))
+
+
+def writable(d: np.ndarray, name: str, internal_ok: bool = False) -> np.ndarray:
+    """A writable alias of the read-only array d (an expanded tensor, or a view of one), so an
+    in-place op writes through to the memory it shares, as torch's does. torch refuses the
+    write when two of the written elements share a location (a stride-0 dim of size > 1),
+    unless the op writes one value everywhere (`internal_ok`)."""
+    if not internal_ok and has_shared_elements(d):
+        raise RuntimeError(f"{name}: {_INTERNAL}")
+    w = d.view()
+    try:
+        w.flags.writeable = True
+    except ValueError:  # memory that is read-only at its source (a read-only numpy array)
+        raise RuntimeError(
+            f"{name}: the tensor of shape {tuple(d.shape)} is backed by read-only memory; "
+            f"clone() it first"
+        ) from None
+    return w
+
+
+def writable_data(t: Tensor, name: str, internal_ok: bool = False) -> np.ndarray:
+    """t's array, writable (see `writable`). A numpy scalar (what some reductions give as a
+    0-d result) shares memory with nothing: t takes a 0-d array of it instead."""
+    d = t._data
+    if isinstance(d, np.generic):
+        d = t._data = np.array(d)
+        return d
+    return writable(d, name, internal_ok)
+
+
+def _dense(a: np.ndarray) -> bool:
+    """torch's is_non_overlapping_and_dense: some order of the dims is C-contiguous."""
+    expected = a.itemsize
+    for n, s in sorted(((n, s) for n, s in zip(a.shape, a.strides) if n != 1),
+                       key=lambda p: p[1]):  # fmt: skip
+        if s != expected:
+            return False
+        expected *= n
+    return True
+
+
+def overlap(a: np.ndarray, b: np.ndarray, same: bool = False) -> str:
+    """torch's get_overlap_status of two arrays: "no", "full" (the same elements in the same
+    layout), "partial", or "too_hard" (one is not dense: torch does not look further).
+    `same`: the two are one tensor (full, even when empty)."""
+    if same:
+        return "full"
+    if a.size == 0 or b.size == 0:
+        return "no"
+    if (a.base is None and b.base is None and a is not b) or not np.may_share_memory(a, b):
+        return "no"
+    if not (_dense(a) and _dense(b)):
+        return "too_hard"
+    lo_a, hi_a = np.lib.array_utils.byte_bounds(a)
+    lo_b, hi_b = np.lib.array_utils.byte_bounds(b)
+    if lo_a == lo_b and hi_a == hi_b:
+        return "full" if a.strides == b.strides else "partial"
+    return "partial" if lo_a < hi_b and lo_b < hi_a else "no"
+
+
+def check_overlap(d: np.ndarray, src: np.ndarray, name: str, same: bool = False,
+                  full_ok: bool = True) -> None:  # fmt: skip
+    """Refuse to write d from an operand src that shares some of its memory (torch's
+    assert_no_partial_overlap; with full_ok=False, index_put's assert_no_overlap)."""
+    if src.__class__ is not np.ndarray or (d.base is None and src.base is None and not same
+                                           and d is not src):  # fmt: skip
+        return
+    status = overlap(d, src, same)
+    if status == "partial" or (status == "full" and not full_ok):
+        raise RuntimeError(f"{name}: {_PARTIAL}")
+
+
+def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
+    """torch's memory checks for t[index] = value (index with arrays for tensors). torch
+    writes a basic index (ints, slices) with copy_ into the region t[index] (refused when the
+    region has shared elements, or partly overlaps the value); an advanced index with
+    index_put_ (no check of t itself, but the value must not overlap what is written), or,
+    for a single mask and a one-element value, with masked_fill_ (no checks).
+
+    True when it made the write itself: a basic index into an expanded tensor is written as
+    torch does, in place on the view t[index], so that only that region is rebased."""
+    items = index if isinstance(index, tuple) else (index,)
+    adv = [i for i in items if ops.movement._is_advanced(i)]
+    d = t._data
+    src = value._data if isinstance(value, Tensor) else None
+    if not adv:
+        if not d.flags.writeable and has_shared_elements(d):
+            region = d[index]
+            if has_shared_elements(region):
+                raise RuntimeError(f"__setitem__: {_INTERNAL}")
+            sub = t[index]
+            if isinstance(value, Tensor):
+                sub.copy_(value if value.ndim <= sub.ndim else value.reshape(sub.shape))
+            else:
+                sub.fill_(value)
+            return True
+        if src is None or src.ndim == 0 and np.ndim(d[index]) != 0:
+            return False  # a 0-d value is written with fill_, which clones an alias first
+        region = d[index]
+        if src.shape != region.shape:
+            k = 0
+            while k < src.ndim and src.shape[k] == 1:  # torch drops leading 1s, then expands
+                k += 1
+            src = src.reshape(src.shape[k:])
+            if src.shape != region.shape:
+                try:
+                    src = np.broadcast_to(src, region.shape)
+                except ValueError:
+                    return False  # the write itself names the shape mismatch
+        check_overlap(region, src, "__setitem__", value is t)
+        return False
+    if src is None or ops.movement.is_masked_fill(adv, src):
+        return False  # (masked_fill_: no checks)
+    basic = []
+    for i in items:
+        if ops.movement._is_advanced(i):
+            a = np.asarray(i)
+            basic += [slice(None)] * (a.ndim if a.dtype == np.bool_ else 1)
+        else:
+            basic.append(i)
+    try:
+        region = d[tuple(basic)]
+    except IndexError:
+        return False  # the write names the bad index
+    # torch's index_put_ writes into t itself when the basic part of the index is trivial
+    same = value is t and all(i == slice(None) or i is Ellipsis for i in basic)
+    check_overlap(region, src, "__setitem__", same, full_ok=False)
+    return False
+
+
 # -- in-place operations ---------------------------------------------------------------------
 def inplace(
     t: Tensor,
@@ -148,6 +300,12 @@ def inplace(
     fn(x) computes the new value out of place (recorded when a graph is); `ufunc`/`fast`, when
     given, write it straight into the array when no graph is recorded. `other` is the operand
     whose requires_grad matters (or None)."""
+    d = t._data
+    if not d.flags.writeable:  # an expanded tensor (Note [In-place]: memory overlap)
+        d = writable_data(t, name, internal_ok=name in _IDEMPOTENT
+                          or (name == "fill_" and not isinstance(other, Tensor)))  # fmt: skip
+    if other.__class__ is Tensor and name in _ELEMENTWISE:
+        check_overlap(d, other._data, name, t is other)
     info = t._view
     if _state.enabled:
         base = None if info is None else info.base
@@ -158,6 +316,8 @@ def inplace(
                 f"an out-of-place op"
             )
         other_rg = isinstance(other, Tensor) and other.requires_grad
+        if other_rg and name == "copy_" and d.dtype.kind not in "fc":
+            other_rg = False  # torch's copy_: nothing differentiable to record into an int
         base_rg = base is not None and base.requires_grad
         if info is not None and info.created_without_grad and (base_rg or other_rg):
             raise RuntimeError(
@@ -184,21 +344,16 @@ def inplace(
                     f"views. Such functions do not allow the output views to be modified "
                     f"inplace. You should replace the inplace operation by an out-of-place one."
                 )
-            return _record_inplace(t, fn, info, name)
-    _write_inplace(t, fn, other, name, ufunc, fast)
+            return _record_inplace(d, t, fn, info, name, fast)
+    _write_inplace(d, t, fn, other, name, ufunc, fast)
     t._vc[0] += 1
     return t
 
 
-def _write_inplace(t: Tensor, fn: Any, other: Any, name: str, ufunc: Any, fast: Any) -> None:
-    """No graph is recorded: write the new value into t's array (its views see it)."""
-    d = t._data
-    if not d.flags.writeable:
-        raise RuntimeError(
-            f"{name}: unsupported operation: the tensor of shape {tuple(d.shape)} is a "
-            f"broadcast (expanded) view, in which more than one element refers to the same "
-            f"memory location; clone() it first"
-        )
+def _write_inplace(d: np.ndarray, t: Tensor, fn: Any, other: Any, name: str, ufunc: Any,
+                   fast: Any) -> None:  # fmt: skip
+    """No graph is recorded: write the new value into d, t's (writable) array; its views see
+    it."""
     if ufunc is not None:
         if d.dtype.kind in "biu":
             # torch refuses to write a float result into an integer/bool tensor (int.add_(0.5),
@@ -225,6 +380,8 @@ def _write_inplace(t: Tensor, fn: Any, other: Any, name: str, ufunc: Any, fast: 
             out = fn(t)
         finally:
             _state.enabled = prev
+        if out._data.dtype != d.dtype:  # int.clamp_(max=0.5), bool.pow_(2): torch refuses
+            dtypes.check_inplace(name, out._data.dtype, d.dtype)
         _copy_into(d, out._data, name)
 
 
@@ -238,17 +395,26 @@ def _copy_into(d: np.ndarray, value: np.ndarray, name: str) -> None:
 
 
 def _record_inplace(
-    t: Tensor, fn: Callable[[Tensor], Tensor], info: ViewOf | None, name: str
+    d: np.ndarray,
+    t: Tensor,
+    fn: Callable[[Tensor], Tensor],
+    info: ViewOf | None,
+    name: str,
+    fast: Callable[[np.ndarray], Any] | None = None,
 ) -> Tensor:
-    """The in-place op while a graph is recorded: see the module docstring."""
-    d = t._data
-    if not d.flags.writeable:
-        _write_inplace(t, fn, None, name, None, None)  # raises
+    """The in-place op while a graph is recorded (d: t's array, writable): see the module
+    docstring."""
     out = fn(_history(t, d.copy()))  # the snapshot keeps the old value for fn's node
     if out._data.dtype != d.dtype:
         dtypes.check_inplace(name, out._data.dtype, d.dtype)
         out = out.to(d.dtype)
-    _copy_into(d, out._data, name)
+    # an expanded view (a fill_ or setitem on it): elements share memory, so the new value
+    # reaches the memory through the base's new value below, not element by element
+    shared = info is not None and has_shared_elements(d)
+    if shared:  # the write itself, as without a graph (fill_, an index_put_)
+        _write_inplace(d, t, fn, None, name, None, fast)
+    else:
+        _copy_into(d, out._data, name)
     t._vc[0] += 1
     if info is None:
         t.grad_fn, t._output_nr, t.requires_grad = out.grad_fn, out._output_nr, out.requires_grad

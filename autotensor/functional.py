@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autotensor import dtypes, ops
+from autotensor import _views, dtypes, ops
 from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import Tensor, _new, _operands, as_tensor
 
@@ -51,7 +51,10 @@ def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
     target = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
     if target == x.shape:
         return x
-    return ops.BroadcastTo.apply(x, target)
+    out = ops.BroadcastTo.apply(x, target)
+    # a view of x (Note [Views]); BroadcastTo itself is not marked, as the broadcasting in
+    # front of binary ops (Note [Broadcasting]) never writes
+    return out if out._view is not None else _views.mark_view(out, x, ops.BroadcastTo, target)
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:

@@ -478,9 +478,16 @@ class Tensor:
             t = _nograd_binary(np.true_divide, other, self._data)
             if t is not None:
                 return t
+        if other.__class__ is float or other.__class__ is int:
+            # torch's number / tensor is reciprocal(tensor) * number: the node keeps the
+            # reciprocal, not the tensor (an in-place change of the tensor is then fine)
+            return ops.elementwise.Reciprocal.apply(_floating(self)) * other
         return ops.Div.apply(*_operands(self, other, True, floats=True))
 
     def __pow__(self, other: Any) -> Tensor:
+        if other.__class__ is bool and self._data.dtype == np.bool_:
+            # torch: a bool tensor ** True is a copy, ** False all True (no pow kernel runs)
+            return self.clone() if other else _new(np.ones(self._data.shape, np.bool_))
         if isinstance(other, Tensor) and other.dtype == dtypes.bool_ and self.dtype.kind == "f":
             # a bool exponent is not promoted: its backward then refuses `exponent - 1` with
             # torch's error, as torch's does
@@ -715,7 +722,7 @@ class Tensor:
         return ops.ReLU.apply(self)
 
     def reciprocal(self) -> Tensor:
-        return ops.Pow.apply(_floating(self), -1.0)  # Pow saves its result, as torch's rule
+        return ops.elementwise.Reciprocal.apply(_floating(self))
 
     def sign(self) -> Tensor:
         return ops.Sign.apply(self)
@@ -914,8 +921,10 @@ class Tensor:
 
     def repeat(self, *sizes: Any) -> Tensor:
         out = F.repeat(self, _size(sizes))
-        # repeat always copies (torch): all-ones sizes would otherwise give back a view
-        return out.clone() if np.may_share_memory(out._data, self._data) else out
+        # repeat always copies (torch): all-ones sizes would otherwise give back a view, and an
+        # empty result a read-only one
+        copy = np.may_share_memory(out._data, self._data) or not out._data.flags.writeable
+        return out.clone() if copy else out
 
     def flip(self, *dims: Any) -> Tensor:
         return ops.Flip.apply(self, dims=_size(dims))
@@ -953,6 +962,8 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         index = _index(index, self)
+        if _views.check_setitem(self, index, value):  # torch's memory-overlap rules
+            return
         _inplace(self, lambda x: F.index_put(x, index, value), value, "__setitem__",
                  fast=lambda d: _write(d, index, value))  # fmt: skip
 

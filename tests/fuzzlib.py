@@ -31,6 +31,10 @@ import numpy as np
 # Deliberate differences from torch, by kind of mismatch (or failure key "op:kind"); kept
 # short, each with its reason in docs/design.md ("Deliberate differences from torch").
 DELIBERATE: dict[str, str] = {
+    "nonfloat_requires_grad": "torch marks an integer or bool tensor as requiring grad after "
+    "fill_, index_put_ or a setitem with a 0-d value writes a value that requires grad into it; "
+    "almost every later use of it then fails inside torch ('Autograd not support dtype', an "
+    "internal assert in backward). autotensor keeps it a constant, as torch's copy_ does",
     "saved_version": "torch's backward formula saved a tensor that autotensor's rule does not "
     "use (a norm's result, clamp's tensor bounds), so only torch refuses the backward after "
     "an in-place change of it; autotensor's gradient is the correct one",
@@ -74,7 +78,8 @@ class Program:
         lines = ["import numpy as np", "import torch  # or: import autotensor as torch",
                  "import torch.nn.functional as F"]  # fmt: skip
         for name, a in self.inputs.items():
-            lines.append(f"{name} = np.array({a.tolist()!r}, dtype=np.{a.dtype})")
+            shape = f".reshape({a.shape})" if a.size == 0 and a.ndim != 1 else ""
+            lines.append(f"{name} = np.array({a.tolist()!r}, dtype=np.{a.dtype}){shape}")
         lines += [s.code for s in self.stmts]
         return "\n".join(lines)
 
@@ -191,7 +196,10 @@ def _compare_value(name: str, tv: Any, av: Any, torch: Any, at: Any,
     if td != ad:
         return "dtype", f"{name}: torch {td} vs {ad}"
     if bool(tv.requires_grad) != bool(av.requires_grad):
-        return "requires_grad", f"{name}: torch {tv.requires_grad} vs {av.requires_grad}"
+        kind = "requires_grad"
+        if tv.requires_grad and not td.startswith(("float", "complex")):
+            kind = "nonfloat_requires_grad"  # DELIBERATE: torch marks an int/bool tensor
+        return kind, f"{name}: torch {tv.requires_grad} vs {av.requires_grad} ({td})"
     d = _close(_array(tv), _array(av), _coarser(td, tol))
     if d:
         return "value", f"{name} {td}{tuple(tv.shape)} {d}"

@@ -341,3 +341,138 @@ def test_prod_gradients_with_zeros_and_infinities() -> None:
 )  # fmt: skip
 def test_saved_results_modified_in_place_refuse_backward(lines: str) -> None:
     agree("x = torch.tensor([0.5, 1.5, -1.0], requires_grad=True)\n" + lines)
+
+
+# -- memory overlap: expanded tensors and operands that share memory with the written one ---
+@pytest.mark.parametrize(
+    "write",
+    ["e.zero_()", "e.fill_(2)", "e[0] = 5", "e[0, 1] = 5", "e[torch.tensor([0])] = 5",
+     "e[e > 0] = 5", "e[0].mul_(2)", "e[1, 2].add_(torch.tensor(1.5))", "e[0] += 1"],
+)  # fmt: skip
+def test_inplace_on_an_expanded_tensor_writes_through(write: str) -> None:
+    """An expanded tensor is written through to the memory it shares (its base sees it),
+    as torch does, where the written elements do not share a location."""
+    agree(f"x = torch.tensor([0.0, 1.0, 2.0])\ne = x.expand(2, 3)\n{write}\ny = x * 1")
+    agree(f"x = torch.zeros(3)\ne = x.expand(0, 3)\n{write.replace('e[0', 'e[:')}")
+
+
+@pytest.mark.parametrize(
+    "write", ["e.mul_(2)", "e.add_(1)", "e.copy_(torch.ones(2, 3))", "e.clamp_(0, 1)",
+              "e.pow_(2)", "e[:, 0] = 5", "e[:, 1:2].mul_(2)", "e.fill_(torch.tensor(2.0))"],
+)  # fmt: skip
+def test_inplace_on_shared_elements_of_an_expanded_tensor_raises(write: str) -> None:
+    raises_alike(f"x = torch.tensor([0.0, 1.0, 2.0])\ne = x.expand(2, 3)\n{write}",
+                 RuntimeError, "more than one element of the written-to tensor")  # fmt: skip
+
+
+def test_inplace_on_an_expanded_view_while_recording() -> None:
+    """e = x.expand(...) of a tensor that requires grad: a setitem writes x (CopySlices on the
+    written row); a fill_ of the whole expanded view makes torch's backward refuse."""
+    agree("w = torch.tensor([1.0, 2.0], requires_grad=True)\nx = w * 1\ne = x.expand(3, 2)\n"
+          "e[0] = torch.tensor(7.0)\ny = x * 1")  # fmt: skip
+    agree("w = torch.tensor([1.0, 2.0], requires_grad=True)\nx = w * 1\ne = x.expand(3, 2)\n"
+          "e[1, 0] = w[1] * 3\ny = x * 1")  # fmt: skip
+    agree("w = torch.tensor([1.0, 2.0], requires_grad=True)\nx = w * 1\ne = x.expand(3, 2)\n"
+          "e.fill_(3)\ny = e * 1")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["x *= x[0]", "x[1:] *= x[:2]", "x[1:].copy_(x[:2])", "x[1:] = x[:2]",
+     "x[torch.tensor([1, 2])] = x[:2]", "x[torch.tensor([0, 1, 2])] = x",
+     "x[torch.tensor([0, 1, 2])] = x[0]", "x.pow_(x[0])", "x.view(3, 1).mul_(x)",
+     "x[:2] += x[1:]"],
+)  # fmt: skip
+def test_inplace_from_partly_overlapping_memory_raises(write: str) -> None:
+    raises_alike(f"x = torch.arange(3.0)\n{write}", RuntimeError,
+                 "some elements of the input tensor and the written-to tensor")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["x *= x", "x[::2] *= x[1::2]", "x.copy_(x)", "x[0:1].copy_(x[1:2])", "x[1] = x[0]",
+     "x[[]] = x[:0]", "x[x > 0] = x[0]", "x.fill_(x[0])", "x.masked_fill_(x > 0, x[0])",
+     "x[torch.tensor([1, 2])] = x[torch.tensor([0, 1])]"],
+)  # fmt: skip
+def test_inplace_from_the_same_or_disjoint_memory_is_allowed(write: str) -> None:
+    agree(f"x = torch.arange(3.0)\n{write}")
+
+
+def test_no_grad_inplace_refuses_results_it_cannot_hold() -> None:
+    """clamp_ and pow_ (no fast ufunc path) refuse a result that does not fit the dtype."""
+    raises_alike("x = torch.tensor([-3, 1])\nx.clamp_(max=1.0)", RuntimeError,
+                 "result type Float can't be cast to the desired output type Long")  # fmt: skip
+    raises_alike("x = torch.tensor([True, False])\nx.pow_(torch.tensor(-2))", RuntimeError,
+                 "can't be cast to the desired output type Bool")  # fmt: skip
+    agree("x = torch.tensor([-3, 1])\nx.clamp_(max=0)")
+
+
+def test_repeat_of_an_empty_tensor_is_a_writable_copy() -> None:
+    agree("x = torch.zeros(0, 3)\ny = x.repeat((2, 1, 1))\ny.mul_(2)\ny[0] = 1.5")
+    agree("x = torch.zeros(0, 3, requires_grad=True)\ny = x.repeat((2, 1, 1))\n"
+          "y[torch.tensor([1, 1]), torch.tensor([], dtype=torch.int64), 1] = y.sum()")  # fmt: skip
+
+
+def test_index_put_dtypes_with_one_mask_and_one_element() -> None:
+    """A single mask and a one-element value: torch's masked_fill path, which casts."""
+    agree("x = torch.zeros(3)\nx[torch.tensor([False, True, False])] = torch.tensor([1])")
+    agree("x = torch.zeros(3, 2, dtype=torch.int64)\nx[x >= 0] = torch.tensor([1.5])")
+    agree("x = torch.zeros(3)\nx[x >= 0] = torch.tensor([[7.0]])")
+    agree("x = torch.zeros(3, 2)\nx[:, torch.tensor([True, False])] = torch.tensor(2)")
+    raises_alike(
+        "x = torch.zeros(3)\nx[torch.tensor([0, 1])] = torch.tensor([1, 2])",
+        RuntimeError,
+        "Index put requires the source and destination dtypes match",
+    )
+
+
+def test_index_put_checks_index_shapes_before_dtypes() -> None:
+    raises_alike(
+        "x = torch.zeros(0, 1, dtype=torch.int64)\n"
+        "x[torch.tensor([], dtype=torch.int64), [-1, 0, -1]] = torch.tensor(1.5)",
+        IndexError,
+        "shape mismatch: indexing tensors could not be broadcast",
+    )
+
+
+def test_copy_into_an_integer_view_records_nothing() -> None:
+    """copy_ into an integer tensor has nothing to differentiate: torch records no node, so
+    even one of several views (split) may be written from a tensor that requires grad."""
+    agree("w = torch.tensor([[1.5]], requires_grad=True)\nx = torch.tensor([[3]])\n"
+          "v = x.split(2, dim=-1)[-1]\nv.copy_(w * 2)")  # fmt: skip
+    agree("w = torch.tensor(1.5, requires_grad=True)\nx = torch.tensor([1, 2, 3])\n"
+          "x[0] = w\nx[1:].copy_(w)")  # fmt: skip
+
+
+def test_bool_tensor_to_a_python_bool_power() -> None:
+    agree("y = torch.tensor([True, False]) ** True\nz = torch.tensor([True, False]) ** False")
+    agree("y = torch.zeros(0, dtype=torch.bool) ** True\nx = torch.tensor([True])\nx.pow_(True)")
+
+
+@pytest.mark.parametrize(
+    "lines",
+    ["y = x ** 1e-3\ny[:] = 2", "y = -1 / x\nx2 = x * 1\nz = 2.0 / x2\nx2 += 1",
+     "x2 = x * 1\ny = torch.div(x2, torch.tensor(1e-3), rounding_mode='trunc')\nx2[:1] = 0",
+     "x2 = x * 1\ny = x2 % torch.tensor(0.7)\nx2.mul_(2)",
+     "x2 = x.double()\ny = x2 @ torch.tensor([1.5, 2.0, 0.5], dtype=torch.float64)\nx2.fill_(0)"],
+)  # fmt: skip
+def test_inputs_torch_does_not_save_may_change_in_place(lines: str) -> None:
+    """torch saves an input only for the gradients that use it (pow by a number: its base, not
+    its result; number / x: the reciprocal; div with rounding and %: the divisor; mm: each
+    operand for the other's gradient), so changing the others in place is fine."""
+    agree("x = torch.tensor([0.5, 1.5, -1.0], requires_grad=True)\n" + lines)
+
+
+def test_reciprocal_and_division_at_special_points() -> None:
+    agree("x = torch.tensor([0.0, -0.0, 2.0, -0.5, float('inf'), -float('inf'), float('nan')],"
+          " requires_grad=True)\ny = x.reciprocal()\nz = 2.0 / x\nr = x.rsqrt()")  # fmt: skip
+
+
+def test_signed_zeros_survive_relu_clamp_maximum_and_remainder() -> None:
+    """torch keeps x's own -0.0 at a tie (relu, clamp, maximum) and gives +0.0 for 0 % -y;
+    a reciprocal shows the sign."""
+    agree("x = torch.tensor([-0.0, 0.0, -1.0, 2.0], requires_grad=True)\n"
+          "a = 1 / x.relu()\nb = 1 / x.clamp(0, 1)\nc = 1 / torch.maximum(x, torch.tensor(0.0))\n"
+          "d = 1 / torch.minimum(-x, torch.tensor(0.0))")  # fmt: skip
+    agree("x = torch.tensor([0.0, -0.0, 1.0, -1.0, 5.5])\n"
+          "y = 1 / (x % torch.tensor([-0.53, 0.53, -1.0, 1.0, 2.0]))")  # fmt: skip

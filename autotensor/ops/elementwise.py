@@ -180,7 +180,8 @@ class Pow(Function):
     def forward(ctx, x, y):
         dtypes.check_supported("pow", _dtype(x, y))  # the base's (a bool exponent is fine)
         out = _int_power(x, y) if _dtype(x, y).kind in "iu" else np.power(x, y)
-        ctx.save_for_backward(x, y, out)
+        # the output only for the exponent's gradient (torch's pow saves it only then)
+        ctx.save_for_backward(x, y, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
@@ -256,7 +257,7 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return np.maximum(x, y)
+        return np.maximum(y, x)  # numpy returns its 2nd operand at a tie: x's -0.0 (torch)
 
     @staticmethod
     def backward(ctx, g):
@@ -279,7 +280,7 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return np.minimum(x, y)
+        return np.minimum(y, x)  # numpy returns its 2nd operand at a tie: x's -0.0 (torch)
 
     @staticmethod
     def backward(ctx, g):
@@ -437,6 +438,28 @@ class Rsqrt(Function):
         return _unary_samples(rng, 0.5, 2.0)
 
 
+class Reciprocal(Function):
+    """out = 1 / x (IEEE: 1 / -0.0 is -inf);  dx = -g out**2 (torch's rule, on the output)."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.reciprocal(x)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return -g * (out * out)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _unary_samples(rng, 0.5, 2.0)
+        yield from _unary_samples(rng, -2.0, -0.5)
+
+
 class Sin(Function):
     """out = sin(x);  dx = g cos(x)."""
 
@@ -521,7 +544,7 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("relu", x.dtype)
-        out = np.maximum(x, 0)
+        out = np.maximum(0, x)  # x's own zero at a tie: relu(-0.0) is -0.0 (torch)
         ctx.save_for_backward(out)
         return out
 
@@ -596,7 +619,9 @@ class Clamp(Function):
     def forward(ctx, x, min=None, max=None):
         ctx.save_for_backward(x)
         ctx.lo, ctx.hi = min, max
-        return np.clip(x, min, max)
+        # max then min, each keeping x's own zero at a tie (torch's clamp(-0.0, min=0) is -0.0)
+        out = x if min is None else np.maximum(min, x)
+        return out if max is None else np.minimum(max, out)
 
     @staticmethod
     def backward(ctx, g):
@@ -749,10 +774,13 @@ class FloorDivide(Function):
         base = np.asarray(x if isinstance(x, np.ndarray) else y, dtype=_dtype(x, y))
         dtypes.check_supported("floor_divide", base.dtype)
         ctx.mode = mode
-        if isinstance(x, (np.ndarray, np.generic)) and isinstance(y, (np.ndarray, np.generic)):
-            # unused by the rule, but torch saves both tensors (not for a Python-number
-            # divisor): an in-place change of either before backward is refused alike
-            ctx.save_for_backward(x, y)
+        if (mode != "floor_divide" and isinstance(x, (np.ndarray, np.generic))
+                and isinstance(y, (np.ndarray, np.generic))):  # fmt: skip
+            # unused by the rule, but torch's div saves the divisor for either gradient and
+            # the dividend for the divisor's (not for a Python number, nor for `//`, which
+            # has no derivative): an in-place change of one of those is refused alike
+            need = ctx.needs_input_grad
+            ctx.save_for_backward(x if need[1] else None, y)
         if base.dtype.kind in "iu":
             _int_zero_division(x, y)
             if mode == "trunc":  # C division: the quotient of the magnitudes, signed
@@ -788,14 +816,20 @@ class Remainder(Function):
         dtypes.check_supported("remainder", base.dtype)
         if base.dtype.kind in "iu":
             _int_zero_division(x, y)
-        ctx.save_for_backward(x, y)
-        return np.mod(x, y)
+        if ctx.needs_input_grad[1]:  # only the divisor's gradient uses them (as torch)
+            ctx.save_for_backward(x, y)
+        if base.dtype.kind != "f":
+            return np.mod(x, y)
+        # torch: fmod, then + y where the signs differ; a zero stays +0.0 (numpy's mod gives
+        # 0 % -1 = -0.0, Python's rule)
+        m = np.fmod(x, y)
+        return np.where((m != 0) & ((np.asarray(y) < 0) != (m < 0)), m + y, m)
 
     @staticmethod
     def backward(ctx, g):
-        x, y = ctx.saved_tensors
         gy = None
         if ctx.needs_input_grad[1]:
+            x, y = ctx.saved_tensors
             q = np.floor_divide(getattr(x, "_data", x), getattr(y, "_data", y))
             gy = g * _new(np.asarray(-q, dtype=g._data.dtype))
         return (g if ctx.needs_input_grad[0] else None), gy

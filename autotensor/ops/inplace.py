@@ -46,12 +46,26 @@ class CopySlices(Function):
             region = replay(_new(out), steps)._data
         if region.base is None and region is not out:
             raise RuntimeError("CopySlices: the view steps do not give a view of the base")
+        ctx.shared = region.size > 1 and any(
+            s == 0 and n > 1 for n, s in zip(region.shape, region.strides)
+        )  # an expanded region: several of its elements are one element of the base
+        if not region.flags.writeable:  # through an expand (autotensor._views.writable)
+            region = region.view()
+            region.flags.writeable = True
         np.copyto(region, value, casting="unsafe")
         return out
 
     @staticmethod
     def backward(ctx, g):
         steps = ctx.steps
+        if ctx.shared:
+            # torch writes the view's gradient into that region of the base's: refused when
+            # the region is an expanded one, whose elements share memory
+            raise RuntimeError(
+                "CopySlices: unsupported operation: more than one element of the written-to "
+                "tensor refers to a single memory location. Please clone() the tensor before "
+                "performing the operation."
+            )
         gv = replay(g, steps) if ctx.needs_input_grad[1] else None
         if ctx.needs_input_grad[0]:
             hole = _new(np.zeros(replay(g.detach(), steps).shape, g.dtype))

@@ -34,7 +34,10 @@ class MatMul(Function):
             )
         if x.size and y.size:  # after the shapes, as torch checks them; empty ones pass
             dtypes.check_supported("matmul", x.dtype)
-        ctx.save_for_backward(x, y)
+        # each operand only for the other's gradient (as torch's mm saves them)
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(x if need[1] else None, y if need[0] else None)
+        ctx.shapes = (x.shape, y.shape)
         return np.matmul(x, y)
 
     @staticmethod
@@ -42,15 +45,16 @@ class MatMul(Function):
         from autotensor.functional import sum_to
 
         x, y = ctx.saved_tensors
+        xshape, yshape = ctx.shapes
         gx = gy = None
         if ctx.needs_input_grad[0]:
             gx = MatMul.apply(g, y.transpose(-1, -2))
-            if gx.shape != x.shape:
-                gx = sum_to(gx, x.shape)
+            if gx.shape != xshape:
+                gx = sum_to(gx, xshape)
         if ctx.needs_input_grad[1]:
             gy = MatMul.apply(x.transpose(-1, -2), g)
-            if gy.shape != y.shape:
-                gy = sum_to(gy, y.shape)
+            if gy.shape != yshape:
+                gy = sum_to(gy, yshape)
         return gx, gy
 
     @staticmethod

@@ -179,15 +179,15 @@ def take(x: np.ndarray, index) -> np.ndarray:
 
 def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
     """torch's index_put (an index with integer arrays or masks) takes a value tensor only of
-    the destination's dtype; basic indexing casts (copy_), and so does a mask with a 0-d
-    value (masked_fill)."""
+    the destination's dtype; basic indexing casts (copy_), and so does a single mask with a
+    one-element value, which torch writes with masked_fill."""
     vd = getattr(value, "dtype", None)
     if vd is None or vd == out_dtype:
         return
     items = index if isinstance(index, tuple) else (index,)
     adv = [i for i in items if _is_advanced(i)]
-    masks_only = all(np.asarray(i).dtype == np.bool_ for i in adv)
-    if adv and not (masks_only and np.ndim(value) == 0):
+    if adv and not is_masked_fill(adv, value):
+        _check_index_shapes(adv)  # torch broadcasts the indices before it looks at dtypes
         raise RuntimeError(
             f"Index put requires the source and destination dtypes match, got "
             f"{dtypes.torch_name(out_dtype)} for the destination and {dtypes.torch_name(vd)} for "
@@ -195,8 +195,35 @@ def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
         )
 
 
+def _check_index_shapes(adv: list) -> None:
+    """IndexError when the index arrays (a mask counts as one array per dim) do not broadcast
+    together."""
+    shapes: list[tuple] = []
+    for i in adv:
+        a = np.asarray(i)
+        shapes += [(int(a.sum()),)] * a.ndim if a.dtype == np.bool_ else [a.shape]
+    try:
+        np.broadcast_shapes(*shapes)
+    except ValueError:
+        raise IndexError(
+            "shape mismatch: indexing tensors could not be broadcast together with shapes "
+            + ", ".join(str(list(sh)) for sh in shapes)
+        ) from None
+
+
+def is_masked_fill(adv: list, value) -> bool:
+    """torch writes x[mask] = v with masked_fill when the index has one advanced part, a bool
+    mask, and v has one element (of any shape and dtype)."""
+    size = value._data.size if hasattr(value, "_data") else np.size(value)
+    return len(adv) == 1 and np.asarray(adv[0]).dtype == np.bool_ and size == 1
+
+
 def put(out: np.ndarray, index, value) -> None:
     """out[index] = value with torch's index semantics (Note [Index order])."""
+    if np.ndim(value) and np.size(value) == 1:
+        items = index if isinstance(index, tuple) else (index,)
+        if is_masked_fill([i for i in items if _is_advanced(i)], value):
+            value = np.reshape(value, ())  # masked_fill takes the one element, any shape
     steps = torch_steps(index)
     if steps is None:
         out[index] = value
