@@ -39,12 +39,16 @@ def _keep(cond: np.ndarray, g: Tensor) -> Tensor:
     if cond.all():
         return g
     d = g._data
-    if not _grad_state.enabled and d.dtype.kind == "f" and d.shape == cond.shape:
+    if not _grad_state.enabled and d.dtype.kind == "f" and _same_shape(cond, d):
         return _new(_select(cond, d))  # a plain backward: nothing to record
     return Where.apply(cond, g, 0.0)
 
 
 _BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def _same_shape(cond: Any, d: np.ndarray) -> bool:
+    return cond.__class__ is np.ndarray and cond.shape == d.shape  # not a numpy bool scalar
 
 
 def _select(cond: np.ndarray, d: np.ndarray) -> np.ndarray:
