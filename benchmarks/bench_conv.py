@@ -156,7 +156,8 @@ def layer_pair(make: Callable, shape: tuple, rng: np.random.Generator,
 
 def floor_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
     """conv_fwd_bwd's numpy work without autograd: per chunk of images the im2col gather and
-    W @ cols, then per chunk the gather again and g @ cols^T, and the sum over images."""
+    W @ cols, then per chunk the gather again and g @ cols^T (or cols @ g^T), and the sum
+    over images."""
     from autotensor.ops.conv import _chunks, _empty, _wide_rows, as_window
 
     _, theirs = layer_pair(lambda m: m.Conv2d(3, 64, 3, padding=1), (32, 3, 32, 32), rng, False)
@@ -167,14 +168,17 @@ def floor_pair(rng: np.random.Generator) -> tuple[Callable, Callable]:
     rows = _wide_rows(64, 28)
     # Preallocated and 64-byte aligned, as the primitive aligns its own (see _ALIGN there)
     out = _empty((32, 64, 1024), np.float32)
-    acc = _empty((32, 64, rows), np.float32)
+    acc = _empty((32, 64, rows) if rows else (32, 28, 64), np.float32)
 
     def ours():
         for s, cols in _chunks(x, win, True, rows):
             np.matmul(w2, cols[:, :28], out=out[s : s + cols.shape[0]])
         for s, cols in _chunks(x, win, True, rows):
             e = s + cols.shape[0]
-            np.matmul(g[s:e], cols.transpose(0, 2, 1), out=acc[s:e])
+            if rows:  # the orientation the primitive picks (see _wide_rows)
+                np.matmul(g[s:e], cols.transpose(0, 2, 1), out=acc[s:e])
+            else:
+                np.matmul(cols, g[s:e].transpose(0, 2, 1), out=acc[s:e])
         acc.sum(0)
 
     return ours, theirs

@@ -127,11 +127,22 @@ def test_conv2d_unbatched_input_is_accepted(rng) -> None:
 
 
 @needs_torch
-def test_conv2d_wide_rows(rng) -> None:
+@pytest.mark.parametrize("avx512", [True, False])
+def test_conv2d_wide_rows(avx512, rng, monkeypatch) -> None:
+    """Both orientations of the weight-gradient product (ops.conv._wide_rows picks by the
+    BLAS kernels), on a layer where the AVX-512 rule takes the padded 'wide' one."""
+    from autotensor.ops import conv as ops_conv
+
+    monkeypatch.setattr(ops_conv, "_avx512_kernels", lambda: avx512)
+    assert (ops_conv._wide_rows(64, 28) is not None) == avx512
     x = rng.standard_normal((1, 2, 3, 70))
     w = rng.standard_normal((2, 2, 2, 3))
     _parity(lambda x, w: C.conv2d(x, w, padding=(0, 1)),
             lambda x, w: TF.conv2d(x, w, padding=(0, 1)), [x, w], rng)  # fmt: skip
+    x = rng.standard_normal((2, 3, 5, 5))
+    w, b = rng.standard_normal((64, 3, 3, 3)), rng.standard_normal(64)
+    _parity(lambda x, w, b: C.conv2d(x, w, b, padding=1),
+            lambda x, w, b: TF.conv2d(x, w, b, padding=1), [x, w, b], rng)  # fmt: skip
 
 
 @needs_torch
