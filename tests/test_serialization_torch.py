@@ -603,6 +603,9 @@ def test_legacy_and_other_files_are_named(tmp_path):
     torch.save({"a": torch.ones(2)}, p, _use_new_zipfile_serialization=False)
     with pytest.raises(LoadError, match="legacy"):
         at.load(p)
+    (tmp_path / "bare.pkl").write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(at.serialization.UnsafeContentError, match="bare pickle"):
+        at.load(tmp_path / "bare.pkl")
     q = tmp_path / "x.npz"
     nn.save({"a": at.ones(2)}, q)
     with pytest.raises(LoadError, match="nn.load"):
@@ -674,3 +677,73 @@ def test_safetensors_paths_dispatch(tmp_path):
     at.save({"w": at.arange(3.0)}, p)
     assert p.read_bytes()[8:9] == b"{"  # a safetensors header, not a zip
     assert at.load(p)["w"].numpy().tolist() == [0.0, 1.0, 2.0]
+
+
+class Tagged(at.Tensor):
+    """A Tensor subclass saved under a global name of its own."""
+
+
+def _rebuild_tagged(data, requires_grad):
+    t = Tagged(data.numpy())
+    return t.requires_grad_(requires_grad) if requires_grad else t
+
+
+def test_registered_tensor_subclass(tmp_path):
+    at.serialization.register_tensor_subclass(
+        Tagged, _rebuild_tagged, global_name="test_serialization_torch._rebuild_tagged"
+    )
+    t = Tagged(np.arange(3.0, dtype=np.float32))
+    at.save({"t": t}, tmp_path / "s.pt")
+    pkl = zipfile.ZipFile(tmp_path / "s.pt").read("s/data.pkl")
+    assert b"test_serialization_torch\n_rebuild_tagged\n" in pkl
+    got = at.load(tmp_path / "s.pt")["t"]  # the registering code is trusted: allowed
+    assert type(got) is Tagged and got.numpy().tolist() == [0.0, 1.0, 2.0]
+    with pytest.raises(TypeError, match="not a Tensor subclass"):
+        at.serialization.register_tensor_subclass(int, _rebuild_tagged)
+
+
+def test_other_protocols_and_file_positions(tmp_path):
+    torch = _torch()
+    obj = {"w": at.randn(2, 3), "meta": {"step": 5, "names": ["a", "b"]}}
+    for proto in (2, 4, 5):
+        buf = io.BytesIO()
+        at.save(obj, buf, pickle_protocol=proto)
+        for weights_only in (True, False):
+            buf.seek(0)
+            got = at.load(buf, weights_only=weights_only)
+            assert got["meta"] == obj["meta"]
+            assert got["w"].numpy().tobytes() == obj["w"].numpy().tobytes()
+        buf.seek(0)  # torch's weights-only unpickler reads protocol 2 only (no FRAME opcode)
+        assert torch.load(buf, weights_only=proto == 2)["meta"]["step"] == 5
+    with pytest.raises(NotImplementedError, match="pickle_protocol"):
+        at.save(obj, io.BytesIO(), pickle_protocol=1)
+
+
+def test_storage_handed_to_map_location(tmp_path):
+    torch = _torch()
+    p = tmp_path / "m.pt"
+    torch.save({"a": torch.ones(3), "b": torch.zeros(2, dtype=torch.int64)}, p)
+    seen = []
+
+    def where(storage, location):
+        seen.append((location, storage.nbytes(), str(storage.device)))
+        return storage.cpu()
+
+    at.load(p, map_location=where)
+    assert seen == [("cpu", 12, "cpu"), ("cpu", 16, "cpu")]
+    with pytest.raises(RuntimeError, match="CPU only"):
+        at.load(p, map_location=lambda s, loc: s.cuda())
+    with pytest.raises(TypeError, match="map_location"):
+        at.load(p, map_location=lambda s, loc: "cpu")
+
+
+def test_bfloat16_views_keep_sharing_and_stay_small(tmp_path):
+    torch = _torch()
+    w = torch.randn(4, 4).bfloat16()
+    big = torch.ones(1).bfloat16().expand(10**6, 10**6)  # one element, a huge broadcast view
+    torch.save({"w": w, "t": w.t(), "big": big}, tmp_path / "b.pt")
+    with pytest.warns(UserWarning, match="bfloat16"):
+        out = at.load(tmp_path / "b.pt")
+    assert np.shares_memory(out["w"].numpy(), out["t"].numpy())
+    assert out["big"].shape == (10**6, 10**6) and out["big"].numpy().strides == (0, 0)
+    assert out["t"].numpy().tobytes() == w.t().float().contiguous().numpy().tobytes()

@@ -23,6 +23,7 @@ from typing import IO, Any
 from autotensor.serialization._files import (
     CorruptFileError,
     LoadError,
+    UnsafeContentError,
     file_name,
     open_regular,
 )
@@ -32,6 +33,7 @@ from autotensor.serialization._torchzip import (
     ArchiveReader,
     archive_stem,
     is_legacy,
+    is_pickle,
     is_tar,
     sniff,
     write_archive,
@@ -226,6 +228,12 @@ def _refuse_other_format(fh: Any, head: bytes, name: str) -> None:
             "this is a checkpoint in torch's legacy (pre-zip) format, written by torch < 1.6 "
             "or with _use_new_zipfile_serialization=False; only the zip format is read. "
             "Re-save it with a current torch: torch.save(torch.load(f, weights_only=True), f2)",
+            name,
+        )
+    if is_pickle(head):
+        raise UnsafeContentError(
+            "this is a bare pickle stream, not a torch checkpoint archive; it is not unpickled "
+            "(unpickling can run arbitrary code)",
             name,
         )
     if not head:

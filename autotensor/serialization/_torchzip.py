@@ -21,12 +21,10 @@ storage can be memory-mapped in place. Any zip reader can read the archive.
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import struct
 import uuid
 import zipfile
-from dataclasses import dataclass
 from typing import IO, Any
 
 import numpy as np
@@ -182,12 +180,6 @@ _LITTLE = np.little_endian
 
 
 # -- reading -----------------------------------------------------------------------------------
-@dataclass
-class Member:
-    name: str
-    info: zipfile.ZipInfo
-
-
 class ArchiveReader:
     """The records of a torch archive: `pickle()` gives data.pkl, `storage(key, nbytes)` the
     raw bytes of one storage (read with its size checked, or memory-mapped)."""
@@ -336,10 +328,18 @@ def sniff(fh: IO[bytes]) -> bytes:
     return head
 
 
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a" + (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+
+
 def is_legacy(head: bytes) -> bool:
-    """A pickle stream (torch < 1.6, or `_use_new_zipfile_serialization=False`) or the even
-    older tar format: both are refused with their own message."""
-    return head[:1] == b"\x80" or (len(head) > 0 and head[:1] in (b"(", b"c", b"}"))
+    """torch's legacy format (torch < 1.6, or `_use_new_zipfile_serialization=False`): a pickle
+    stream that starts with torch's magic number."""
+    return head.startswith(LEGACY_MAGIC)
+
+
+def is_pickle(head: bytes) -> bool:
+    """A bare pickle stream (protocol 2 or later starts with PROTO)."""
+    return head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
 
 
 def is_tar(fh: IO[bytes]) -> bool:
@@ -349,6 +349,3 @@ def is_tar(fh: IO[bytes]) -> bool:
         return fh.read(5) == b"ustar"
     finally:
         fh.seek(pos)
-
-
-__all__ = ["ArchiveReader", "ArchiveWriter", "io"]

@@ -641,6 +641,13 @@ def nesting_depth(root: Any, limit: int, user_types: tuple = ()) -> int:
     return best[id(root)]
 
 
+class _Passthrough(Exception):
+    """Carries an error of code the interpreter called (map_location) out unchanged."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class RestrictedUnpickler:
     """Runs a pickle under the rules of Note [Weights-only unpickling]."""
 
@@ -716,13 +723,15 @@ class RestrictedUnpickler:
     def load(self) -> Any:
         try:
             result = self._run()
+        except _Passthrough as e:
+            raise e.error from None
         except LoadError:
             raise
         except RecursionError:
             raise CorruptFileError(f"the pickle nests too deeply (over {MAX_DEPTH} levels)",
                                    self.file) from None  # fmt: skip
-        except (ValueError, TypeError, KeyError, IndexError, AttributeError, EOFError,
-                OverflowError, UnicodeError, ArithmeticError, LookupError, struct.error) as e:  # fmt: skip
+        except (ValueError, TypeError, LookupError, AttributeError, EOFError, OverflowError,
+                UnicodeError, ArithmeticError, struct.error) as e:  # fmt: skip
             raise CorruptFileError(
                 f"damaged or malformed pickle ({type(e).__name__}: {e})", self.file
             ) from None
@@ -879,7 +888,11 @@ class RestrictedUnpickler:
                 state = stack.pop()
                 self._build(stack[-1], state, pos)
             elif name == "BINPERSID":
-                stack.append(self.persistent_load(stack.pop()))
+                pid = stack.pop()
+                try:
+                    stack.append(self.persistent_load(pid))
+                except Exception as e:  # the storage loader's and map_location's own errors
+                    raise _Passthrough(e) from e
             else:
                 raise self._refuse(f"opcode {name} at byte {pos} is not supported")
         raise CorruptFileError("the pickle ends without a STOP opcode", self.file)
