@@ -439,12 +439,36 @@ def max_pool1d(
     return res
 
 
+def _tiles(win: Window, h: int, w: int) -> bool:
+    """Whether `_avg_pool_tiles` applies and is the faster way: the windows tile an (h, w)
+    input exactly (disjoint, unpadded, undilated, together covering every element) and hold
+    at least 49 elements. (Measured on 64 x 16 x 28 x 28, forward and backward, its time
+    against Im2Col's: 0.13x for global pooling, 0.28x for 14x14 windows, 0.64x for 7x7, but
+    1.4x for 4x4 and 3.7x for 2x2, where numpy's sum over the short window axes is slow.)"""
+    return (win.sh, win.sw, win.dh, win.dw) == (win.kh, win.kw, 1, 1) and not win.padded \
+        and h % win.kh == 0 and w % win.kw == 0 and win.kh * win.kw >= 49  # fmt: skip
+
+
+def _avg_pool_tiles(x: Tensor, win: Window, divisor_override: int | None) -> Tensor:
+    """Average pooling over windows that tile the input (`_tiles`): each window is a
+    (kh, kw) block of x.reshape(N, C, OH, kh, OW, kw), summed in place of the Im2Col copy
+    of `_avg_pool` (which it equals; the tests compare the two)."""
+    n, c, h, w = x.shape
+    if divisor_override == 0:
+        raise RuntimeError("avg_pool2d: divisor must be not zero")
+    div = float(win.kh * win.kw if divisor_override is None else divisor_override)
+    blocks = x.reshape(n, c, h // win.kh, win.kh, w // win.kw, win.kw)
+    return blocks.sum((3, 5)) / div
+
+
 def _avg_pool(op: str, x: Tensor, win: Window, p: tuple[int, int], count_include_pad: bool,
               divisor_override: int | None) -> Tensor:  # fmt: skip
     """Window sums by Im2Col on each channel alone, divided by torch's divisor: the window
     size clipped to the padded input (count_include_pad) or to the input itself."""
     n, c, h, w = x.shape
     oh, ow = win.out_hw(h, w)
+    if _tiles(win, h, w):
+        return _avg_pool_tiles(x, win, divisor_override)
     sums = ops.Im2Col.apply(x.reshape(n * c, 1, h, w), win).sum(1)  # (N C, OH OW)
     if divisor_override is not None:
         if divisor_override == 0:

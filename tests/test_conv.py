@@ -405,6 +405,41 @@ def test_adaptive_avg_pool2d_matches_torch(size, rng) -> None:
 
 
 @needs_torch
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_avg_pool_over_tiling_windows_equals_the_im2col_path(dtype, rng, monkeypatch) -> None:
+    """The reshape-and-sum path (windows that tile the input) against the Im2Col path it
+    replaces there, and against torch: values and gradients, float32 and float64."""
+    x = rng.standard_normal((2, 3, 14, 21)).astype(dtype)
+    cases = [
+        lambda x: C.avg_pool2d(x, 7),
+        lambda x: C.avg_pool2d(x, (14, 7), divisor_override=5),
+        lambda x: C.adaptive_avg_pool2d(x, 1),
+        lambda x: C.adaptive_avg_pool2d(x, (1, 3)),
+    ]
+    taken = []
+    tiles = C._avg_pool_tiles
+    monkeypatch.setattr(C, "_avg_pool_tiles", lambda *a: taken.append(1) or tiles(*a))
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    for i, run in enumerate(cases):
+        fast, ref = _t(x), _t(x)
+        yf = run(fast)
+        assert len(taken) == i + 1  # the fast path ran
+        with monkeypatch.context() as m:
+            m.setattr(C, "_tiles", lambda *a: False)
+            yr = run(ref)
+        assert yf.dtype == yr.dtype == (at.float32 if dtype == np.float32 else at.float64)
+        g = np.cos(np.arange(yf.numel())).reshape(yf.shape).astype(dtype)
+        yf.backward(at.tensor(g))
+        yr.backward(at.tensor(g))
+        assert_close(yf.detach(), yr.detach().numpy(), rtol=tol, atol=tol)
+        assert_close(fast.grad, ref.grad.numpy(), rtol=tol, atol=tol)
+    x64 = x.astype(np.float64)
+    _parity(lambda x: C.avg_pool2d(x, 7, divisor_override=3),
+            lambda x: TF.avg_pool2d(x, 7, divisor_override=3), [x64], rng)  # fmt: skip
+    assert at.gradgradcheck(lambda x: C.adaptive_avg_pool2d(x, 1), (_t(x64[:1, :2, :7, :7]),))
+
+
+@needs_torch
 def test_adaptive_avg_pool_gradcheck_unbatched_and_1d(rng) -> None:
     x = _t(rng.standard_normal((2, 5, 4)))
     assert at.gradcheck(lambda x: C.adaptive_avg_pool2d(x, (3, 3)), (x,))
