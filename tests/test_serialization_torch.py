@@ -747,3 +747,69 @@ def test_bfloat16_views_keep_sharing_and_stay_small(tmp_path):
     assert np.shares_memory(out["w"].numpy(), out["t"].numpy())
     assert out["big"].shape == (10**6, 10**6) and out["big"].numpy().strides == (0, 0)
     assert out["t"].numpy().tobytes() == w.t().float().contiguous().numpy().tobytes()
+
+
+# -- the interpreter agrees with pickle on plain data -------------------------------------------
+try:  # hypothesis is optional: without it only this property test is skipped
+    import hypothesis
+    import hypothesis.strategies as st
+except ImportError:
+    hypothesis = None
+
+if hypothesis is not None:
+    _scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.text(max_size=8),
+        st.binary(max_size=8), st.floats(allow_nan=False), st.complex_numbers(allow_nan=False),
+    )  # fmt: skip
+    _keys = st.one_of(st.integers(-5, 5), st.text(max_size=4), st.tuples(st.integers(0, 3)))
+    _plain = st.recursive(
+        _scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4),
+            st.tuples(inner, inner),
+            st.dictionaries(_keys, inner, max_size=4),
+            st.builds(OrderedDict, st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+            st.frozensets(st.integers(0, 9), max_size=3),
+            st.sets(st.text(max_size=3), max_size=3),
+        ),
+        max_leaves=20,
+    )
+
+    @hypothesis.settings(max_examples=150, deadline=None)
+    @hypothesis.given(obj=_plain, proto=st.sampled_from([2, 3, 4, 5]))
+    def test_weights_only_interpreter_matches_pickle(obj, proto):
+        """What Python's pickler writes for plain data (any protocol, with its memo), the
+        weights-only interpreter rebuilds equal to `pickle.loads`, shared references
+        included."""
+        shared = [obj]
+        data = pickle.dumps({"a": shared, "b": shared, "obj": obj}, protocol=proto)
+        got = _load_pickle(data)
+        assert got == pickle.loads(data)
+        assert got["a"] is got["b"]
+
+    @hypothesis.settings(max_examples=60, deadline=None)
+    @hypothesis.given(
+        shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+        data=st.data(),
+    )
+    def test_strided_views_both_ways(tmp_path_factory, shape, data):
+        """A view made by slicing with steps and permuting keeps its storage, offset and
+        strides through a file, in both directions, and equals torch's view."""
+        torch = _torch()
+        base = np.arange(int(np.prod(shape)), dtype=np.float32).reshape(shape)
+        index = tuple(
+            slice(data.draw(st.integers(0, n - 1)), None, data.draw(st.integers(1, 3)))
+            for n in shape
+        )
+        perm = data.draw(st.permutations(range(len(shape))))
+        tv = torch.from_numpy(base.copy())[index].permute(*perm)
+        av = at.from_numpy(base.copy())[index].permute(*perm)
+        d = tmp_path_factory.mktemp("v")
+        at.save({"v": av}, d / "a.pt")
+        got = torch.load(d / "a.pt", weights_only=True)["v"]
+        assert torch.equal(got, tv) and got.stride() == tv.stride()
+        assert got.storage_offset() == tv.storage_offset()
+        torch.save({"base": tv._base if tv._base is not None else tv, "v": tv}, d / "t.pt")
+        out = at.load(d / "t.pt")
+        assert out["v"].numpy().tolist() == tv.tolist()
+        assert np.shares_memory(out["v"].numpy(), out["base"].numpy())
