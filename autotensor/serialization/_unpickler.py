@@ -441,6 +441,14 @@ def _codecs_encode(obj: Any, encoding: str = "utf-8") -> bytes:
     return obj.encode(encoding)
 
 
+def _bytes(*args: Any) -> bytes:
+    """`bytes()`: how protocol 2 pickles an empty bytes object. Only that form: `bytes(n)`
+    would let a file allocate any amount of memory."""
+    if args:
+        raise WeightsUnpicklingError("builtins.bytes is allowed only without arguments", _file())
+    return b""
+
+
 def _no_numpy(name: str) -> Callable[..., Any]:
     def refuse() -> Any:
         raise LoadError(
@@ -472,6 +480,7 @@ def _torch_table() -> dict[str, Any]:
         "builtins.frozenset": frozenset,
         "builtins.complex": complex,
         "_codecs.encode": _codecs_encode,
+        "builtins.bytes": _bytes,
     }
     for name, dt in TYPED_STORAGES.items():
         table[f"torch.{name}"] = StorageType(name, dt)
