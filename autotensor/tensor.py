@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -16,11 +16,13 @@ from autotensor import dtypes
 from autotensor.grad_mode import _state
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
+_TensorT = TypeVar("_TensorT", bound="Tensor")
 
 
-def _new(data: np.ndarray, requires_grad: bool = False) -> Tensor:
-    """Fast internal constructor: wraps an ndarray without copying or checking."""
-    t = object.__new__(Tensor)
+def _new(data: np.ndarray, requires_grad: bool = False, cls: type | None = None) -> Tensor:
+    """Fast internal constructor: wraps an ndarray without copying or checking (in a `cls`
+    instance, a subclass of Tensor, when given: `Tensor.as_subclass`)."""
+    t = object.__new__(cls or Tensor)
     t._data = data
     t.grad = None
     t.requires_grad = requires_grad
@@ -196,8 +198,15 @@ class Tensor:
         return s if dim is None else s[dim]
 
     # -- conversion --------------------------------------------------------------------------
-    def numpy(self) -> np.ndarray:
-        if self.requires_grad:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        """The tensor's own ndarray: no copy, so it shares memory with the tensor (as torch's).
+
+        On a tensor that requires grad it raises, as torch does, unless `force=True`, which
+        is torch's `detach().numpy()` without making the detached tensor. Writing into the
+        array bypasses autograd and the version counter (Note [In-place]): read it, or write
+        through tensor ops under `no_grad`.
+        """
+        if self.requires_grad and not force:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() "
                 "instead."
@@ -264,9 +273,7 @@ class Tensor:
         raise TypeError("Tensors are not pickled; save them with nn.save (an .npz format)")
 
     def __deepcopy__(self, memo: dict) -> Tensor:
-        t = _new(self._data.copy(), self.requires_grad)
-        if type(self) is not Tensor:
-            t.__class__ = type(self)
+        t = _new(self._data.copy(), self.requires_grad, type(self))
         if self.grad is not None:
             t.grad = _new(self.grad._data.copy())
         memo[id(self)] = t
@@ -349,6 +356,16 @@ class Tensor:
     def detach(self) -> Tensor:
         t = _new(self._data)
         t._vcount = self._vc
+        return t
+
+    def as_subclass(self, cls: type[_TensorT]) -> _TensorT:
+        """This tensor as an instance of `cls` (a subclass of Tensor), as torch's: the same
+        memory and version counter, `requires_grad` and history; nothing is copied. How
+        `nn.Parameter` is made."""
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError(f"as_subclass: expected a subclass of Tensor, got {cls!r}")
+        t: Any = _new(self._data, self.requires_grad, cls)  # a cls instance
+        t.grad_fn, t._output_nr, t._vcount = self.grad_fn, self._output_nr, self._vc
         return t
 
     def detach_(self) -> Tensor:
@@ -923,7 +940,8 @@ class Tensor:
         out = F.repeat(self, _size(sizes))
         # repeat always copies (torch): all-ones sizes would otherwise give back a view, and an
         # empty result a read-only one
-        copy = np.may_share_memory(out._data, self._data) or not out._data.flags.writeable
+        copy = (out._view is not None or np.may_share_memory(out._data, self._data)
+                or not out._data.flags.writeable)  # fmt: skip
         return out.clone() if copy else out
 
     def flip(self, *dims: Any) -> Tensor:

@@ -40,23 +40,18 @@ class Parameter(Tensor):
     Tensors.
     """
 
-    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+    def __new__(cls, data: Any = None, requires_grad: bool = True) -> Parameter:
         if data is None:
-            arr = np.empty((0,), dtype=at.get_default_dtype())
-            vc = [0]
-        elif isinstance(data, Tensor):
-            arr, vc = data._data, data._vc
-        else:
-            arr, vc = Tensor(data)._data, [0]
-        self._data = arr
-        self.grad = None
-        self.requires_grad = False
-        self.grad_fn = None
-        self._output_nr = 0
-        self._vc = vc
-        self._hooks = None
+            data = at.empty(0)
+        elif not isinstance(data, Tensor):
+            data = Tensor(data)
+        param = data.detach().as_subclass(cls)  # a leaf on the same memory and version
         if requires_grad:
-            self.requires_grad_(True)
+            param.requires_grad_(True)
+        return param
+
+    def __init__(self, data: Any = None, requires_grad: bool = True) -> None:
+        pass  # made whole by __new__; Tensor.__init__ must not rebuild it from `data`
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
@@ -127,7 +122,7 @@ def _check_name(kind: str, name: Any) -> None:
 def _as_array(value: Any, key: str) -> np.ndarray:
     """A checkpoint value (Tensor, numpy array, number or nested list) as an ndarray."""
     if isinstance(value, Tensor):
-        return value._data
+        return value.numpy(force=True)
     if hasattr(value, "detach") and hasattr(value, "numpy"):  # a torch tensor, for instance
         value = value.detach().cpu().numpy()
     arr = np.asarray(value)
@@ -540,15 +535,15 @@ class Module:
         stays the same (so optimizers built before still hold it); its grad is converted too."""
         for m in self.modules():
             for p in m._parameters.values():
-                if p is None or (floating_only and p._data.dtype.kind != "f"):
+                if p is None or (floating_only and p.dtype.kind != "f"):
                     continue
-                p._data = fn(p._data)
+                p.data = fn(p.numpy(force=True))
                 if p.grad is not None:
-                    p.grad._data = fn(p.grad._data)
+                    p.grad.data = fn(p.grad.numpy(force=True))
             for b in m._buffers.values():
-                if b is None or (floating_only and b._data.dtype.kind != "f"):
+                if b is None or (floating_only and b.dtype.kind != "f"):
                     continue
-                b._data = fn(b._data)
+                b.data = fn(b.numpy(force=True))
         return self
 
     def to(self, *args: Any, **kwargs: Any) -> Module:
@@ -676,14 +671,14 @@ class Module:
             except TypeError as e:
                 error_msgs.append(str(e))
                 continue
-            if arr.shape != param._data.shape:
+            if arr.shape != param.shape:
                 error_msgs.append(
                     f"size mismatch for {key}: copying a param with shape {tuple(arr.shape)} "
                     f"from checkpoint, the shape in current model is {tuple(param.shape)}."
                 )
                 continue
             if assign:
-                value = Tensor(arr.astype(param._data.dtype, copy=False))
+                value = Tensor(arr.astype(param.dtype, copy=False))
                 if isinstance(param, Parameter):
                     value = Parameter(value, requires_grad=param.requires_grad)
                 setattr(self, name, value)
