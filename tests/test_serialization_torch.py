@@ -487,6 +487,25 @@ def test_whole_module_round_trip(tmp_path):
     assert safe[0].weight.grad is not None
 
 
+def test_tensor_attributes_torch_saved(tmp_path):
+    """torch saves a tensor's Python attributes through _rebuild_from_type_v2; they come back,
+    but never over the tensor's own machinery (grad_fn, data, private names)."""
+    torch = _torch()
+    t = torch.ones(2)
+    t.tag = "x"
+    t.grad_fn_note = 3
+    torch.save({"t": t}, tmp_path / "a.pt")
+    pkl = zipfile.ZipFile(tmp_path / "a.pt").read("a/data.pkl")
+    assert b"_rebuild_from_type_v2" in pkl
+    got = at.load(tmp_path / "a.pt")["t"]
+    assert (got.tag, got.grad_fn_note) == ("x", 3) and got.numpy().tolist() == [1.0, 1.0]
+    evil = pkl.replace(b"X\x0c\x00\x00\x00grad_fn_note", b"X\x07\x00\x00\x00grad_fn")
+    assert evil != pkl
+    rec = zipfile.ZipFile(tmp_path / "a.pt").read("a/data/0")
+    got = at.load(io.BytesIO(_zip(evil, {"0": rec})))["t"]
+    assert got.grad_fn is None  # the tensor's own attribute is not set from the file
+
+
 def test_parameter_round_trip_with_torch(tmp_path):
     torch = _torch()
     p = nn.Parameter(at.randn(3))

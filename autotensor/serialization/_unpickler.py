@@ -378,15 +378,16 @@ def _rebuild_parameter_with_state(
 
 
 def _with_state(t: Tensor, state: Any) -> Tensor:
-    """Python attributes torch saved with a tensor (public names only; private ones would
-    reach into the tensor's machinery)."""
+    """Python attributes torch saved with a tensor: public names the Tensor class does not
+    define (a private name or `grad_fn`, `data`, ... would reach into the tensor's machinery)."""
     if state is None:
         return t
     if not isinstance(state, dict):
         raise CorruptFileError(f"a tensor's state is {type(state).__name__}, not a dict", _file())
     for k, v in state.items():
         if isinstance(k, str) and k.isidentifier() and not k.startswith("_"):
-            setattr(t, k, v)
+            if not hasattr(type(t), k) and k not in Tensor.__slots__:
+                setattr(t, k, v)
     return t
 
 
