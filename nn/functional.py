@@ -87,26 +87,21 @@ def hardtanh(
         raise ValueError(
             f"hardtanh: min_val ({min_val}) cannot be greater than max_val ({max_val})"
         )
-    d = input._data
-    inside = (d > min_val) & (d < max_val)
-    return ops.Where.apply(inside, input, np.clip(d, min_val, max_val))
+    inside = (input > min_val) & (input < max_val)
+    return at.where(inside, input, input.detach().clamp(min_val, max_val))
 
 
 def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
-    """x for x > 0, negative_slope * x otherwise.
-
-    Computed as x * m with the constant m = (x > 0 ? 1 : slope) in x's dtype: one multiply,
-    and its gradient g * m is exactly torch's (slope at x == 0)."""
-    d = input._data
-    m = np.where(d > 0, 1.0, negative_slope).astype(d.dtype, copy=False)
-    return input * m
+    """x for x > 0, negative_slope * x otherwise; the gradient at x == 0 is negative_slope
+    (torch's), since where picks the scaled branch there."""
+    return at.where(input > 0, input, input * negative_slope)
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
     """x for x > 0, alpha * (exp(x) - 1) otherwise (exp of min(x, 0), so nothing overflows
     in the branch that is not taken)."""
     neg = (input.clamp(max=0.0).exp() - 1.0) * alpha
-    return ops.Where.apply(input._data > 0, input, neg)
+    return at.where(input > 0, input, neg)  # at x == 0 the gradient is alpha (torch's)
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -167,7 +162,7 @@ def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tenso
     sp = _softplus1(bx)
     if beta != 1:
         sp = sp / beta
-    return ops.Where.apply(bx._data > threshold, input, sp)
+    return at.where(bx > threshold, input, sp)
 
 
 def _softmax_dim(ndim: int, name: str) -> int:
@@ -215,7 +210,7 @@ def dropout(
     _check_p(p)
     if not training or p == 0.0:
         return input
-    d = input._data
+    d = input.numpy(force=True)
     if p == 1.0:
         return input * np.zeros_like(d)
     keep = _rng(generator).random(d.shape) >= p
@@ -229,7 +224,7 @@ def _channel_dropout(
     _check_p(p)
     if not training or p == 0.0:
         return input
-    d = input._data
+    d = input.numpy(force=True)
     batched = d.ndim == spatial + 2
     if d.ndim not in (spatial + 1, spatial + 2):
         raise RuntimeError(
@@ -302,7 +297,7 @@ def embedding(
             "embedding: sparse=True (sparse gradients) is not supported; the weight's "
             "gradient is always dense"
         )
-    idx = input._data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.numpy(force=True) if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(
             f"embedding: indices must be an integer tensor, got dtype {idx.dtype} "
@@ -319,7 +314,7 @@ def embedding(
         padding_idx += n
     if max_norm is not None:
         rows = np.unique(idx)
-        w = weight._data
+        w = weight.numpy(force=True)
         norms = np.linalg.norm(w[rows].astype(np.float64), ord=norm_type, axis=1)
         big = norms > max_norm
         if big.any():
@@ -387,10 +382,10 @@ def batch_norm(
             with at.no_grad():
                 m = momentum
                 if running_mean is not None:
-                    bm = mean._data.reshape(-1).astype(running_mean.dtype, copy=False)
+                    bm = mean.numpy(force=True).reshape(-1).astype(running_mean.dtype, copy=False)
                     running_mean.mul_(1 - m).add_(from_numpy(bm * m))
                 if running_var is not None:
-                    unbiased = var._data.reshape(-1) * (n / (n - 1))
+                    unbiased = var.numpy(force=True).reshape(-1) * (n / (n - 1))
                     running_var.mul_(1 - m).add_(
                         from_numpy((unbiased * m).astype(running_var.dtype))
                     )
@@ -551,7 +546,7 @@ def huber_loss(
     input, target = _pair(input, target, "huber_loss")
     d = input - target
     a = d.abs()
-    loss = ops.Where.apply(a._data < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
+    loss = at.where(a < delta, d * d * 0.5, (a - 0.5 * delta) * delta)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, reduction, "huber_loss")
@@ -574,49 +569,8 @@ def smooth_l1_loss(
     if beta == 0:
         loss = a
     else:
-        loss = ops.Where.apply(a._data < beta, d * d * (0.5 / beta), a - 0.5 * beta)
+        loss = at.where(a < beta, d * d * (0.5 / beta), a - 0.5 * beta)
     return _reduce(loss, _reduction(size_average, reduce, reduction), "smooth_l1_loss")
-
-
-_BCE_EPS = float(np.float32(1e-12))
-
-
-class _BinaryCrossEntropy(at.Function):
-    """Elementwise l = -(y max(log x, -100) + (1 - y) max(log(1 - x), -100)), with torch's
-    gradients: dl/dx = (x - y) / max(x (1 - x), 1e-12) and dl/dy = -logit(x).
-
-    A primitive (not a composite of logs) because torch's input gradient is not the
-    derivative of the clamped loss: where x is 0 or 1 (a saturated sigmoid) it is +-1e12-scale,
-    not 0, and it is 0 wherever x == y. Shapes: x, y (*) -> l (*)."""
-
-    takes_arrays = True
-
-    @staticmethod
-    def forward(ctx, x, y):
-        ctx.save_for_backward(x, y)
-        with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), -100)
-            log_1mx = np.maximum(np.log1p(-x), -100)
-        return ((y - 1) * log_1mx - y * log_x).astype(x.dtype, copy=False)
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        gx = gy = None
-        if ctx.needs_input_grad[0]:
-            # torch's floor is the float32 nearest 1e-12 in every dtype
-            gx = g * (x - y) / (x * (1.0 - x)).clamp(min=_BCE_EPS)
-        if ctx.needs_input_grad[1]:
-            with np.errstate(divide="ignore"):  # -logit(x) is +-inf at x = 0 or 1, as torch
-                gy = g * ((1.0 - x).log() - x.log())
-        return gx, gy
-
-    @staticmethod
-    def sample_inputs(rng):
-        from autotensor.testing import Sample
-
-        yield Sample(rng.uniform(0.05, 0.95, (3, 4)), rng.random((3, 4)))
-        yield Sample(rng.uniform(0.05, 0.95, ()), rng.random(()), note="0-d")
 
 
 def binary_cross_entropy(
@@ -636,7 +590,7 @@ def binary_cross_entropy(
             f"different to the input size ({tuple(input.shape)}) is not supported; please "
             f"ensure they have the same size."
         )
-    d = input._data
+    d = input.numpy(force=True)
     if d.size and (d.min() < 0 or d.max() > 1):
         raise RuntimeError(
             "binary_cross_entropy: all elements of input should be between 0 and 1 "
@@ -644,7 +598,7 @@ def binary_cross_entropy(
         )
     if target.dtype != input.dtype:
         target = target.to(input.dtype)
-    loss = _BinaryCrossEntropy.apply(input, target)
+    loss = ops.BinaryCrossEntropy.apply(input, target)
     if weight is not None:
         loss = loss * weight
     return _reduce(loss, _reduction(size_average, reduce, reduction), "binary_cross_entropy")
@@ -685,7 +639,7 @@ def binary_cross_entropy_with_logits(
 
 def _class_targets(input: Tensor, target: Any, ignore_index: int, name: str) -> np.ndarray:
     """Check class-index targets against input (N, C, d1, ...) / (C,) and return them."""
-    t = target._data if isinstance(target, Tensor) else np.asarray(target)
+    t = target.numpy(force=True) if isinstance(target, Tensor) else np.asarray(target)
     if t.dtype.kind not in "iu":
         raise TypeError(
             f"{name}: class-index targets must be an integer tensor, got dtype {t.dtype} with "
@@ -725,7 +679,8 @@ def _pick_weights(
     if weight is None:
         w_t = keep.astype(dt)
     else:
-        w_t = np.where(keep, weight._data.astype(dt, copy=False)[tc], 0).astype(dt, copy=False)
+        w = weight.numpy(force=True).astype(dt, copy=False)
+        w_t = np.where(keep, w[tc], 0).astype(dt, copy=False)
     class_axis = 1 if logp.ndim >= 2 else 0
     pick = np.zeros(logp.shape, dtype=dt)
     np.put_along_axis(
@@ -810,25 +765,6 @@ def _fused_cross_entropy(input: Tensor, target: Any, ignore_index: int) -> Tenso
     """The 'mean' loss of (N, C) logits and N in-range class indices, none ignored, as one
     `CrossEntropy` node (one node instead of three on every training step); None for any
     other case, which the composite below handles (and is tested as the reference)."""
-    t = target.numpy(force=True) if isinstance(target, Tensor) else np.asarray(target)
-    n, c = input.shape
-    if (
-        t.dtype.kind not in "iu"
-        or t.shape != (n,)
-        or n == 0
-        or input.dtype.kind != "f"
-        or 0 <= ignore_index < c
-    ):
-        return None
-    if t.min() < 0 or t.max() >= c:
-        return None  # the composite names the bad index
-    return ops.CrossEntropy.apply(input, t)
-
-
-def _fused_cross_entropy(input: Tensor, target: Any, ignore_index: int) -> Tensor | None:
-    """The 'mean' loss of (N, C) logits and N in-range class indices, none ignored, as one
-    `CrossEntropy` node (one node instead of three on every training step); None for any
-    other case, which the composite below handles (and is tested as the reference)."""
     if isinstance(target, Tensor):
         if target.dtype.kind not in "iu":
             return None  # class probabilities
@@ -876,12 +812,8 @@ def _cross_entropy(
         fused = _fused_cross_entropy(input, target, ignore_index)
         if fused is not None:
             return fused
-    if reduction == "mean" and weight is None and label_smoothing <= 0 and input.ndim == 2:
-        fused = _fused_cross_entropy(input, target, ignore_index)
-        if fused is not None:
-            return fused
     logp = ops.LogSoftmax.apply(input, class_axis)
-    tgt = target._data if isinstance(target, Tensor) else np.asarray(target)
+    tgt = target.numpy(force=True) if isinstance(target, Tensor) else np.asarray(target)
     wshape = _param_shape(input, class_axis) if input.ndim >= 2 else (c,)
 
     if tgt.dtype.kind == "f":  # class probabilities
@@ -926,7 +858,8 @@ def _cross_entropy(
     elif reduction == "sum":
         s = smooth.sum()
     elif weight is not None:
-        s = smooth.sum() / weight._data[t[keep]].sum(dtype=np.float64).astype(input.dtype)
+        w_sum = weight.numpy(force=True)[t[keep]].sum(dtype=np.float64)
+        s = smooth.sum() / w_sum.astype(input.dtype)
     else:
         s = smooth.sum() / np.asarray(keep.sum(), dtype=input.dtype)
     return nll * (1 - label_smoothing) + s * (label_smoothing / c)
@@ -955,7 +888,7 @@ def prelu(input: Tensor, weight: Tensor) -> Tensor:
     elif weight.ndim == 1 and input.ndim == 0:
         weight = weight.reshape(())
     # where picks the slope branch at x == 0, so dx there is a (torch's rule) and da is 0
-    return ops.Where.apply(input._data > 0, input, input * weight)
+    return at.where(input > 0, input, input * weight)
 
 
 # -- more normalisation ----------------------------------------------------------------------
@@ -1039,7 +972,8 @@ def cosine_similarity(x1: Tensor, x2: Tensor, dim: int = 1, eps: float = 1e-8) -
 
     def unit(x: Tensor) -> Tensor:
         n = at.functional.norm(x, 2, dim, keepdim=True)
-        lifted = np.maximum(n._data, eps).astype(n.dtype, copy=False) - n._data
+        nd = n.numpy(force=True)
+        lifted = np.maximum(nd, eps).astype(n.dtype, copy=False) - nd
         return x / (n + lifted)
 
     return (unit(x1) * unit(x2)).sum(dim)
@@ -1187,9 +1121,9 @@ def kl_div(
     if log_target:
         loss = target.exp() * (target - input)
     else:
-        pos = target._data > 0
+        pos = target > 0
         # y log y, with 0 log 0 = 0 (xlogy); the log reads a safe 1 where y <= 0
-        ylogy = ops.Where.apply(pos, target * ops.Where.apply(pos, target, 1.0).log(), 0.0)
+        ylogy = at.where(pos, target * at.where(pos, target, 1.0).log(), 0.0)
         loss = ylogy - target * input
     if red == "mean":
         warnings.warn(
@@ -1226,7 +1160,7 @@ def _sdpa_reference(
     s = q.matmul(k.transpose(-1, -2)) * scale
     dead = None
     if mask is not None:
-        md = mask._data if isinstance(mask, Tensor) else mask
+        md = mask.numpy(force=True) if isinstance(mask, Tensor) else mask
         all_inf = np.isneginf(md).all(axis=-1, keepdims=True)
         if all_inf.any():
             dead = all_inf
@@ -1316,12 +1250,12 @@ def scaled_dot_product_attention(
     elif attn_mask is not None:
         m = as_tensor(attn_mask)
         if m.dtype == np.bool_:
-            mask = np.where(m._data, 0.0, -np.inf).astype(dt)
+            mask = np.where(m.numpy(force=True), 0.0, -np.inf).astype(dt)
         elif m.dtype.kind == "f":
             if m.requires_grad and at.is_grad_enabled():
                 mask = m if m.dtype == dt else m.to(dt)
             else:
-                mask = m._data.astype(dt, copy=False)
+                mask = m.numpy(force=True).astype(dt, copy=False)
         else:
             raise RuntimeError(
                 f"{name}: expected attn_mask dtype to be bool or float, got {m.dtype} (query {dt})"
@@ -1371,7 +1305,7 @@ def _canonical_mask(
             stacklevel=3,
         )
     if not is_float:
-        return from_numpy(np.where(mask._data, -np.inf, 0.0).astype(target_type))
+        return from_numpy(np.where(mask.numpy(force=True), -np.inf, 0.0).astype(target_type))
     return mask
 
 

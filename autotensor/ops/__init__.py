@@ -42,7 +42,7 @@ from autotensor.ops.elementwise import (
 )  # fmt: skip
 from autotensor.ops.inplace import CopySlices
 from autotensor.ops.linalg import Linear, MatMul
-from autotensor.ops.loss import CrossEntropy, MseLoss
+from autotensor.ops.loss import BinaryCrossEntropy, CrossEntropy, MseLoss
 from autotensor.ops.movement import (
     BroadcastTo,
     Cat,
@@ -74,5 +74,5 @@ __all__ = [
 ]  # fmt: skip
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
 __all__ += ["CopySlices"]  # ops/inplace.py
-__all__ += ["CrossEntropy"]  # ops/loss.py
+__all__ += ["BinaryCrossEntropy", "CrossEntropy"]  # ops/loss.py
 __all__ += ["Gelu", "LayerNorm"]  # ops/activation.py, ops/normalization.py

@@ -159,3 +159,4 @@ class BinaryCrossEntropy(Function):
         yield Sample(u(0.05, 0.95, (4, 3)).T, rng.random((3, 4)), note="transposed")
         yield Sample(u(0.05, 0.95, (0, 3)), rng.random((0, 3)), note="empty")
         yield Sample(u(0.05, 0.95, (5,)), (rng.random(5) > 0.5) * 1.0, note="hard labels")
+        yield Sample(u(0.05, 0.95, (4, 1)), rng.random((4, 1)), note="size-1")
