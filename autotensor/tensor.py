@@ -6,6 +6,7 @@ in `autotensor.functional`; no method is attached by reflection.
 
 from __future__ import annotations
 
+import builtins
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ _TensorT = TypeVar("_TensorT", bound="Tensor")
 def _new(data: np.ndarray, requires_grad: bool = False, cls: type | None = None) -> Tensor:
     """Fast internal constructor: wraps an ndarray without copying or checking (in a `cls`
     instance, a subclass of Tensor, when given: `Tensor.as_subclass`)."""
-    t = object.__new__(cls or Tensor)
+    t: Tensor = object.__new__(cls or Tensor)
     t._data = data
     t.grad = None
     t.requires_grad = requires_grad
@@ -85,6 +86,9 @@ class Tensor:
     __array_priority__ = 1000
     # Note [Views]: set (in the instance's __dict__) only on views and on bases of views
     _view: Any = None  # autotensor._views.ViewOf: the base and the steps that made this view
+    # the slots' types (annotations only: a slot cannot have a class-level value)
+    grad: Tensor | None
+    _hooks: list | None
     _live_views: Any = None  # on a base: weak references to its views
 
     def __init__(self, data: Any = None, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -315,23 +319,8 @@ class Tensor:
 
     type = to
 
-    def float(self) -> Tensor:
-        return self.to(dtypes.float32)
-
-    def double(self) -> Tensor:
-        return self.to(dtypes.float64)
-
-    def half(self) -> Tensor:
-        return self.to(dtypes.float16)
-
-    def long(self) -> Tensor:
-        return self.to(dtypes.int64)
-
-    def int(self) -> Tensor:
-        return self.to(dtypes.int32)
-
-    def bool(self) -> Tensor:
-        return self.to(dtypes.bool_)
+    # float(), double(), half(), long(), int(), bool(): at the end of the class, since inside
+    # the class body those names would hide the builtins from the annotations that follow
 
     def cpu(self) -> Tensor:
         return self
@@ -358,7 +347,7 @@ class Tensor:
         t._vcount = self._vc
         return t
 
-    def as_subclass(self, cls: type[_TensorT]) -> _TensorT:
+    def as_subclass(self, cls: builtins.type[_TensorT]) -> _TensorT:
         """This tensor as an instance of `cls` (a subclass of Tensor), as torch's: the same
         memory and version counter, `requires_grad` and history; nothing is copied. How
         `nn.Parameter` is made."""
@@ -594,7 +583,8 @@ class Tensor:
                 f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                 f"{rounding_mode!r}"
             )
-        return ops.elementwise.floor_divide(*_operands(self, other), mode=rounding_mode)
+        x, y = _operands(self, other)
+        return ops.elementwise.floor_divide(x, y, mode=rounding_mode)
 
     def true_divide(self, other: Any) -> Tensor:
         return self / other
@@ -786,7 +776,9 @@ class Tensor:
                 dim is None or dim.__class__ is int or (dim.__class__ is tuple and dim)
             ):
                 try:
-                    return _wrap(np.add.reduce(d, axis=dim, keepdims=keepdim))
+                    # numpy's stubs accept keepdims only as a literal True or False
+                    out = np.add.reduce(d, axis=dim, keepdims=keepdim)  # type: ignore[call-overload]
+                    return _wrap(out)
                 except (ValueError, TypeError):  # a bad dim: the primitive names it
                     pass
         if dtype is not None and self.requires_grad and _state.enabled:
@@ -1387,6 +1379,25 @@ class Tensor:
 
     # -- end of the tensor functions beyond the core set --------------------------------------
 
+    # -- dtype conversions named after the builtins (kept last: see to()) ------------------
+    def float(self) -> Tensor:
+        return self.to(dtypes.float32)
+
+    def double(self) -> Tensor:
+        return self.to(dtypes.float64)
+
+    def half(self) -> Tensor:
+        return self.to(dtypes.float16)
+
+    def long(self) -> Tensor:
+        return self.to(dtypes.int64)
+
+    def int(self) -> Tensor:
+        return self.to(dtypes.int32)
+
+    def bool(self) -> Tensor:
+        return self.to(dtypes.bool_)
+
 
 class _RemovableHandle:
     def __init__(self, hooks: list, hook: Any) -> None:
@@ -1523,7 +1534,7 @@ def _nograd_reshape(x: Tensor, shape: tuple) -> Tensor | None:
     """Note [No-grad arithmetic] for reshape/view: numpy's reshape (a view when it can be),
     or None when numpy refuses the shape, so that the primitive names the problem."""
     if len(shape) == 1 and (shape[0].__class__ is tuple or shape[0].__class__ is list):
-        shape = shape[0]
+        shape = tuple(shape[0])
     d = x._data
     if shape == d.shape:
         return x  # as the primitive path: the same tensor, not a new view of it
