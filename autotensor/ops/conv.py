@@ -110,7 +110,8 @@ def as_window(kernel_size, stride=1, padding=0, dilation=1) -> Window:
     elif len(padding) == 2:
         pads = (int(padding[0]), int(padding[0]), int(padding[1]), int(padding[1]))
     else:
-        pads = tuple(int(p) for p in padding)
+        top, bottom, left, right = (int(p) for p in padding)  # the 4-tuple form
+        pads = (top, bottom, left, right)
     return Window(kh, kw, sh, sw, *pads, dh, dw)
 
 
@@ -525,7 +526,7 @@ def _weight_grad_arrays(x: np.ndarray, g: np.ndarray, wshape: tuple, win: Window
     for s, cols in _chunks(x, win, fold, rows):
         e = s + cols.shape[0]
         a, b = (g3[s:e], cols.transpose(0, 2, 1)) if wide else (cols, g3[s:e].transpose(0, 2, 1))
-        if keep:
+        if partials is not None:  # keep
             np.matmul(a, b, out=partials[s:e])
             continue
         prod = np.matmul(a, b)
@@ -534,7 +535,7 @@ def _weight_grad_arrays(x: np.ndarray, g: np.ndarray, wshape: tuple, win: Window
         else:
             part = np.sum(prod, 0, out=part)
             total += part
-    if keep:
+    if partials is not None:  # keep
         total = partials.sum(0)
     elif total is None:  # no images
         total = np.zeros(shape, dtype)
@@ -708,12 +709,16 @@ class WindowScatter(Function):
     def forward(ctx, g, pos, hw, win):
         h, w = int(hw[0]), int(hw[1])
         n, c, oh, ow = g.shape
-        out = np.zeros((n, c, h + win.top + win.bottom, w + win.left + win.right), g.dtype)
         # g * (pos == p) is exact unless g holds inf or NaN (inf * 0 is NaN): then masked
         # copies, which are exact but ~10x slower. Disjoint windows are written once;
-        # overlapping ones must add.
+        # overlapping ones must add. Windows that tile the input write every element once,
+        # so their output needs no zeros first (max pooling 2x2 of 64x16x28x28: 15% less).
         exact = not np.isfinite(np.sum(g, dtype=g.dtype))
         add = win.overlapping
+        tiles = (not win.padded and (win.sh, win.sw, win.dh, win.dw) == (win.kh, win.kw, 1, 1)
+                 and (oh * win.kh, ow * win.kw) == (h, w))  # fmt: skip
+        shape = (n, c, h + win.top + win.bottom, w + win.left + win.right)
+        out = np.empty(shape, g.dtype) if tiles and not exact else np.zeros(shape, g.dtype)
         for p, (i, j) in enumerate(win.positions()):
             dst = win.view(out, i, j, oh, ow)
             if exact:
