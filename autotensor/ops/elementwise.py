@@ -59,8 +59,8 @@ def _select(cond: np.ndarray, d: np.ndarray) -> np.ndarray:
     (+0.0 wherever cond is false, whatever d holds there) at the cost of a multiply.
     `tests/test_fast_paths.py` checks it against np.where."""
     u = _BITS[d.itemsize]
-    m = cond.view(np.uint8).astype(u)  # 1 or 0 ...
-    np.negative(m, out=m)  # ... to all ones or all zeros
+    m = np.empty(cond.shape, u)
+    np.negative(cond.view(np.uint8), out=m, dtype=u)  # -1 or -0: all ones or all zeros
     np.bitwise_and(m, d.view(u), out=m)
     return m.view(d.dtype)
 
