@@ -76,16 +76,21 @@ def build(torch, nn, F):
     return GPT()
 
 
-def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float]:
-    """Median ms of each, alternating which runs first each round."""
-    times: dict = {0: [], 1: []}
+def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float, float, float]:
+    """Median ms of each, alternating which runs first each round: wall-clock time, and this
+    process's CPU time (which on a shared machine leaves out the time other processes held
+    the cores; both libraries run on one thread here, so the two agree on an idle machine)."""
+    wall: dict = {0: [], 1: []}
+    cpu: dict = {0: [], 1: []}
     for r in range(rounds):
         for k in (0, 1) if r % 2 == 0 else (1, 0):
             f = f_ours if k == 0 else f_theirs
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             f()
-            times[k].append(time.perf_counter() - t0)
-    return statistics.median(times[0]) * 1e3, statistics.median(times[1]) * 1e3
+            cpu[k].append(time.process_time() - c0)
+            wall[k].append(time.perf_counter() - t0)
+    med = statistics.median
+    return (med(wall[0]) * 1e3, med(wall[1]) * 1e3, med(cpu[0]) * 1e3, med(cpu[1]) * 1e3)
 
 
 def blas_kernels() -> str:
@@ -150,11 +155,11 @@ def main() -> None:
             n0 = args.warmup
             # the same weights and batch each step: the first losses agree to float32 rounding
             print(f"first-step loss: ours {losses[0][0]:.6f}, torch {losses[1][0]:.6f}")
-            a, b = _interleave(step_ours, step_theirs, args.rounds)
+            times = _interleave(step_ours, step_theirs, args.rounds)
             rel = abs(losses[0][n0] - losses[1][n0]) / abs(losses[1][n0])
             print(f"loss after {n0} steps: ours {losses[0][n0]:.6f}, torch {losses[1][n0]:.6f}"
                   f" (rel {rel:.1e})")  # fmt: skip
-            rows.append(("gpt_step", a, b))
+            rows.append(("gpt_step", *times))
         if args.only in (None, "sdpa"):
             shape = (BATCH, N_HEAD, BLOCK, N_EMBD // N_HEAD)
             arrays = [rng.normal(size=shape).astype(np.float32) for _ in range(3)]
@@ -172,17 +177,17 @@ def main() -> None:
             for _ in range(args.warmup):
                 sdpa_ours()
                 sdpa_theirs()
-            a, b = _interleave(sdpa_ours, sdpa_theirs, args.rounds * 5)
-            rows.append((f"sdpa fwd+bwd {shape}", a, b))
+            times = _interleave(sdpa_ours, sdpa_theirs, args.rounds * 5)
+            rows.append((f"sdpa fwd+bwd {shape}", *times))
 
     print(
         f"\nGPT: {N_LAYER} layers, {N_HEAD} heads, embedding {N_EMBD}, block {BLOCK}, batch "
         f"{BATCH}, vocab {VOCAB}, AdamW, float32, {args.threads} BLAS thread(s), median of "
         f"interleaved rounds ({args.rounds}; x5 for sdpa)"
     )
-    print(f"{'workload':<34}{'ours ms':>9}{'torch ms':>10}{'ratio':>8}")
-    for name, a, b in rows:
-        print(f"{name:<34}{a:>9.2f}{b:>10.2f}{a / b:>7.2f}x")
+    print(f"{'workload':<30}{'ours ms':>9}{'torch ms':>10}{'ratio':>8}  {'cpu ratio':>9}")
+    for name, a, b, ca, cb in rows:
+        print(f"{name:<30}{a:>9.2f}{b:>10.2f}{a / b:>7.2f}x  {ca / cb:>8.2f}x")
     print("\ncommand: python " + " ".join(sys.argv))
     env = {k: os.environ.get(k) for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
     print(f"numpy BLAS kernels: {blas_kernels()}; environment {env}")
