@@ -170,7 +170,9 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
             eb = b if fn is None else (fn, b._output_nr)
         else:
             eb = None
-        edges, needs = (ea, eb), (na, nb)
+        edges = (ea, eb)
+        # one shared tuple per combination: one object less per node for the collector
+        needs = (_NEEDS_TT if nb else _NEEDS_TF) if na else (_NEEDS_FT if nb else _NEEDS_FF)
         fargs = (a._data if ta else a, b._data if tb else b) if arrays else args
     ctx = cls.__new__(cls)
     ctx.needs_input_grad = needs
@@ -271,6 +273,12 @@ def _outputs(ctx: Any, out: Any, args: tuple, fargs: Any) -> Any:
 
 
 _NEEDS_ONE = (True,)
+_NEEDS_TT, _NEEDS_TF, _NEEDS_FT, _NEEDS_FF = (
+    (True, True),
+    (True, False),
+    (False, True),
+    (False, False),
+)
 
 # Note [Recording cost]: `_out_meta` of single-output nodes, shared between all the nodes
 # whose output has that shape and dtype (one object less for the garbage collector per node).
