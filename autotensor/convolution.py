@@ -296,10 +296,10 @@ def conv_transpose2d(
     """
     op = "conv_transpose2d"
     x, unbatched = _batched(input, 4, op)
-    args = [_pair(v, op, n) for v, n in ((stride, "stride"), (padding, "padding"),
-                                          (output_padding, "output_padding"),
-                                          (dilation, "dilation"))]  # fmt: skip
-    out = _conv_transpose(op, x, weight, bias, *args, groups)
+    s, p, op_, d = (_pair(v, op, n) for v, n in ((stride, "stride"), (padding, "padding"),
+                                                (output_padding, "output_padding"),
+                                                (dilation, "dilation")))  # fmt: skip
+    out = _conv_transpose(op, x, weight, bias, s, p, op_, d, groups)
     return out.squeeze(0) if unbatched else out
 
 
@@ -432,7 +432,7 @@ def max_pool1d(
     x4 = x.unsqueeze(2)
     win = _pool_window(op, x4, (1, k), (1, s), (0, _single(padding, op, "padding")),
                        (1, _single(dilation, op, "dilation")), ceil_mode)  # fmt: skip
-    res = ops.MaxPool2d.apply(x4, win, return_indices=return_indices)
+    res: Any = ops.MaxPool2d.apply(x4, win, return_indices=return_indices)
     res = tuple(r.squeeze(2) for r in res) if return_indices else res.squeeze(2)
     if unbatched:
         res = tuple(r.squeeze(0) for r in res) if return_indices else res.squeeze(0)
@@ -580,9 +580,7 @@ def adaptive_avg_pool1d(input: Tensor, output_size: int | Sequence[int]) -> Tens
 
 
 # -- the book's loop version, kept as the reference ------------------------------------------
-def _np(a: Any) -> np.ndarray | None:
-    if a is None:
-        return None
+def _np(a: Any) -> np.ndarray:
     return a._data if isinstance(a, Tensor) else np.asarray(a)
 
 
@@ -596,7 +594,7 @@ def conv2d_reference(input: Any, weight: Any, bias: Any = None, stride: IntOrPai
 
     Shapes: input (N, C, H, W); weight (O, C / groups, kH, kW); bias (O,) -> (N, O, OH, OW).
     """
-    x, w, b = _np(input), _np(weight), _np(bias)
+    x, w, b = _np(input), _np(weight), None if bias is None else _np(bias)
     (sh, sw), (ph, pw), (dh, dw) = _pair(stride, "", ""), _pair(padding, "", ""), \
         _pair(dilation, "", "")  # fmt: skip
     n, c, h, wd = x.shape

@@ -78,7 +78,8 @@ class _ConvNd(Module):
                 )
             if self.transposed:
                 raise ValueError(f"{name}: padding must be an int or a tuple of ints")
-            self.padding = padding
+            # 'same' or 'valid' here, a tuple of ints below (transposed layers take only those)
+            self.padding: Any = padding
         else:
             self.padding = _ntuple(padding, n, "padding")
         self.output_padding = _ntuple(output_padding, n, "output_padding")

@@ -275,7 +275,7 @@ def _run_composed(mode: str, x: Tensor, h0: Tensor | None, c0: Tensor | None,
     gxs = gx.unbind(0)
     hidden = w_hh.shape[1]
     h = h0 if h0 is not None else at.zeros((B, hidden), dtype=x.dtype)
-    c = None
+    c: Any = None  # the cell state, in LSTM mode
     if mode == "LSTM":
         c = c0 if c0 is not None else at.zeros((B, w_hh.shape[0] // 4), dtype=x.dtype)
     hs: list = [None] * T
@@ -382,7 +382,7 @@ class RNNBase(Module):
             for d in range(dirs):
                 in_size = input_size if layer == 0 else real_hidden * dirs
                 sfx = f"_l{layer}" + ("_reverse" if d == 1 else "")
-                shapes = [("weight_ih", (gate_size, in_size)),
+                shapes: list[tuple[str, tuple[int, ...]]] = [("weight_ih", (gate_size, in_size)),
                           ("weight_hh", (gate_size, real_hidden))]  # fmt: skip
                 if bias:
                     shapes += [("bias_ih", (gate_size,)), ("bias_hh", (gate_size,))]
@@ -487,7 +487,8 @@ class RNNBase(Module):
             input = input.unsqueeze(0 if self.batch_first else 1)
         batch = input.shape[0 if self.batch_first else 1]
 
-        h0 = c0 = None
+        h0: Any = None
+        c0: Any = None  # LSTM only
         if hx is not None:
             if lstm:
                 if not isinstance(hx, (tuple, list)) or len(hx) != 2:
@@ -526,7 +527,7 @@ class RNNBase(Module):
 
         output = layer_input
         h = h_n[0].unsqueeze(0) if len(h_n) == 1 else at.stack(h_n, 0)
-        c = None
+        c: Any = None
         if lstm:
             c = c_n[0].unsqueeze(0) if len(c_n) == 1 else at.stack(c_n, 0)
         if unbatched:

@@ -100,6 +100,7 @@ class _FusedLayer(Function):
     when the node is released (Note [workspace])."""
 
     _bufs: tuple = ()
+    hs: np.ndarray  # the hidden states of every step, set by forward
     # Checked by tests/test_primitives.py: sample shapes this primitive cannot take, and why.
     shape_exemptions = {"0-d": "a recurrent layer takes (T, N, I) sequences"}
     # Note [per-step records]: the visualiser draws a fused layer as its time steps. Setting
@@ -232,7 +233,7 @@ def _layer_samples(rng: np.random.Generator, n_gates: int) -> Iterator:
 
     def case(T: int, B: int, H: int, bias: bool = True, P: int | None = None) -> list:
         P = H if P is None else P
-        args = [u(-1, 1, (T, B, I)), u(-1, 1, (B, P))]
+        args: list[np.ndarray | None] = [u(-1, 1, (T, B, I)), u(-1, 1, (B, P))]
         if lstm:
             args.append(u(-1, 1, (B, H)))
         args += [u(-0.8, 0.8, (n_gates * H, I)), u(-0.8, 0.8, (n_gates * H, P))]
