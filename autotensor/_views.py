@@ -123,8 +123,37 @@ def _refresh_views(root: Tensor) -> None:
                 continue
             r = ops.inplace.replay(root, info.steps)
             v.grad_fn, v._output_nr, v.requires_grad = r.grad_fn, r._output_nr, r.requires_grad
+            if info.multi and r.requires_grad and type(v) is Tensor:
+                v.__class__ = _RebasedMultiView
     finally:
         _state.enabled = prev
+
+
+_GRAD_FN = Tensor.__dict__["grad_fn"]  # the slot
+
+
+class _RebasedMultiView(Tensor):
+    """One of several views (split, unbind, chunk) whose base was then modified in place.
+    torch cannot rebuild such a view's history: reading its grad_fn, which every recorded op
+    on it does, raises (its values stay right; under no_grad it may still be used)."""
+
+    __slots__ = ()
+
+    @property
+    def grad_fn(self) -> Any:
+        info = self._view
+        nr = next((st[3] for st in info.steps if st[3] is not None), 0) if info else 0
+        raise RuntimeError(
+            f"Output {nr} of {info.multi if info else 'a function'} is a view and its base or "
+            f"another view of its base has been modified inplace. This view is the output of "
+            f"a function that returns multiple views. Such functions do not allow the output "
+            f"views to be modified inplace. You should replace the inplace operation by an "
+            f"out-of-place one."
+        )
+
+    @grad_fn.setter
+    def grad_fn(self, node: Any) -> None:
+        _GRAD_FN.__set__(self, node)
 
 
 def _history(t: Tensor, data: np.ndarray) -> Tensor:
@@ -241,6 +270,10 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
     adv = [i for i in items if ops.movement._is_advanced(i)]
     d = t._data
     src = value._data if isinstance(value, Tensor) else None
+    if src is None:
+        dtypes.check_scalar_fits(value, d.dtype)
+    elif src.size == 1 and src.dtype.kind == "f" and ops.movement.is_masked_fill(adv, src):
+        dtypes.check_scalar_fits(float(src.reshape(-1)[0]), d.dtype)  # masked_fill's .item()
     if not adv:
         if not d.flags.writeable and has_shared_elements(d):
             region = d[index]
@@ -267,21 +300,35 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
                     return False  # the write itself names the shape mismatch
         check_overlap(region, src, "__setitem__", value is t)
         return False
-    if src is None or ops.movement.is_masked_fill(adv, src):
-        return False  # (masked_fill_: no checks)
-    basic = []
+    # torch slices with the basic part first (ints, slices, None), then index_put_s the rest
+    basic: list = []
+    rest: list = []
     for i in items:
         if ops.movement._is_advanced(i):
             a = np.asarray(i)
             basic += [slice(None)] * (a.ndim if a.dtype == np.bool_ else 1)
-        else:
+            rest.append(i)
+        elif i is Ellipsis:
             basic.append(i)
+            rest.append(i)
+        elif i is None or isinstance(i, slice):
+            basic.append(i)
+            rest.append(slice(None))
+        else:  # an int selects: its dim is gone
+            basic.append(i)
+    trivial = all(i is Ellipsis or i == slice(None) for i in basic)
+    if not trivial and not d.flags.writeable and has_shared_elements(d):
+        t[tuple(basic)][tuple(rest)] = value  # only that region is written (and rebased)
+        return True
+    if src is None or ops.movement.is_masked_fill(adv, src):
+        return False  # (masked_fill_: no checks)
     try:
         region = d[tuple(basic)]
     except IndexError:
         return False  # the write names the bad index
-    # torch's index_put_ writes into t itself when the basic part of the index is trivial
-    same = value is t and all(i == slice(None) or i is Ellipsis for i in basic)
+    # torch's index_put_ writes into t itself when the basic part of the index is trivial,
+    # and a value with leading 1s is first viewed without them (a new tensor)
+    same = value is t and trivial and not (src.ndim and src.shape[0] == 1)
     check_overlap(region, src, "__setitem__", same, full_ok=False)
     return False
 
@@ -303,6 +350,7 @@ def inplace(
     d = t._data
     if not d.flags.writeable:  # an expanded tensor (Note [In-place]: memory overlap)
         d = writable_data(t, name, internal_ok=name in _IDEMPOTENT
+                          or (name == "copy_" and other is t)  # torch: x.copy_(x) does nothing
                           or (name == "fill_" and not isinstance(other, Tensor)))  # fmt: skip
     if other.__class__ is Tensor and name in _ELEMENTWISE:
         check_overlap(d, other._data, name, t is other)

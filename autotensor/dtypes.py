@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 from typing import Any
 
 import numpy as np
@@ -195,4 +196,21 @@ def check_inplace(op: str, result: np.dtype, out: np.dtype) -> None:
         raise RuntimeError(
             f"{op}: result type {torch_name(result)} can't be cast to the desired output type "
             f"{torch_name(out)}"
+        )
+
+
+_C_NAMES = {"int64": "int64_t", "int32": "int", "int16": "short", "int8": "signed char",
+            "uint8": "unsigned char"}  # fmt: skip
+
+
+def check_scalar_fits(value: Any, out: np.dtype) -> None:
+    """torch converts a Python number written into an integer tensor (fill_, masked_fill,
+    x[i] = v) with an overflow check: inf, NaN or a value beyond the type's range raise.
+    (Tensor-to-tensor copies do not check.)"""
+    if out.kind not in "iu" or value.__class__ is not builtins.float:  # (float: a dtype here)
+        return
+    info = np.iinfo(out)
+    if not (math.isfinite(value) and info.min <= value <= info.max):
+        raise RuntimeError(
+            f"value cannot be converted to type {_C_NAMES.get(out.name, out.name)} without overflow"
         )

@@ -324,6 +324,8 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
 
 def index_put(x: Tensor, index: Any, value: Any) -> Tensor:
     """x with x[index] = value, out of place (what __setitem__ records)."""
+    if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
+        value = ops.movement.strip_leading_ones(value)  # as torch's setitem
     if isinstance(value, Tensor) and value.dtype != x.dtype:
         ops.movement.check_put_dtype(x.dtype, index, value)
         value = value.to(x.dtype)
@@ -353,6 +355,7 @@ def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
         value = value.to(x.dtype)
     elif x._data.dtype.kind in "biu":
         # The fill value takes x's dtype (torch): 1.5 into an int tensor is 1, no promotion.
+        dtypes.check_scalar_fits(value, x._data.dtype)  # but inf or 1e30 raise
         value = as_tensor(np.asarray(value).astype(x._data.dtype))
     m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
     if m.dtype != np.bool_:

@@ -1020,6 +1020,7 @@ class Tensor:
                 f"fill_ only supports 0-dimension value tensor but got tensor with {value.ndim} "
                 f"dimensions"
             )
+        dtypes.check_scalar_fits(value, self._data.dtype)  # fill_(inf) of an int tensor raises
         return _inplace(self, lambda x: _overwrite(x, value), value, "fill_",
                         fast=lambda d: d.fill(_arr(value)))  # fmt: skip
 

@@ -476,3 +476,75 @@ def test_signed_zeros_survive_relu_clamp_maximum_and_remainder() -> None:
           "d = 1 / torch.minimum(-x, torch.tensor(0.0))")  # fmt: skip
     agree("x = torch.tensor([0.0, -0.0, 1.0, -1.0, 5.5])\n"
           "y = 1 / (x % torch.tensor([-0.53, 0.53, -1.0, 1.0, 2.0]))")  # fmt: skip
+
+
+def test_setitem_drops_leading_ones_of_the_value() -> None:
+    agree("x = torch.zeros(3)\nx[-1] = torch.tensor([2.5])\nx[0] = torch.tensor([[1.5]])")
+    agree("w = torch.tensor([1.5], requires_grad=True)\nx = torch.zeros(2, 3) * w\n"
+          "x[0, 1] = w\nx[torch.tensor([1]), 2] = w * 2")  # fmt: skip
+    agree("x = torch.zeros(0)\nx[torch.zeros(0, dtype=torch.bool)] = torch.zeros(1, 0)")
+
+
+def test_empty_values_must_broadcast_to_the_indexed_region() -> None:
+    raises_alike(
+        "x = torch.zeros(2, 3)\nx[torch.tensor([], dtype=torch.int64), -3] = torch.zeros(3, 0)",
+        RuntimeError,
+        "cannot be broadcast to indexing result",
+    )
+    agree("x = torch.zeros(2, 3)\nx[torch.tensor([], dtype=torch.int64)] = torch.zeros(0, 3)")
+
+
+def test_index_arrays_out_of_range_into_an_empty_result() -> None:
+    """torch checks an index array's bounds only on the elements it reads or writes."""
+    agree("x = torch.zeros(0, 4, 3, 3)\ny = x[..., [3]]\nx[..., torch.tensor([5, -9])] = 2.0")
+    agree("x = torch.zeros(2, 0)\ny = x[[5]]\nx[[5]] = 1.0")
+    raises_alike("y = torch.zeros(2, 3)[:, [5]]", IndexError, "out of bounds")
+
+
+def test_repeat_of_a_view_is_no_view() -> None:
+    agree("w = torch.zeros(0, 3, 4, requires_grad=True)\nv = w.view((0,))\ny = v.repeat((1, 1))\n"
+          "y[y > 0] = torch.tensor(2.0)")  # fmt: skip
+
+
+def test_one_of_several_views_after_its_base_changed_refuses_backward() -> None:
+    """torch cannot rebuild the history of a split/chunk/unbind output once its base was
+    modified in place: any recorded op on it raises (its grad_fn cannot be read)."""
+    agree("w = torch.zeros(2, 3, requires_grad=True)\nb = w * 1\nv = b.chunk(3, dim=0)[0]\n"
+          "b.zero_()\ny = b * 2")  # fmt: skip
+    agree("w = torch.zeros(2, 3, requires_grad=True)\nb = w * 1\nv = b.unbind(0)[1]\n"
+          "b[0] += 1\ny = v * 2")  # fmt: skip
+    with pytest.raises(RuntimeError, match="Output 1 of .* is a view and its base"):
+        w = at.zeros(2, 3, requires_grad=True)
+        b = w * 1
+        v = b.unbind(0)[1]
+        b[0] += 1
+        v * 2
+
+
+def test_advanced_setitem_into_an_expanded_tensor_slices_first() -> None:
+    agree("w = torch.tensor([1.5, 1.0, 2.2], requires_grad=True)\nx = w - w\n"
+          "e = x.expand(2, 3)\ne[-2:10:2, torch.tensor([2, -1])] = e.sum()\ny = x * 1")  # fmt: skip
+
+
+def test_setitem_of_a_tensor_into_itself() -> None:
+    """index_put_ refuses its own destination as the value, unless the value is first viewed
+    without leading 1s (another tensor then) or is empty; copy_ of itself does nothing."""
+    raises_alike("x = torch.zeros(2, 0)\nx[torch.tensor([0, 1])] = x", RuntimeError,
+                 "some elements of the input tensor")  # fmt: skip
+    agree("x = torch.zeros(1, 0)\nx[torch.tensor([0])] = x")
+    agree("x = torch.zeros(0, 1, 1).permute(2, 1, 0)\nx[x > 0] = x")
+    agree("x = torch.tensor([False, True]).expand(2, 2)\nx.copy_(x)")
+
+
+@pytest.mark.parametrize(
+    "write", ["x[0] = float('inf')", "x.fill_(float('nan'))", "x[x == 0] = torch.tensor(1e30)",
+              "x.masked_fill_(x == 0, float('inf'))", "x[torch.tensor([0])] = float('inf')"],
+)  # fmt: skip
+def test_python_numbers_into_integer_tensors_check_overflow(write: str) -> None:
+    raises_alike(f"x = torch.zeros(3, dtype=torch.int64)\n{write}", RuntimeError,
+                 "value cannot be converted to type int64_t without overflow")  # fmt: skip
+
+
+def test_tensors_into_integer_tensors_do_not_check_overflow() -> None:
+    agree("x = torch.zeros(3, dtype=torch.bool)\nx[x == 0] = float('inf')\ny = torch.zeros(2)")
+    agree("x = torch.zeros(3, dtype=torch.int64)\nx[torch.tensor([0])] = 2.5")

@@ -171,10 +171,47 @@ def torch_steps(index) -> tuple | None:
 
 def take(x: np.ndarray, index) -> np.ndarray:
     """x[index] with torch's order of result dims (Note [Index order])."""
+    try:
+        return _take(x, index)
+    except IndexError:
+        # torch checks an index array's bounds only on the elements it reads: an empty
+        # result (zeros(0, 3)[:, [5]]) is no error
+        out = _take(x, _clip_index(index, x.shape, x.ndim))
+        if out.size:
+            raise
+        return out
+
+
+def _take(x: np.ndarray, index) -> np.ndarray:
     steps = torch_steps(index)
     if steps is None:
         return x[index]
     return x[steps[0]][steps[1]]
+
+
+def _clip_index(index, shape: tuple, ndim: int):
+    """index with its integer arrays clipped into range (only for the result's shape)."""
+    items = index if isinstance(index, tuple) else (index,)
+
+    def width(i) -> int:
+        if i is None or i is Ellipsis:
+            return 0
+        a = np.asarray(i) if _is_advanced(i) else None
+        return a.ndim if a is not None and a.dtype == np.bool_ else 1
+
+    out: list = []
+    d = 0
+    for i in items:
+        if i is Ellipsis:
+            d += ndim - sum(width(j) for j in items)
+        elif _is_advanced(i) and np.asarray(i).dtype != np.bool_ and d < ndim and shape[d]:
+            out.append(np.clip(np.asarray(i), -shape[d], shape[d] - 1))
+            d += 1
+            continue
+        else:
+            d += width(i)
+        out.append(i)
+    return tuple(out)
 
 
 def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
@@ -211,6 +248,18 @@ def _check_index_shapes(adv: list) -> None:
         ) from None
 
 
+def strip_leading_ones(value):
+    """torch's setitem drops a value's leading size-1 dims before writing it (y[1] = ones(1)
+    for a 0-d y[1]); numpy would refuse to put a (1,) array into one element."""
+    shape = np.shape(value)
+    k = 0
+    while k < len(shape) and shape[k] == 1:
+        k += 1
+    if not k:
+        return value
+    return value.reshape(shape[k:]) if hasattr(value, "reshape") else np.reshape(value, shape[k:])
+
+
 def is_masked_fill(adv: list, value) -> bool:
     """torch writes x[mask] = v with masked_fill when the index has one advanced part, a bool
     mask, and v has one element (of any shape and dtype)."""
@@ -220,15 +269,31 @@ def is_masked_fill(adv: list, value) -> bool:
 
 def put(out: np.ndarray, index, value) -> None:
     """out[index] = value with torch's index semantics (Note [Index order])."""
+    value = strip_leading_ones(value)
+    if np.ndim(value) and np.size(value) == 0:  # numpy lets any empty value through
+        region = np.shape(take(out, index))
+        try:
+            ok = np.broadcast_shapes(np.shape(value), region) == region
+        except ValueError:
+            ok = False
+        if not ok:
+            raise RuntimeError(
+                f"shape mismatch: value tensor of shape {list(np.shape(value))} cannot be "
+                f"broadcast to indexing result of shape {list(region)}"
+            )
     if np.ndim(value) and np.size(value) == 1:
         items = index if isinstance(index, tuple) else (index,)
         if is_masked_fill([i for i in items if _is_advanced(i)], value):
             value = np.reshape(value, ())  # masked_fill takes the one element, any shape
     steps = torch_steps(index)
-    if steps is None:
-        out[index] = value
-    else:
-        out[steps[0]][steps[1]] = value  # out[pre] is a view: the write reaches out
+    try:
+        if steps is None:
+            out[index] = value
+        else:
+            out[steps[0]][steps[1]] = value  # out[pre] is a view: the write reaches out
+    except IndexError:
+        if take(out, _clip_index(index, out.shape, out.ndim)).size:
+            raise  # (as take: an index array out of range writes nothing into an empty region)
 
 
 def _is_basic(index) -> bool:
