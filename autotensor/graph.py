@@ -102,9 +102,10 @@ def record(cls: Any, args: tuple, kwargs: dict) -> Any:
     graph as the outputs' grad_fn.
 
     Note [Recording cost]: this runs once per op of every training step, so calls with one
-    or two positional inputs take `_record_few`, the fast helper beside the reference
-    `_record_general` (tests/test_engine.py checks that both record the same graph)."""
-    if len(args) <= 2:
+    or two positional inputs (three without broadcasting) take `_record_few`, the fast
+    helper beside the reference `_record_general` (tests/test_engine.py checks that both
+    record the same graph)."""
+    if len(args) <= 2 or len(args) == 3 and not cls.broadcasts:
         return _record_few(cls, args, kwargs)
     return _record_general(cls, args, kwargs)
 
@@ -143,10 +144,11 @@ def _finish(ctx: Any, results: Any, args: tuple, kwargs: dict) -> Any:
 
 
 def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
-    """`_record_general` for one or two positional inputs, written out without loops or helper
-    calls; a single array output is wrapped here too, with its metadata tuple shared through
-    a cache and the usual saved values (the output alone, or the first one or two inputs)
-    packed directly. Anything else after forward goes on as in the reference."""
+    """`_record_general` for one or two positional inputs (or three of an op that does not
+    broadcast: Linear), written out without loops or helper calls; a single array output is
+    wrapped here too, with its metadata tuple shared through a cache and the usual saved
+    values (the output alone, or the first one or two inputs) packed directly. Anything else
+    after forward goes on as in the reference."""
     arrays = cls.takes_arrays
     if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
         a = args[0]
@@ -154,6 +156,20 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
         edges: tuple = (a if fn is None else (fn, a._output_nr),)
         needs: tuple = _NEEDS_ONE
         fargs: tuple = (a._data,) if arrays else args
+    elif len(args) == 3:  # an op that does not broadcast (Linear's x, w, b)
+        a, b, c = args
+        ta, tb, tc = isinstance(a, Tensor), isinstance(b, Tensor), isinstance(c, Tensor)
+        na, nb = ta and a.requires_grad, tb and b.requires_grad
+        nc = tc and c.requires_grad
+        edges = (
+            (a if a.grad_fn is None else (a.grad_fn, a._output_nr)) if na else None,
+            (b if b.grad_fn is None else (b.grad_fn, b._output_nr)) if nb else None,
+            (c if c.grad_fn is None else (c.grad_fn, c._output_nr)) if nc else None,
+        )
+        needs = (bool(na), bool(nb), bool(nc))
+        fargs = (
+            (a._data if ta else a, b._data if tb else b, c._data if tc else c) if arrays else args
+        )
     else:
         a, b = args
         ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)

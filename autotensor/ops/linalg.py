@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from autotensor import dtypes
@@ -106,12 +108,18 @@ class Linear(Function):
             # A plain backward (no create_graph): the same three formulas on the arrays,
             # without recording; the Tensor-op path below is the differentiable one.
             gd, wd = g._data, w._data
-            rows = int(np.prod(gd.shape[:-1]))  # not -1: ambiguous when a dim is 0
-            g2d = gd.reshape(rows, wd.shape[0])
+            if gd.ndim == 2:
+                g2d = gd
+            else:
+                rows = math.prod(gd.shape[:-1])  # not -1: ambiguous when a dim is 0
+                g2d = gd.reshape(rows, wd.shape[0])
+            gx = np.matmul(g2d, wd) if nx else None
+            if nx and gd.ndim != 2:
+                gx = gx.reshape(gd.shape[:-1] + wd.shape[1:])
             return (
-                _new(np.matmul(g2d, wd).reshape(gd.shape[:-1] + wd.shape[1:])) if nx else None,
-                _new(np.matmul(g2d.T, x._data.reshape(rows, wd.shape[1]))) if nw else None,
-                _new(g2d.sum(0)) if nb else None,
+                _new(gx) if nx else None,
+                _new(np.matmul(g2d.T, x._data.reshape(g2d.shape[0], wd.shape[1]))) if nw else None,
+                _new(np.add.reduce(g2d, 0)) if nb else None,  # np.sum minus its Python wrapper
             )
         rows = int(np.prod(g.shape[:-1]))  # not -1: ambiguous when a dim is 0
         g2 = g if g.ndim == 2 else g.reshape(rows, w.shape[0])
