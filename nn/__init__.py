@@ -18,6 +18,11 @@ from nn.sparse import Embedding
 from nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, RNNCellBase
 from nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
 from nn.normalization import GroupNorm, RMSNorm
+from nn.normalization import InstanceNorm1d, InstanceNorm2d
+from nn.padding import ConstantPad1d, ConstantPad2d, ZeroPad1d, ZeroPad2d
+from nn.padding import CircularPad1d, CircularPad2d, ReflectionPad1d, ReflectionPad2d
+from nn.padding import ReplicationPad1d, ReplicationPad2d
+from nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer
 from nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from nn.flatten import Flatten, Unflatten

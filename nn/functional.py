@@ -40,6 +40,7 @@ __all__ = [
     "conv_transpose1d", "conv_transpose2d", "fold", "max_pool1d", "max_pool2d", "unfold",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "batch_norm", "cross_entropy",
     "dropout", "dropout1d", "dropout2d", "elu", "embedding", "gelu", "hardtanh", "huber_loss",
+    "instance_norm",
     "l1_loss", "layer_norm", "leaky_relu", "linear", "log_softmax", "logsigmoid", "mse_loss",
     "nll_loss", "one_hot", "pad", "relu", "relu6", "sigmoid", "silu", "smooth_l1_loss",
     "softmax", "softplus", "tanh",
@@ -398,6 +399,62 @@ def batch_norm(
         rm = running_mean.reshape(pshape)
         rv = running_var.reshape(pshape)
         out = (input - rm) * (rv + eps).rsqrt()
+    if weight is not None:
+        out = out * weight.reshape(pshape)
+    if bias is not None:
+        out = out + bias.reshape(pshape)
+    return out
+
+
+def instance_norm(
+    input: Tensor,
+    running_mean: Tensor | None = None,
+    running_var: Tensor | None = None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Normalise each (sample, channel) over its spatial dims:
+    y = (x - mean) / sqrt(var + eps) * weight + bias (biased variance), or with the running
+    statistics when not use_input_stats. With use_input_stats and running stats given, they
+    are updated in place as torch does: r = (1 - momentum) r + momentum * (the batch average
+    of the per-sample mean, or of the per-sample unbiased variance).
+    Shapes: x (N, C, *spatial); running stats, weight, bias (C,)."""
+    if input.ndim < 3:
+        raise ValueError(
+            f"instance_norm: expected an input of at least 3 dims (N, C, *spatial), got shape "
+            f"{tuple(input.shape)}"
+        )
+    dims = tuple(range(2, input.ndim))
+    pshape = _param_shape(input, 1)
+    if use_input_stats:
+        n = input.numel() // (input.shape[0] * input.shape[1]) if input.numel() else 0
+        if n <= 1:
+            raise ValueError(
+                f"instance_norm: expected more than 1 spatial element when training, got input "
+                f"size {tuple(input.shape)}"
+            )
+        mean = input.mean(dims, keepdim=True)
+        xc = input - mean
+        var = (xc * xc).mean(dims, keepdim=True)
+        with at.no_grad():
+            m = momentum
+            if running_mean is not None:
+                bm = mean.numpy(force=True).reshape(input.shape[:2]).mean(0)
+                running_mean.mul_(1 - m).add_(from_numpy((bm * m).astype(running_mean.dtype)))
+            if running_var is not None:
+                bv = var.numpy(force=True).reshape(input.shape[:2]).mean(0) * (n / (n - 1))
+                running_var.mul_(1 - m).add_(from_numpy((bv * m).astype(running_var.dtype)))
+        out = xc * (var + eps).rsqrt()
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(
+                "instance_norm: running_mean and running_var are needed when use_input_stats "
+                "is False"
+            )
+        out = (input - running_mean.reshape(pshape)) * (running_var.reshape(pshape) + eps).rsqrt()
     if weight is not None:
         out = out * weight.reshape(pshape)
     if bias is not None:

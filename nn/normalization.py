@@ -14,7 +14,10 @@ from nn import functional as F
 from nn import init
 from nn.module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "GroupNorm", "LayerNorm", "RMSNorm"]
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "GroupNorm", "InstanceNorm1d", "InstanceNorm2d", "LayerNorm",
+    "RMSNorm",
+]  # fmt: skip
 
 
 class _BatchNorm(Module):
@@ -154,6 +157,65 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) input over N, H, W, per channel C."""
 
     _expected_dims = (4,)
+
+
+class _InstanceNorm(_BatchNorm):
+    """Shared body of InstanceNorm1d/2d: each (sample, channel) is normalised over its
+    spatial dims. torch's defaults: affine=False, track_running_stats=False. With running
+    statistics tracked, training updates them with the batch average of the per-sample
+    statistics and eval mode normalises with them. Unbatched (C, *spatial) input is taken as
+    a batch of one."""
+
+    _spatial = 1
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = False,
+        track_running_stats: bool = False,
+        device: Any = None,
+        dtype: Any = None,
+    ) -> None:
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
+
+    def forward(self, input: Tensor) -> Tensor:
+        want = self._spatial + 2
+        if input.ndim not in (want - 1, want):
+            raise ValueError(
+                f"{type(self).__name__}: expected {want - 1}D (unbatched) or {want}D input, got "
+                f"{input.ndim}D input of shape {tuple(input.shape)}"
+            )
+        unbatched = input.ndim == want - 1
+        x = input.unsqueeze(0) if unbatched else input
+        if x.shape[1] != self.num_features and (self.affine or self.track_running_stats):
+            raise ValueError(
+                f"{type(self).__name__}({self.num_features}): expected input's size at dim="
+                f"{0 if unbatched else 1} to match num_features ({self.num_features}), but got "
+                f"{x.shape[1]} (input shape {tuple(input.shape)})"
+            )
+        out = F.instance_norm(
+            x,
+            self.running_mean,
+            self.running_var,
+            self.weight,
+            self.bias,
+            self.training or not self.track_running_stats,
+            0.0 if self.momentum is None else self.momentum,
+            self.eps,
+        )
+        return out.squeeze(0) if unbatched else out
+
+
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L) or (C, L) input over L."""
+
+
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W) or (C, H, W) input over H, W."""
+
+    _spatial = 2
 
 
 class LayerNorm(Module):
