@@ -433,51 +433,49 @@ class Tensor:
             t = _nograd_binary(np.add, self._data, other)
             if t is not None:
                 return t
-        return ops.Add.apply(*_operands(self, other))
+        return _arith(ops.Add, self, other)
 
     def __radd__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_binary(np.add, other, self._data)
             if t is not None:
                 return t
-        return ops.Add.apply(*_operands(self, other, True))
+        return _arith(ops.Add, self, other, True)
 
     def __sub__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_binary(np.subtract, self._data, other)
             if t is not None:
                 return t
-        dtypes.check_sub(self, other)
-        return ops.Sub.apply(*_operands(self, other))
+        return _arith(ops.Sub, self, other, sub=True)
 
     def __rsub__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_binary(np.subtract, other, self._data)
             if t is not None:
                 return t
-        dtypes.check_sub(self, other)
-        return ops.Sub.apply(*_operands(self, other, True))
+        return _arith(ops.Sub, self, other, True, sub=True)
 
     def __mul__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_binary(np.multiply, self._data, other)
             if t is not None:
                 return t
-        return ops.Mul.apply(*_operands(self, other))
+        return _arith(ops.Mul, self, other)
 
     def __rmul__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_binary(np.multiply, other, self._data)
             if t is not None:
                 return t
-        return ops.Mul.apply(*_operands(self, other, True))
+        return _arith(ops.Mul, self, other, True)
 
     def __truediv__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             t = _nograd_binary(np.true_divide, self._data, other)
             if t is not None:
                 return t
-        return ops.Div.apply(*_operands(self, other, floats=True))
+        return _arith(ops.Div, self, other, floats=True)
 
     def __rtruediv__(self, other: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
@@ -1485,6 +1483,27 @@ def _operands(a: Tensor, b: Any, reflected: bool = False, floats: bool = False) 
             arr = arr.astype(dtypes.get_default_dtype())
         return _operands(a, _new(arr), reflected, floats)
     return (b, a) if reflected else (a, b)
+
+
+def _arith(
+    op: Any, a: Tensor, b: Any, reflected: bool = False, floats: bool = False, sub: bool = False
+) -> Tensor:
+    """`op.apply(*_operands(a, b, reflected, floats))` for `a op b` (or `b op a`), the common
+    case first (Note [Recording cost]): a float32/float64 tensor with a Python number or with
+    a tensor of its dtype needs no promotion, and when a graph is recorded and one of them
+    requires grad the node is recorded at once, as apply would (one call and one loop less
+    per operator). `sub`: torch refuses `-` with a bool operand (dtypes.check_sub)."""
+    da = a._data.dtype
+    if (da is _F32 or da is _F64) and _state.enabled:
+        tb = b.__class__
+        if tb is Tensor:
+            if b._data.dtype is da and (a.requires_grad or b.requires_grad):
+                return _graph._record_few(op, (b, a) if reflected else (a, b), {})
+        elif (tb is float or tb is int) and a.requires_grad:
+            return _graph._record_few(op, (b, a) if reflected else (a, b), {})
+    if sub:
+        dtypes.check_sub(a, b)
+    return op.apply(*_operands(a, b, reflected, floats))
 
 
 def _nograd_binary(ufunc: Any, x: Any, y: Any) -> Tensor | None:
