@@ -354,6 +354,8 @@ def inplace(
                           or (name == "fill_" and not isinstance(other, Tensor)))  # fmt: skip
     if other.__class__ is Tensor and name in _ELEMENTWISE:
         check_overlap(d, other._data, name, t is other)
+        if other._data.shape != d.shape:  # the shapes before the dtypes, as torch
+            _check_inplace_shape(d.shape, other._data.shape, name)
     info = t._view
     if _state.enabled:
         base = None if info is None else info.base
@@ -396,6 +398,17 @@ def inplace(
     _write_inplace(d, t, fn, other, name, ufunc, fast)
     t._vc[0] += 1
     return t
+
+
+def _check_inplace_shape(shape: tuple, other: tuple, name: str) -> None:
+    try:
+        b = np.broadcast_shapes(shape, other)
+    except ValueError:
+        return  # the op names shapes that do not broadcast at all
+    if b != shape:
+        raise RuntimeError(
+            f"{name}: output with shape {list(shape)} doesn't match the broadcast shape {list(b)}"
+        )
 
 
 def _write_inplace(d: np.ndarray, t: Tensor, fn: Any, other: Any, name: str, ufunc: Any,

@@ -179,6 +179,8 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
 
 
 def split(x: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    if x.ndim == 0:
+        raise RuntimeError("split expects at least a 1-dimensional tensor")
     (d,) = norm_dims(dim, x.ndim, "split")
     n = x.shape[d]
     if isinstance(split_size_or_sections, (int, np.integer)):
@@ -440,10 +442,8 @@ def var(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     dims = norm_dims(dim, x.ndim, "var")
-    n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
-    d = x - mean(x, dims, keepdim=True)
-    s = ops.Sum.apply(d * d, dim=dims, keepdim=keepdim)
-    return s / builtins.max(n - correction, 0)
+    return ops.reduce.Var.apply(x, dims=dims, correction=correction, keepdim=keepdim,
+                                all_dims=dim is None or x.ndim == 0)  # fmt: skip
 
 
 def std(x: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False,
@@ -511,35 +511,20 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:
-    """Vector p-norm over dim (all elements by default); 'fro' is the 2-norm. The gradient
-    of the 2-norm at 0 is 0, as in torch."""
+    """Vector p-norm over dim (all elements by default); 'fro' is the 2-norm (torch's
+    torch.norm: 'fro' over more than two dims is a matrix norm, refused). One primitive,
+    with torch's gradient rules (ops.reduce.Norm)."""
     dtypes.check_supported("norm", x.dtype)
-    if p in ("fro", 2, 2.0):
-        s = (x * x).sum(dim, keepdim=keepdim)
-        zero = s._data == 0
-        if zero.any():  # sqrt'(0) is infinite; torch defines this gradient as 0
-            safe = where(zero, 1.0, s).sqrt()
-            return where(zero, 0.0, safe)
-        return s.sqrt()
-    if p in (float("inf"), "inf"):
-        return x.abs().amax(dim, keepdim)
-    if p in (float("-inf"), "-inf"):
-        return x.abs().amin(dim, keepdim)
-    if p in (1, 1.0):
-        return x.abs().sum(dim, keepdim=keepdim)
-    if p == 0:  # the count of non-zeros, with a zero gradient (sign's), as torch
-        nonzero = where(x.isnan(), 1.0, ops.Sign.apply(x).abs())
-        return nonzero.sum(dim, keepdim=keepdim)
-    # As torch, an element at 0 gets a zero gradient (for p < 1, |x|^p has an infinite slope
-    # there), and so does a norm that is 0 (its p-th root has an infinite slope at 0).
-    a = x.abs()
-    nz = a._data != 0
-    ap = where(nz, where(nz, a, 1.0) ** p, 0.0) if not nz.all() else a**p
-    s = ap.sum(dim, keepdim=keepdim)
-    zero = s._data == 0
-    if zero.any():
-        return where(zero, 0.0, where(zero, 1.0, s) ** (1.0 / p))
-    return s ** (1.0 / p)
+    if isinstance(p, str):
+        if p != "fro":
+            raise NotImplementedError(f"norm: p={p!r} (matrix norms) is not supported")
+        if dim is not None and not isinstance(dim, (int, np.integer)) and len(dim) > 2:
+            raise RuntimeError(
+                f"linalg.matrix_norm: dim must be a 2-tuple. Got {' '.join(map(str, dim))}"
+            )
+        p = 2.0
+    dims = norm_dims(dim, x.ndim, "norm")
+    return ops.reduce.Norm.apply(x, p=float(p), dims=dims, keepdim=keepdim)
 
 
 def softmax(x: Tensor, dim: int, dtype: Any = None) -> Tensor:
@@ -555,17 +540,7 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        # Tensor bounds promote with x (int x, float bound -> float), as torch. `where`, not
-        # maximum/minimum: at a tie torch gives the whole gradient to x (a bound only gets it
-        # where it is strictly active), and a NaN in x stays NaN.
-        out = x
-        if min is not None:
-            lo = min if isinstance(min, Tensor) else as_tensor(min, x.dtype)
-            out = where(out < lo, lo, out)
-        if max is not None:
-            hi = max if isinstance(max, Tensor) else as_tensor(max, x.dtype)
-            out = where(out > hi, hi, out)
-        return out
+        return _clamp_tensors(x, min, max)
     # A float scalar bound on an integer/bool tensor gives the default float dtype (torch's
     # weak-scalar promotion), not numpy's float64.
     rt = x.dtype
@@ -578,6 +553,49 @@ def clamp(x: Tensor, min: Any = None, max: Any = None) -> Tensor:
 
 
 clip = clamp
+
+
+def _clamp_tensors(x: Tensor, min: Any, max: Any) -> Tensor:
+    """clamp with Tensor bounds (they promote with x, as torch): min(max(x, lo), hi), NaN
+    wherever x or a bound is NaN. Gradients as torch's: x gets g where lo <= x <= hi (a tie
+    included), lo where x < lo (< hi), hi where x > hi or hi < lo, and nothing gets any
+    where a NaN decides or lo == hi is below x: there the value is a constant."""
+    lo = None if min is None else min if isinstance(min, Tensor) else as_tensor(min, x.dtype)
+    hi = None if max is None else max if isinstance(max, Tensor) else as_tensor(max, x.dtype)
+    rt = x.dtype
+    for b in (lo, hi):
+        if b is not None:
+            rt = dtypes.result_type(rt, False, dtypes.promote(x, b), False)
+    x = x if x.dtype == rt else x.to(rt)
+    lo, hi = (t if t is None or t.dtype == rt else t.to(rt) for t in (lo, hi))
+    xd = x._data
+    with np.errstate(invalid="ignore"):
+        value = xd
+        keep = np.ones(np.shape(xd), bool)
+        if lo is not None:
+            ld = lo._data
+            value = np.where(np.isnan(ld), ld, np.maximum(ld, value))  # x's NaN and -0.0 stay
+            keep = keep & (xd >= ld)
+            take_lo = xd < ld
+        if hi is not None:
+            hd = hi._data
+            value = np.where(np.isnan(hd), hd, np.minimum(hd, value))
+            keep = keep & (xd <= hd)
+            take_hi = xd > hd
+        if lo is not None and hi is not None:
+            take_lo = take_lo & (ld < hd)
+            take_hi = take_hi | (hd < ld)
+    value = np.asarray(value)
+    out = _new(value)
+    if hi is not None:
+        # x NaN with hi < lo: torch's value is NaN, yet hi gets the gradient (+ -0.0 elsewhere
+        # keeps hi exactly, its -0.0 included)
+        nan = np.isnan(value) & take_hi
+        out = where(take_hi, hi + _new(np.where(nan, value, -0.0).astype(rt)) if nan.any() else hi,
+                    out)  # fmt: skip
+    if lo is not None:
+        out = where(take_lo, lo, out)
+    return where(keep, x, out)
 
 
 def matmul(x: Any, y: Any) -> Tensor:

@@ -548,3 +548,79 @@ def test_python_numbers_into_integer_tensors_check_overflow(write: str) -> None:
 def test_tensors_into_integer_tensors_do_not_check_overflow() -> None:
     agree("x = torch.zeros(3, dtype=torch.bool)\nx[x == 0] = float('inf')\ny = torch.zeros(2)")
     agree("x = torch.zeros(3, dtype=torch.int64)\nx[torch.tensor([0])] = 2.5")
+
+
+def test_clamp_with_tensor_bounds_nan_ties_and_crossed_bounds() -> None:
+    """Tensor bounds: NaN in x or a bound gives NaN; at a tie x gets the gradient; with
+    min > max the value is max, which gets the gradient (torch's clamp_backward_min_max)."""
+    agree("x = torch.tensor([[float('inf'), 0.5, float('nan'), 0.0, -1.0, 2.0]], "
+          "requires_grad=True)\nm = torch.tensor([[0.0, float('nan'), 1.0, 0.0, -2.0, 3.0]], "
+          "requires_grad=True)\ny = torch.clamp(x, min=m)\nz = torch.clamp(x, max=m)\n"
+          "q = torch.clamp(x, min=m, max=m * 0.5)\nr = torch.clamp(x, min=m * 0.5, max=m)\n"
+          "s = torch.clamp(x, min=x)")  # fmt: skip
+    agree("x = torch.tensor([1, -2, 3])\ny = torch.clamp(x, min=torch.tensor([0.5, 0.5, 0.5]))")
+    agree(
+        "x = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)\n"
+        "m = torch.tensor([2.0, 2.0, 2.0], requires_grad=True)\ny = torch.clamp(x, min=m, max=m)"
+    )
+
+
+def test_split_of_a_0d_tensor_raises() -> None:
+    raises_alike("y = torch.tensor(2.0).split(3, dim=-1)", RuntimeError,
+                 "split expects at least a 1-dimensional tensor")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "lines",
+    ["v = x.var(dim=1, correction=0)\ny = v / torch.tensor(False)",
+     "v = x.var()\ny = v / torch.tensor(False)", "y = x[:1].var(dim=0)", "y = x[0, 0].var()",
+     "y = x[:1].std(dim=0)", "y = x[:, [0, 2, 0]].std(dim=1, correction=0, keepdim=True)"],
+)  # fmt: skip
+def test_variance_gradients_follow_torchs_formula(lines: str) -> None:
+    """var's gradient is 2 / (n - correction) g (x - mean), also for an infinite g (a
+    division by zero after it) and with no degrees of freedom left (inf or NaN)."""
+    agree("x = torch.tensor([[0.5, 1.5, -1.0], [2.0, 2.0, 0.25]], requires_grad=True)\n" + lines)
+
+
+@pytest.mark.parametrize("p", ["2", "1", "3", "1.5", "0.5", "float('inf')", "0"])
+def test_norm_gradients_with_nan_inf_and_infinite_upstream(p: str) -> None:
+    agree(f"x = torch.tensor([[float('nan'), 1.0, 0.0], [0.0, -1.0, 2.0]], requires_grad=True)\n"
+          f"y = x.norm(p={p})\nz = x.norm(p={p}, dim=1)")  # fmt: skip
+    agree(f"x = torch.tensor([[float('inf'), 1.0, 0.0], [0.0, -1.0, 2.0]], requires_grad=True)\n"
+          f"y = x.norm(p={p}, dim=0) / torch.tensor(False)")  # fmt: skip
+
+
+def test_norm_errors_as_torch() -> None:
+    raises_alike("y = torch.zeros(0).norm(p=float('inf'))", RuntimeError, "inf norm")
+    raises_alike("y = torch.zeros(2, 2, 2).norm(dim=(0, 1, 2))", RuntimeError, "2-tuple")
+    agree("y = torch.zeros(2, 2, 2).norm(p=2, dim=(0, 1, 2))")
+
+
+def test_prod_of_a_0d_tensor_passes_the_gradient() -> None:
+    agree("x = torch.tensor(-float('inf'), requires_grad=True)\ny = x.prod(dim=0)")
+    agree("x = torch.tensor(float('inf'), requires_grad=True)\ny = x.prod()")
+
+
+def test_power_gradients_with_a_false_exponent_and_infinite_upstream() -> None:
+    agree("x = torch.tensor([1.5, float('nan'), float('inf'), 0.0, -1.0], requires_grad=True)\n"
+          "y = x ** False")  # fmt: skip
+    agree("x = torch.tensor([1.5, float('inf'), 0.0], requires_grad=True)\n"
+          "y = (0 ** x) / torch.tensor(False)\nz = x ** (0 ** x % 0.5)")  # fmt: skip
+
+
+def test_results_are_contiguous_as_torchs() -> None:
+    """Advanced indexing, roll and number ** tensor give contiguous results in torch, so a
+    later view() works and contiguous() is the tensor itself (writes reach it)."""
+    agree("x = torch.tensor([[2, 4, 2, -2], [0, -4, 1, 1]])\ny = x.index_select(1, "
+          "torch.tensor([3, 3]))\nz = y.contiguous()\nz[-1] = y.sum()")  # fmt: skip
+    agree("x = torch.tensor([[True, False, True], [False, True, False]])\ny = x.roll(2, -1)\n"
+          "z = y.view((-1,))")  # fmt: skip
+    agree(
+        "x = torch.tensor([[0.5, 1.0], [2.0, -0.25], [1.5, 0.0]], requires_grad=True)\n"
+        "y = 3.0 ** x.t()\nz = y.reshape((1, -1))\ny.add_(torch.tensor([[1.0], [2.0]]))"
+    )
+
+
+def test_inplace_checks_shapes_before_dtypes() -> None:
+    raises_alike("x = torch.tensor([[False]])\nx.pow_(torch.tensor([[True, False]]))",
+                 RuntimeError, "doesn't match the broadcast shape")  # fmt: skip

@@ -184,6 +184,8 @@ class Pow(Function):
     def forward(ctx, x, y):
         dtypes.check_supported("pow", _dtype(x, y))  # the base's (a bool exponent is fine)
         out = _int_power(x, y) if _dtype(x, y).kind in "iu" else np.power(x, y)
+        if x.__class__ is not np.ndarray and out.ndim > 1 and not out.flags.c_contiguous:
+            out = np.ascontiguousarray(out)  # torch's number ** tensor is contiguous
         # the output only for the exponent's gradient (torch's pow saves it only then)
         ctx.save_for_backward(x, y, out if ctx.needs_input_grad[1] else None)
         return out
@@ -198,8 +200,8 @@ class Pow(Function):
                 zero = y._data == 0
                 if zero.any():  # torch: 0 where y == 0 (x == 0 would give 0 * inf = nan)
                     gx = Where.apply(zero, 0.0, gx)
-            elif y == 0:
-                gx = g * 0.0
+            elif y == 0 and not isinstance(y, (bool, np.bool_)):
+                gx = g * 0.0  # (torch: ** False is not "== 0", its rule gives 0 * x**-1)
             else:
                 gx = g * float(y) * x ** (float(y) - 1.0)
         if ctx.needs_input_grad[1]:
@@ -208,7 +210,7 @@ class Pow(Function):
                 logx = Where.apply(safe, 1.0, x).log() if safe.any() else x.log()  # log 1 = 0
                 gy = g * out * logx
             elif x == 0:  # torch: 0 ** y has a zero gradient in y where y >= 0
-                gy = Where.apply(y._data >= 0, 0.0, g * out * float("-inf"))
+                gy = g * Where.apply(y._data >= 0, 0.0, out * float("-inf"))  # g * 0 (torch)
             else:
                 gy = g * out * (math.log(x) if x > 0 else float("nan"))
         return gx, gy

@@ -184,9 +184,13 @@ def take(x: np.ndarray, index) -> np.ndarray:
 
 def _take(x: np.ndarray, index) -> np.ndarray:
     steps = torch_steps(index)
-    if steps is None:
-        return x[index]
-    return x[steps[0]][steps[1]]
+    out = x[index] if steps is None else x[steps[0]][steps[1]]
+    if (out.__class__ is np.ndarray and not out.flags.c_contiguous
+            and not np.may_share_memory(out, x)):  # fmt: skip
+        # a copy (advanced indexing): torch's is contiguous, numpy's may be transposed
+        # (x[:, [0, 1]]), and a later view() or contiguous() would then differ
+        out = np.ascontiguousarray(out)
+    return out
 
 
 def _clip_index(index, shape: tuple, ndim: int):

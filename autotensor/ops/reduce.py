@@ -80,6 +80,132 @@ class Sum(Function):
         yield Sample(rng.normal(size=(3, 1, 2)), dim=1, note="size-1")
 
 
+class Var(Function):
+    """out = sum((x - mean)^2) / (n - correction) over `dims` (n: the count reduced; inf or
+    NaN with no degrees of freedom left, as torch);  dx = 2 / (n - correction) g (x - mean),
+    torch's rule, also where an infinite g meets x == mean (NaN) and for n <= correction
+    (inf; over all elements, g * (NaN where x == mean, else inf))."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, dims=(), correction=1, keepdim=False, all_dims=False):
+        n = int(np.prod([x.shape[d] for d in dims])) if x.ndim else 1
+        with np.errstate(invalid="ignore", divide="ignore"):
+            d = x - np.mean(x, axis=dims, keepdims=True) if n else x * np.nan
+            s = np.add.reduce(d * d, axis=dims, keepdims=keepdim)
+            out = np.asarray(s / max(n - correction, 0), dtype=x.dtype)
+        ctx.save_for_backward(x)
+        ctx.dims, ctx.dof, ctx.keepdim, ctx.all_dims = dims, n - correction, keepdim, all_dims
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        dims, dof = ctx.dims, ctx.dof
+        if not ctx.keepdim and x.ndim:
+            g = g.reshape(kept_shape(x.shape, dims))
+        if ctx.all_dims and dof <= 0:
+            xd = x._data
+            with np.errstate(invalid="ignore"):
+                odd = np.where(xd == xd.mean(), np.nan, np.inf).astype(xd.dtype)
+            return g * _new(odd)
+        scale = 2.0 / dof if dof else float("inf")
+        return g * (x - x.mean(dims, keepdim=True)) * scale
+
+    @staticmethod
+    def sample_inputs(rng):
+        x = rng.normal(size=(3, 4, 2))
+        yield Sample(x, dims=(0, 1, 2), all_dims=True)
+        yield Sample(x, dims=(1,))
+        yield Sample(x, dims=(2,), keepdim=True, correction=0)
+        yield Sample(x, dims=(0, 2))
+        yield Sample(rng.normal(size=()), dims=(), correction=0, all_dims=True, note="0-d")
+        yield Sample(rng.normal(size=(4, 3)).T, dims=(0,), note="transposed")
+        yield Sample(rng.normal(size=(3, 1, 2)), dims=(0,), note="size-1")
+        yield Sample(rng.normal(size=(0, 3)), dims=(1,), note="empty")
+
+
+class Norm(Function):
+    """out = (sum |x|^p)^(1/p) over `dims` (p = 0: the count of non-zeros, p = inf: max |x|,
+    -inf: min |x|);  dx by torch's rule (linalg.vector_norm's backward) with the result
+    saved, as torch's: sgn(x) g for p = 1; g x / out for p = 2; for p = +-inf g shared
+    among the elements at the extremum or NaN; sgn(x) |x|^(p-1) g out^(1-p) for p < 1 (0
+    where x = 0); x |x|^(p-2) g / out^(p-1) otherwise (0 where out = 0); no gradient for
+    p = 0."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, p=2.0, dims=(), keepdim=False):
+        a = np.abs(x)
+        red = dict(axis=dims, keepdims=keepdim)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            if p == 0:
+                out = np.count_nonzero(x, **red).astype(x.dtype)
+            elif p == 1:
+                out = np.add.reduce(a, **red)
+            elif p == 2:
+                out = np.sqrt(np.add.reduce(a * a, **red))
+            elif np.isinf(p):
+                if x.size == 0 or any(x.shape[d] == 0 for d in dims):
+                    raise RuntimeError(
+                        f"linalg.vector_norm cannot compute the {p} norm on an empty tensor "
+                        f"because the operation does not have an identity"
+                    )
+                out = np.max(a, **red) if p > 0 else np.min(a, **red)
+            else:
+                out = np.add.reduce(a**p, **red) ** (1.0 / p)
+        out = np.asarray(out, dtype=x.dtype)
+        ctx.p, ctx.dims, ctx.keepdim = p, dims, keepdim
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        from autotensor.ops.elementwise import Sign, Where
+
+        p, dims = ctx.p, ctx.dims
+        if p == 0:
+            return None
+        x, norm = ctx.saved_tensors
+        if not ctx.keepdim and x.ndim:
+            shape = kept_shape(x.shape, dims)
+            g, norm = g.reshape(shape), norm.reshape(shape)
+        if p == 1:
+            return Sign.apply(x) * g
+        zero = np.broadcast_to(norm._data == 0, x.shape)
+        if p == 2:
+            return g * Where.apply(zero, 0.0, x / norm)
+        xd = x._data
+        if np.isinf(p):
+            a = np.abs(xd)
+            mask = (a == norm._data) | np.isnan(a)
+            count = _new(np.add.reduce(mask, axis=dims, keepdims=True).astype(xd.dtype))
+            return Sign.apply(x) * ((g / count) * _new(mask.astype(xd.dtype)))
+        a = x.abs()
+        if p < 1:
+            with np.errstate(divide="ignore"):
+                scaled = Sign.apply(x) * Where.apply(xd == 0, 0.0, a ** (p - 1))
+            return scaled * g * norm ** (1 - p)
+        scaled = Sign.apply(x) * a ** (p - 1) if p < 2 else x * a ** (p - 2)
+        return scaled * Where.apply(zero, 0.0, g / norm ** (p - 1))
+
+    @staticmethod
+    def sample_inputs(rng):
+        x = rng.uniform(0.5, 2.0, (3, 4)) * rng.choice([-1.0, 1.0], (3, 4))
+        yield Sample(x, p=2.0, dims=(0, 1))
+        yield Sample(x, p=1.0, dims=(1,), gradgrad=False)
+        yield Sample(x, p=3.0, dims=(0,), keepdim=True)
+        yield Sample(x, p=1.5, dims=(1,))
+        yield Sample(x, p=0.5, dims=(0, 1))
+        yield Sample(x, p=float("inf"), dims=(1,), gradgrad=False)
+        yield Sample(np.asarray(1.5), p=2.0, note="0-d")
+        yield Sample(x.T, p=2.0, dims=(0,), note="transposed")
+        yield Sample(x[:1], p=3.0, dims=(0,), note="size-1")
+        yield Sample(np.zeros((0, 3)), p=2.0, dims=(0,), note="empty")
+
+
 class _Extremum(Function):
     """amax/amin over `dim`; the gradient is split evenly between tied extrema (as torch)."""
 
@@ -254,6 +380,8 @@ class Prod(Function):
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
+        if x.ndim == 0:  # torch: the gradient itself (not g * out / x, NaN at x = inf)
+            return g
         ge = _expand_back(g, x.shape, ctx.dims, ctx.keepdim)
         if not (x._data == 0).any():
             return ge * _expand_back(out, x.shape, ctx.dims, ctx.keepdim) / x
