@@ -30,6 +30,7 @@ from autotensor.tensor import Tensor
 from nn import functional as F
 from nn import init
 from nn.module import Module, Parameter
+from nn.utils import rnn as rnn_utils
 
 __all__ = [
     "GRU", "GRUCell", "LSTM", "LSTMCell", "RNN", "RNNBase", "RNNCell", "RNNCellBase",
@@ -476,6 +477,8 @@ class RNNBase(Module):
         return s
 
     def forward(self, input: Tensor, hx: Any = None) -> tuple:
+        if isinstance(input, rnn_utils.PackedSequence):  # variable-length batch
+            return rnn_utils.forward_packed(self, input, hx)
         name = self._name()
         input = self._check_input(input)
         lstm = self.mode == "LSTM"

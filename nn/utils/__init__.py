@@ -141,3 +141,6 @@ def vector_to_parameters(vec: Tensor, parameters: Iterable[Tensor]) -> None:
         n = p.numel()
         p.data = at.from_numpy(flat[offset : offset + n].reshape(p.shape))
         offset += n
+
+
+from nn.utils import rnn  # noqa: E402 - torch.nn.utils.rnn, as an attribute too
