@@ -238,3 +238,26 @@ def test_relu_gradient_is_zero_where_masked_even_for_nan_and_inf() -> None:
     x.relu().backward(g)
     np.testing.assert_array_equal(x.grad.numpy(), [0.0, np.nan, 0.0, -np.inf, 0.0])
     assert not np.signbit(x.grad.numpy()[[0, 2, 4]]).any()
+
+
+# -- plain backward rules on arrays (Mul, Tanh) against their Tensor-op rules --------------
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "fn",
+    [lambda x, y: x * y, lambda x, y: 2.5 * x, lambda x, y: x * 3, lambda x, y: (x * y).tanh(),
+     lambda x, y: x.tanh() * y.double()],
+    ids=["mul", "rmul_float", "mul_int", "tanh", "mul_promoted"],
+)  # fmt: skip
+def test_plain_backward_rules_equal_tensor_op_rules(fn, dtype) -> None:
+    r = np.random.default_rng(0)
+    xs, ys = r.normal(size=(3, 4)).astype(dtype), r.normal(size=(4,)).astype(dtype)
+    grads = []
+    for create_graph in (False, True):  # True runs the Tensor-op rules (Note [Higher order])
+        x, y = at.tensor(xs, requires_grad=True), at.tensor(ys, requires_grad=True)
+        out = fn(x, y)
+        gx, gy = at.grad(out.sum(), (x, y), create_graph=create_graph, allow_unused=True,
+                         materialize_grads=True)  # fmt: skip
+        grads.append((gx.detach().numpy(), gy.detach().numpy()))
+    for plain, ref in zip(*grads):
+        assert plain.dtype == ref.dtype == dtype
+        np.testing.assert_array_equal(plain, ref)

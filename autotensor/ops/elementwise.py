@@ -14,7 +14,7 @@ import numpy as np
 from autotensor import dtypes
 from autotensor.function import Function
 from autotensor.grad_mode import _state as _grad_state
-from autotensor.tensor import Tensor, _new
+from autotensor.tensor import Tensor, _new, _wrap
 from autotensor.testing.sample import Sample
 
 
@@ -42,6 +42,20 @@ def _keep(cond: np.ndarray, g: Tensor) -> Tensor:
     if not _grad_state.enabled and d.dtype.kind == "f" and _same_shape(cond, d):
         return _new(_select(cond, d))  # a plain backward: nothing to record
     return Where.apply(cond, g, 0.0)
+
+
+def _times(gd: np.ndarray, v: Any) -> Any:
+    """g * v on the arrays, for the plain backward of a product, when v is a Python number
+    or a tensor of g's dtype; NotImplemented otherwise (the Tensor-op rule then promotes as
+    torch does). The Tensor-op rule is the reference (test_primitives, test_fast_paths)."""
+    if v.__class__ is Tensor:
+        d = v._data
+        if d.dtype is not gd.dtype:
+            return NotImplemented
+        return _wrap(gd * d)
+    if v.__class__ is float or v.__class__ is int:
+        return _wrap(gd * v)
+    return NotImplemented
 
 
 _BITS = {2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -142,6 +156,11 @@ class Mul(Function):
     def backward(ctx, g):
         x, y = ctx.saved_tensors
         nx, ny = ctx.needs_input_grad
+        if not _grad_state.enabled:  # a plain backward: the products on the arrays
+            gx = _times(g._data, y) if nx else None
+            gy = _times(g._data, x) if ny else None
+            if gx is not NotImplemented and gy is not NotImplemented:
+                return gx, gy
         return (g * y if nx else None), (g * x if ny else None)
 
     sample_inputs = staticmethod(_binary_samples)
@@ -516,6 +535,9 @@ class Tanh(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
+        if not _grad_state.enabled and g._data.dtype is out._data.dtype:
+            o = out._data  # a plain backward: the same formula on the arrays
+            return _wrap(g._data * (1.0 - o * o))
         return g * (1.0 - out * out)
 
     sample_inputs = staticmethod(_unary_samples)
