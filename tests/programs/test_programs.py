@@ -44,6 +44,31 @@ def test_mnist_cnn_matches_torch(dtype: str, tmp_path: Path) -> None:
     np.testing.assert_allclose(ours["tests"][-1][0], ref["tests"][-1][0], rtol=RTOL[dtype])
 
 
+def test_mnist_cnn_saved_state_dict_loads_in_both(tmp_path: Path) -> None:
+    """The script's save step, torch.save(model.state_dict(), path), writes a file that
+    torch.load reads back; and autotensor loads torch's file. The weights are each run's
+    trained ones (equal to float32 rounding), and load strictly into a fresh network."""
+    torch = pytest.importorskip("torch")
+    prog = _load("mnist_cnn")
+    argv = ["--dropout", "0", "--epochs", "1", "--n", "64"]
+    ref = prog.main(torch, argv + ["--save-model", str(tmp_path / "torch.pt")])
+    prog.main(autotensor, argv + ["--save-model", str(tmp_path / "at.pt")],
+              init_state=ref["initial"])  # fmt: skip
+    ours_in_torch = torch.load(tmp_path / "at.pt", weights_only=True)
+    theirs_in_ours = autotensor.load(tmp_path / "torch.pt")
+    assert list(ours_in_torch) == list(theirs_in_ours) == list(ref["initial"])
+    for k in ours_in_torch:
+        a, b = ours_in_torch[k].numpy(), theirs_in_ours[k].numpy()
+        assert a.dtype == b.dtype
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6, err_msg=k)
+    trained = [k for k, v in ours_in_torch.items() if not np.array_equal(v, ref["initial"][k])]
+    assert trained == list(ref["initial"])  # every tensor moved: the file holds the trained net
+    fresh = prog.make_net(autotensor, 0.0)
+    fresh.load_state_dict(autotensor.load(tmp_path / "at.pt"), strict=True)
+    for k, v in fresh.state_dict().items():
+        np.testing.assert_array_equal(v.numpy(), ours_in_torch[k].numpy())
+
+
 def test_mnist_cnn_refuses_accelerator_devices() -> None:
     prog = _load("mnist_cnn")
     model = prog.make_net(autotensor, 0.0)
