@@ -595,9 +595,13 @@ except ImportError:
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    """erf elementwise: scipy's vectorised erf when installed, else libm's via math.erf."""
+    """erf elementwise: scipy's vectorised erf when installed, else the numpy-only Chebyshev
+    kernel of ops/activation.py (Note [erf kernels]; a Python loop over math.erf is ~100x
+    slower)."""
     if _scipy_erf is None:
-        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
+        from autotensor.ops.activation import _erf_chebyshev
+
+        return np.asarray(_erf_chebyshev(x), dtype=x.dtype)
     return np.asarray(_scipy_erf(x), dtype=x.dtype)
 
 

@@ -307,3 +307,15 @@ def test_onnx_export_of_gelu_and_layer_norm(opset, approximate, tmp_path, rng):
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {"x": x.numpy()})
     np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_erf_and_gelu_without_scipy(monkeypatch, rng):
+    """Without scipy, at.erf and float64 GELU run on the numpy-only kernel, still exact."""
+    from autotensor.ops import elementwise
+
+    monkeypatch.setattr(elementwise, "_scipy_erf", None)
+    monkeypatch.setattr(act, "_scipy_erf", None)
+    x = rng.normal(scale=3.0, size=(4, 50))
+    np.testing.assert_allclose(at.erf(at.tensor(x)).numpy(), _libm_erf(x), rtol=1e-13, atol=1e-15)
+    exact = x * 0.5 * (1 + _libm_erf(x / math.sqrt(2)))
+    np.testing.assert_allclose(F.gelu(at.tensor(x)).numpy(), exact, **TOL[np.float64])
