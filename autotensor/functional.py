@@ -33,10 +33,10 @@ def sum_to(x: Tensor, shape: Sequence[int]) -> Tensor:
 
 
 def reshape(x: Tensor, shape: Sequence[int]) -> Tensor:
-    shape = tuple(shape)
-    if x.shape == shape:
-        return x
-    return ops.Reshape.apply(x, shape)
+    """A view when the strides allow (a new tensor even for the same shape, as torch's: an
+    index_put_ of x into itself, x[i] = x.view_as(x), is then no write from the same
+    tensor), else a copy."""
+    return ops.Reshape.apply(x, tuple(shape))
 
 
 def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
@@ -562,10 +562,11 @@ def _clamp_tensors(x: Tensor, min: Any, max: Any) -> Tensor:
     where a NaN decides or lo == hi is below x: there the value is a constant."""
     lo = None if min is None else min if isinstance(min, Tensor) else as_tensor(min, x.dtype)
     hi = None if max is None else max if isinstance(max, Tensor) else as_tensor(max, x.dtype)
-    rt = x.dtype
+    rt, zero_d = x.dtype, x.ndim == 0
     for b in (lo, hi):
-        if b is not None:
-            rt = dtypes.result_type(rt, False, dtypes.promote(x, b), False)
+        if b is not None:  # torch's result_type over all three (0-d tensors weaker)
+            rt = dtypes.result_type(rt, zero_d, b.dtype, b.ndim == 0)
+            zero_d = zero_d and b.ndim == 0
     x = x if x.dtype == rt else x.to(rt)
     lo, hi = (t if t is None or t.dtype == rt else t.to(rt) for t in (lo, hi))
     xd = x._data
@@ -599,45 +600,163 @@ def _clamp_tensors(x: Tensor, min: Any, max: Any) -> Tensor:
 
 
 def matmul(x: Any, y: Any) -> Tensor:
-    """torch.matmul, 1-D rules included: a 1-D first operand is a row, a 1-D second one a
-    column, and the added dim is removed from the result."""
+    """torch.matmul, by torch's own dispatch (so its dtype rules and errors are torch's):
+    1-D @ 1-D is dot, 2-D @ 1-D mv, 1-D/2-D @ 2-D mm; a batched operand with a 1-D/2-D one
+    is folded into one mm/mv when torch folds it, else both are broadcast over the batch
+    dims and multiplied with bmm. Each kernel checks as torch's does: shapes, then dtypes
+    (never promoted; an empty bmm returns early, in the second operand's dtype), then
+    whether the dtype is supported (bool is not, unless nothing is multiplied)."""
     if isinstance(y, (bool, int, float)) or isinstance(x, (bool, int, float)):
         raise TypeError(
             f"matmul(): arguments must be Tensors, got {type(x).__name__} and {type(y).__name__}"
         )
     x, y = as_tensor(x), as_tensor(y)
-    if x.ndim == 0 or y.ndim == 0:
+    d1, d2 = x.ndim, y.ndim
+    if d1 == 0 or d2 == 0:
         raise RuntimeError(
-            f"matmul: both arguments need at least 1 dimension, got {x.ndim}D and {y.ndim}D"
+            f"both arguments to matmul need to be at least 1D, but they are {d1}D and {d2}D"
         )
-    if x.ndim == 1 and y.ndim == 1 and x.shape != y.shape:
+    if d1 == 1 and d2 == 1:
+        return _dot(x, y)
+    if d1 == 2 and d2 == 1:
+        return _mv(x, y)
+    if d1 == 1 and d2 == 2:
+        return _mm(x.reshape(1, -1) if x.shape[0] else x.reshape(1, 0), y).squeeze(0)
+    if d1 == 2 and d2 == 2:
+        return _mm(x, y)
+    if _should_fold(x, y):
+        transpose = d2 > d1
+        t1 = y.mT if transpose else x
+        t2 = (x.t() if d1 == 2 else x) if transpose else y
+        lead = tuple(t1.shape[:-1])
+        folded = t1.reshape(int(np.prod(lead)), t1.shape[-1])
+        if t2.ndim == 2:
+            out = _mm(folded, t2).reshape(lead + (t2.shape[1],))
+            return out.mT.contiguous() if transpose else out
+        return _mv(folded, t2).reshape(lead)
+    n = x.shape[-2] if d1 > 1 else 1
+    m1 = x.shape[-1]
+    m2 = y.shape[-2] if d2 > 1 else y.shape[0]
+    p = y.shape[-1] if d2 > 1 else 1
+    batch = _broadcast_batch(tuple(x.shape[:-2]), tuple(y.shape[:-2]))
+    b = int(np.prod(batch))
+    x3 = expand(x, batch + (n, m1)).reshape(b, n, m1)
+    if d2 == 1:
+        y3 = expand(y, batch + (m2,)).reshape(b, m2).unsqueeze(2)
+    else:
+        y3 = expand(y, batch + (m2, p)).reshape(b, m2, p)
+    out = _bmm(x3, y3)
+    shape = batch + ((n,) if d1 > 1 else ()) + ((p,) if d2 > 1 else ())
+    return out.reshape(shape)
+
+
+_C_TYPES = {"float32": "float", "float64": "double", "int64": "long int", "int32": "int",
+            "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+            "bool": "bool", "float16": "c10::Half"}  # fmt: skip
+
+
+def _not_for_bool(kernel: str, x: Tensor) -> None:
+    if x.dtype == np.bool_:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+
+
+def _dot(x: Tensor, y: Tensor) -> Tensor:
+    if x.dtype != y.dtype:
         raise RuntimeError(
-            f"matmul: 1D tensors expected of the same size, got sizes {x.shape[0]} and {y.shape[0]}"
+            f"dot : expected both vectors to have same dtype, but found "
+            f"{dtypes.torch_name(x.dtype)} and {dtypes.torch_name(y.dtype)}"
         )
-    has_bool = (x.dtype == np.bool_ or y.dtype == np.bool_) and x.numel() and y.numel()
-    if has_bool and (x.ndim > 2 or y.ndim > 2):  # torch's batched path checks the kernel first
-        dtypes.check_supported("matmul", np.dtype(np.bool_))
-    batched_empty = x.ndim > 2 and y.ndim > 2 and 0 in x.shape[:-2] + y.shape[:-2]
-    if x.dtype != y.dtype and not batched_empty:  # torch does not promote here
+    if x.shape != y.shape:
+        n, m = x.shape[0], y.shape[0]
         raise RuntimeError(
-            f"matmul: expected m1 and m2 to have the same dtype, but got: "
-            f"{dtypes.torch_name(x.dtype)} != {dtypes.torch_name(y.dtype)} (shapes "
-            f"{tuple(x.shape)} and {tuple(y.shape)})"
+            f"inconsistent tensor size, expected tensor [{n}] and src [{m}] to have the same "
+            f"number of elements, but got {n} and {m} elements respectively"
         )
-    if x.dtype != y.dtype:  # an empty batch: torch returns early, in the promoted dtype
-        x, y = _operands(x, y)
-    if has_bool:
-        dtypes.check_supported("matmul", np.dtype(np.bool_))
-    xv = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
-    yv = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
-    out = ops.MatMul.apply(xv, yv)
-    if x.ndim == 1 and y.ndim == 1:  # a dot product: a 0-d result
-        return out.reshape(())
-    if y.ndim == 1:
-        out = out.reshape(out.shape[:-1])
-    if x.ndim == 1:
-        out = out.reshape(out.shape[:-2] + out.shape[-1:])
-    return out
+    _not_for_bool("dot", x)
+    return ops.MatMul.apply(x.reshape(1, -1), y.reshape(-1, 1)).reshape(())
+
+
+def _mv(a: Tensor, v: Tensor) -> Tensor:
+    if a.shape[1] != v.shape[0]:
+        raise RuntimeError(
+            f"size mismatch, got input ({a.shape[0]}), mat ({a.shape[0]}x{a.shape[1]}), "
+            f"vec ({v.shape[0]})"
+        )
+    if a.dtype != v.dtype:
+        names = [dtypes.torch_name(d) for d in (v.dtype, a.dtype, v.dtype)]
+        raise RuntimeError(
+            f"addmv input tensors must have the same dtype, but got {names[0]}, {names[1]}, "
+            f"and {names[2]}"
+        )
+    if a.numel():
+        _not_for_bool("addmv_impl_cpu", a)
+    return ops.MatMul.apply(a, v.reshape(-1, 1)).reshape(a.shape[0])
+
+
+def _mm(a: Tensor, b: Tensor) -> Tensor:
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+            f"{b.shape[0]}x{b.shape[1]})"
+        )
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"expected m1 and m2 to have the same dtype, but got: {_C_TYPES.get(a.dtype.name)} "
+            f"!= {_C_TYPES.get(b.dtype.name)}"
+        )
+    if a.numel() and b.numel():
+        _not_for_bool("addmm_impl_cpu_", a)
+    return ops.MatMul.apply(a, b)
+
+
+def _bmm(a: Tensor, b: Tensor) -> Tensor:
+    if b.shape[:2] != (a.shape[0], a.shape[2]):
+        raise RuntimeError(
+            f"Expected size for first two dimensions of batch2 tensor to be: "
+            f"[{a.shape[0]}, {a.shape[2]}] but got: [{b.shape[0]}, {b.shape[1]}]."
+        )
+    if a.numel() == 0 or b.numel() == 0:  # torch returns early, in batch2's dtype
+        if a.dtype != b.dtype:
+            a = a.to(b.dtype)
+        return ops.MatMul.apply(a, b)
+    _not_for_bool("bmm", a)  # the kernel is chosen by batch1's dtype, and then checks
+    if a.dtype != b.dtype:
+        raise RuntimeError(
+            f"expected scalar type {dtypes.torch_name(a.dtype)} but found "
+            f"{dtypes.torch_name(b.dtype)}"
+        )
+    return ops.MatMul.apply(a, b)
+
+
+def _broadcast_batch(a: tuple, b: tuple) -> tuple:
+    n = builtins.max(len(a), len(b))
+    a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
+    for i, (p, q) in enumerate(zip(a, b)):
+        if p != q and p != 1 and q != 1:
+            raise RuntimeError(
+                f"The size of tensor a ({p}) must match the size of tensor b ({q}) at "
+                f"non-singleton dimension {i}"
+            )
+    return tuple(p if q == 1 else q for p, q in zip(a, b))
+
+
+def _should_fold(x: Tensor, y: Tensor) -> bool:
+    """torch's matmul folds the batch dims of the larger operand into one mm/mv when that
+    needs no copy (its memory layout decides), or when the other operand requires grad."""
+    larger = x.ndim >= y.ndim
+    t1, d2 = (x, y.ndim) if larger else (y.mT, x.ndim)
+    if not (t1.ndim >= 3 and d2 <= 2):
+        return False
+    if (y if larger else x).requires_grad:
+        return True
+    if x.ndim == 2:
+        return False
+    if t1.numel() == 0:
+        return True
+    item = t1._data.itemsize
+    st = [s // item for s in t1._data.strides]
+    sh = t1.shape
+    return all(st[i] == st[i + 1] * sh[i + 1] for i in range(t1.ndim - 2))
 
 
 def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:

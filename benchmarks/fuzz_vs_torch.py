@@ -66,10 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         print("    " + prog.source().replace("\n", "\n    "))
 
     bad = sum(counts.values())
+    raising = ("raise", "exception_class", "crash", "overlap", "expanded_inplace", "saved_version")
+    n_raise = sum(n for key, n in counts.items() if key.rsplit(":", 1)[1] in raising)
+    d_raise = sum(n for key, n in deliberate.items() if key.rsplit(":", 1)[1] in raising)
+    listed = ", ".join(f"{key} x{n}" for key, n in sorted(deliberate.items()))
     print(
         f"\n{k + 1} programs ({n_stmts} statements) in {elapsed:.0f} s: {bad} with a "
-        f"difference in {len(first)} classes; {sum(deliberate.values())} deliberate "
-        f"({', '.join(f'{key} x{n}' for key, n in sorted(deliberate.items())) or 'none'})"
+        f"difference in {len(first)} classes, of which {n_raise} raise/no-raise or "
+        f"exception-class disagreements; {sum(deliberate.values())} deliberate, {d_raise} of "
+        f"them raising ({listed or 'none'})"
     )
     return 1 if bad else 0
 

@@ -99,10 +99,9 @@ def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = Fals
 
 
 def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
-    """x for x > 0, alpha * (exp(x) - 1) otherwise (exp of min(x, 0), so nothing overflows
-    in the branch that is not taken)."""
-    neg = (input.clamp(max=0.0).exp() - 1.0) * alpha
-    return at.where(input > 0, input, neg)  # at x == 0 the gradient is alpha (torch's)
+    """x for x > 0, alpha * (exp(x) - 1) otherwise: one primitive with torch's gradient rule
+    (alpha at x == 0, 1 at NaN)."""
+    return ops.elementwise.Elu.apply(input, alpha=float(alpha))
 
 
 def selu(input: Tensor, inplace: bool = False) -> Tensor:
@@ -158,12 +157,9 @@ def logsigmoid(input: Tensor) -> Tensor:
 
 
 def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
-    """(1/beta) log(1 + exp(beta x)); x itself where beta x > threshold (as torch)."""
-    bx = input * beta if beta != 1 else input
-    sp = _softplus1(bx)
-    if beta != 1:
-        sp = sp / beta
-    return at.where(bx > threshold, input, sp)
+    """(1/beta) log(1 + exp(beta x)); x itself where beta x > threshold (as torch): one
+    primitive with torch's gradient rule."""
+    return ops.elementwise.Softplus.apply(input, beta=beta, threshold=threshold)
 
 
 def _softmax_dim(ndim: int, name: str) -> int:

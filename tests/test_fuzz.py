@@ -23,24 +23,9 @@ import autotensor as at  # noqa: E402
 
 torch.set_num_threads(1)
 
-# Failure classes that belong to work in progress elsewhere (views and in-place writes
-# through to a base, docs/design.md Note [In-place]); reported as xfail, with the class, so
-# they stay visible until fixed.
-OPEN: dict[str, str] = {
-    "setitem:requires_grad": "setitem into a view: the base's requires_grad (view rebase)",
-    "setitem:exception_class": "repeat of an empty dim returns a read-only view",
-    "clamp_:raise": "in-place cast rule on the no-grad path of in-place ops",
-    "pow_:raise": "in-place cast rule on the no-grad path of in-place ops",
-    "expanded_inplace": "in-place on an expanded tensor without shared elements",
-    "overlap": "a write whose source partly overlaps the destination (x[i] = x[j])",
-    # ops/elementwise.py Pow: numpy's power(-inf, 0.5) is NaN where torch's pow with a tensor
-    # exponent gives inf, which reaches the gradient of x ** tensor(1.5) at x = -inf
-    "**:grad": "x ** tensor exponent at x = -inf: numpy's power(-inf, 0.5) is NaN, torch's inf",
-    "**:value": "x ** tensor exponent at x = -inf: numpy's power(-inf, 0.5) is NaN, torch's inf",
-    # functional.var: with no degrees of freedom left (n - correction <= 0) torch's gradient
-    # is 2 (x - mean) / 0 = +-inf by its own formula; the composite here gives NaN
-    "var:grad": "var with n - correction <= 0: torch's gradient is +-inf, here NaN",
-}
+# Failure classes known and not yet fixed, by key "op:kind" (or kind), each with its reason;
+# reported as xfail so they stay visible until fixed. None is open now.
+OPEN: dict[str, str] = {}
 
 
 def _open(m: fuzzlib.Mismatch) -> bool:

@@ -56,7 +56,7 @@ def test_square_of_bool_is_int64() -> None:
 
 def test_matmul_of_mixed_floats_raises() -> None:
     raises_alike("y = torch.ones(2, 3) @ torch.ones(3, 2, dtype=torch.float64)", RuntimeError,
-                 "same dtype.*Float != Double")  # fmt: skip
+                 "same dtype, but got: float != double")  # fmt: skip
 
 
 def test_matmul_bool_and_empty_bool() -> None:
@@ -624,3 +624,44 @@ def test_results_are_contiguous_as_torchs() -> None:
 def test_inplace_checks_shapes_before_dtypes() -> None:
     raises_alike("x = torch.tensor([[False]])\nx.pow_(torch.tensor([[True, False]]))",
                  RuntimeError, "doesn't match the broadcast shape")  # fmt: skip
+
+
+_MM_SHAPES = [(3,), (0,), (2, 3), (3, 2), (0, 3), (3, 0), (2, 2, 3), (2, 3, 2), (1, 3, 2),
+              (2, 0, 3), (2, 3, 0), (3, 1, 0, 3), (2, 0, 0)]  # fmt: skip
+
+
+@pytest.mark.parametrize("a", _MM_SHAPES, ids=str)
+def test_matmul_dispatch_dtypes_and_errors_as_torch(a: tuple) -> None:
+    """torch's matmul goes through dot, mv, mm or bmm, each with its own order of checks
+    (shapes, dtypes, bool support) and an empty bmm returning early in the second operand's
+    dtype; every pair of shapes and dtypes behaves alike (result shape and dtype, or the
+    exception class)."""
+    kinds = ["torch.float32", "torch.float64", "torch.int64", "torch.bool"]
+    for b in _MM_SHAPES:
+        for da in kinds:
+            for db in kinds:
+                agree(f"y = torch.zeros({a}, dtype={da}) @ torch.zeros({b}, dtype={db})")
+
+
+def test_matmul_folding_and_gradients() -> None:
+    agree("x = torch.tensor([[[0.5, 1.5, -1.0], [2.0, 0.0, 1.0]]], requires_grad=True)\n"
+          "w = torch.tensor([[1.0, 2.0], [0.5, -1.0], [0.0, 3.0]], requires_grad=True)\n"
+          "y = x @ w\nz = w.t() @ x.mT\nv = x @ w[:, 0]\nu = w[:, 1] @ x.mT")  # fmt: skip
+    agree("x = torch.tensor([[[0.5, 1.5], [2.0, 0.0]]]).permute(2, 1, 0)\n"
+          "w = torch.tensor([[1.0, 2.0]], requires_grad=True)\ny = x @ w")  # fmt: skip
+
+
+def test_linear_with_empty_input_features() -> None:
+    agree(
+        "x = torch.zeros(2, 1, 1, 0, dtype=torch.float64, requires_grad=True)\n"
+        "w = torch.zeros(4, 0, dtype=torch.float64, requires_grad=True)\ny = F.linear(x, w)"
+    )
+
+
+def test_softplus_and_elu_gradients_are_torchs_rules() -> None:
+    """One node each, with torch's formulas: an infinite upstream gradient stays infinite
+    through softplus, and ELU's gradient is 1 at NaN (torch's scalar rule), alpha at 0."""
+    agree("x = torch.tensor([[-0.7, 0.1, 0.7], [0.13, -1.97, 30.0]], requires_grad=True)\n"
+          "y = F.softplus(x)\ny /= False")  # fmt: skip
+    agree("x = torch.tensor([-0.75, 1.1, 0.0, -0.0, float('nan')], dtype=torch.float64, "
+          "requires_grad=True)\ny = F.elu(x, alpha=0.7)\nz = 1 / y")  # fmt: skip

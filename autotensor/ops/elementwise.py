@@ -205,8 +205,9 @@ class Pow(Function):
         out = _int_power(x, y) if _dtype(x, y).kind in "iu" else np.power(x, y)
         if x.__class__ is not np.ndarray and out.ndim > 1 and not out.flags.c_contiguous:
             out = np.ascontiguousarray(out)  # torch's number ** tensor is contiguous
-        # the output only for the exponent's gradient (torch's pow saves it only then)
-        ctx.save_for_backward(x, y, out if ctx.needs_input_grad[1] else None)
+        # the output as torch's pow does: with a tensor exponent (its gradient uses it)
+        keep = ctx.needs_input_grad[1] or y.__class__ is np.ndarray
+        ctx.save_for_backward(x, y, out if keep else None)
         return out
 
     @staticmethod
@@ -461,6 +462,64 @@ class Rsqrt(Function):
     @staticmethod
     def sample_inputs(rng):
         return _unary_samples(rng, 0.5, 2.0)
+
+
+class Softplus(Function):
+    """out = log(1 + exp(beta x)) / beta, x itself where beta x > threshold;  dx = g z / (z + 1)
+    with z = exp(beta x) (g where beta x > threshold): torch's rule, one node, so an infinite
+    g stays infinite (a composite's two paths would meet as inf - inf)."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, beta=1.0, threshold=20.0):
+        bx = x * beta
+        with np.errstate(over="ignore"):
+            out = np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta)
+        ctx.save_for_backward(x)
+        ctx.beta, ctx.threshold = beta, threshold
+        return np.asarray(out, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        bx = x * ctx.beta
+        z = bx.exp()
+        return Where.apply(bx._data > ctx.threshold, g, g * z / (z + 1.0))
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _unary_samples(rng)
+        yield Sample(rng.uniform(-2, 2, (3, 4)), beta=2.0, threshold=1.0, note="beta")
+
+
+class Elu(Function):
+    """out = x where x > 0, else alpha (exp(x) - 1);  dx = g where x > 0 (and at NaN, torch's
+    scalar rule: x <= 0 is false), else g alpha exp(x)."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, alpha=1.0):
+        with np.errstate(over="ignore", invalid="ignore"):
+            neg = np.expm1(np.minimum(0, x)) * alpha  # x's -0.0 kept; no exp overflow
+            out = np.where(x > 0, x, neg)
+        ctx.save_for_backward(x)
+        ctx.alpha = alpha
+        return np.asarray(out, dtype=x.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        neg = x._data <= 0
+        if not neg.any():
+            return g
+        return Where.apply(neg, g * Where.apply(neg, x, 0.0).exp() * ctx.alpha, g)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield from _unary_samples(rng)
+        yield Sample(rng.uniform(-2, 2, (3, 4)), alpha=0.5, note="alpha")
 
 
 class Reciprocal(Function):

@@ -92,7 +92,8 @@ class Linear(Function):
         if x.ndim > 2:
             # one (N*T, in) GEMM, not numpy's loop of N small batched ones (twice as slow
             # for a (16, 64, 128) activation)
-            out = np.matmul(x.reshape(-1, x.shape[-1]), w.T).reshape(x.shape[:-1] + w.shape[:1])
+            rows = int(np.prod(x.shape[:-1]))  # (not -1: an empty x with in = 0)
+            out = np.matmul(x.reshape(rows, x.shape[-1]), w.T).reshape(x.shape[:-1] + w.shape[:1])
         else:
             out = np.matmul(x, w.T)  # BLAS takes the transposed view as is, without a copy
         if b is not None:

@@ -148,7 +148,7 @@ class Norm(Function):
             elif p == 2:
                 out = np.sqrt(np.add.reduce(a * a, **red))
             elif np.isinf(p):
-                if x.size == 0 or any(x.shape[d] == 0 for d in dims):
+                if any(x.shape[d] == 0 for d in dims):
                     raise RuntimeError(
                         f"linalg.vector_norm cannot compute the {p} norm on an empty tensor "
                         f"because the operation does not have an identity"
