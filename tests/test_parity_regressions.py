@@ -665,3 +665,12 @@ def test_softplus_and_elu_gradients_are_torchs_rules() -> None:
           "y = F.softplus(x)\ny /= False")  # fmt: skip
     agree("x = torch.tensor([-0.75, 1.1, 0.0, -0.0, float('nan')], dtype=torch.float64, "
           "requires_grad=True)\ny = F.elu(x, alpha=0.7)\nz = 1 / y")  # fmt: skip
+
+
+def test_advanced_indices_around_an_empty_ellipsis_stay_adjacent() -> None:
+    """torch expands `...` before deciding whether the advanced indices are adjacent; a `...`
+    that covers no dims does not separate them (numpy's rule would move their dims first)."""
+    agree("x = torch.zeros(3, 2, 1, 1)\n"
+          "y = x[0:1, torch.tensor([True, True]), torch.tensor([True]), ..., [0, 0]]\n"
+          "x[0:1, torch.tensor([True, True]), torch.tensor([True]), ..., [0, 0]] = "
+          "torch.ones(1, 2)")  # fmt: skip

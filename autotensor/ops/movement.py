@@ -182,7 +182,28 @@ def take(x: np.ndarray, index) -> np.ndarray:
         return out
 
 
+def _width(i) -> int:
+    """How many dims of the indexed array an index item consumes."""
+    if i is None or i is Ellipsis:
+        return 0
+    if _is_advanced(i):
+        a = np.asarray(i)
+        return a.ndim if a.dtype == np.bool_ else 1
+    return 1
+
+
+def _drop_empty_ellipsis(index, ndim: int):
+    """torch decides whether advanced indices are adjacent after `...` is expanded; numpy
+    counts a `...` that covers no dims as separating them (it then moves their dims first)."""
+    if type(index) is not tuple or not any(i is Ellipsis for i in index):
+        return index
+    if ndim - sum(_width(i) for i in index) or not any(_is_advanced(i) for i in index):
+        return index
+    return tuple(i for i in index if i is not Ellipsis)
+
+
 def _take(x: np.ndarray, index) -> np.ndarray:
+    index = _drop_empty_ellipsis(index, x.ndim)
     steps = torch_steps(index)
     out = x[index] if steps is None else x[steps[0]][steps[1]]
     if (out.__class__ is np.ndarray and not out.flags.c_contiguous
@@ -289,6 +310,7 @@ def put(out: np.ndarray, index, value) -> None:
         items = index if isinstance(index, tuple) else (index,)
         if is_masked_fill([i for i in items if _is_advanced(i)], value):
             value = np.reshape(value, ())  # masked_fill takes the one element, any shape
+    index = _drop_empty_ellipsis(index, out.ndim)
     steps = torch_steps(index)
     try:
         if steps is None:
