@@ -173,23 +173,8 @@ def _sweep(order: list, pending: dict, leaf_grads: dict, cap: _Capture | None,
         for e, g in zip(node._edges, gin):
             if e is None or g is None:
                 continue
-            if type(e) is tuple:  # (producer node, output index)
-                n, nr = e
-                shape, dtype = n._out_meta[nr]
-                if g.__class__ is not Tensor or g._data.shape != shape or g._data.dtype != dtype:
-                    g = _check(node, g, shape, dtype)
-                lst = pending.get(n)
-                if lst is None:
-                    if nr == 0 and len(n._out_meta) == 1:
-                        pending[n] = [g]
-                    else:
-                        lst = pending[n] = [None] * len(n._out_meta)
-                        lst[nr] = g
-                elif lst[nr] is None:
-                    lst[nr] = g
-                else:
-                    lst[nr] = _sum(lst[nr], g, create_graph)
-            else:  # a leaf: summed here, written to .grad after the sweep
+            if e.__class__ is Tensor or isinstance(e, Tensor):
+                # a leaf: summed here, written to .grad after the sweep
                 ed = e._data
                 if (
                     g.__class__ is not Tensor
@@ -200,6 +185,23 @@ def _sweep(order: list, pending: dict, leaf_grads: dict, cap: _Capture | None,
                 key = id(e)
                 cur = leaf_grads.get(key)
                 leaf_grads[key] = (e, g) if cur is None else (e, _sum(cur[1], g, create_graph))
+                continue
+            # output 0 of a producer node (the node itself), or (producer node, output index)
+            n, nr = e if type(e) is tuple else (e, 0)
+            shape, dtype = n._out_meta[nr]
+            if g.__class__ is not Tensor or g._data.shape != shape or g._data.dtype != dtype:
+                g = _check(node, g, shape, dtype)
+            lst = pending.get(n)
+            if lst is None:
+                if nr == 0 and len(n._out_meta) == 1:
+                    pending[n] = [g]
+                else:
+                    lst = pending[n] = [None] * len(n._out_meta)
+                    lst[nr] = g
+            elif lst[nr] is None:
+                lst[nr] = g
+            else:
+                lst[nr] = _sum(lst[nr], g, create_graph)
         if not retain_graph and node._saved is not None:  # Note [Graph freeing]
             node._saved = None
             node._freed = True

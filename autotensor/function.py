@@ -121,8 +121,10 @@ class Function:
                 out.append((None, 0))
             elif type(e) is tuple:
                 out.append(e)
-            else:
+            elif isinstance(e, Tensor):
                 out.append((AccumulateGrad(e), 0))
+            else:  # output 0 of a node: the node itself (Note [Recording cost])
+                out.append((e, 0))
         return tuple(out)
 
     def register_hook(self, fn: Any) -> None:

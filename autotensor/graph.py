@@ -3,7 +3,9 @@ of what was recorded (shared by the engine and the visualiser).
 
 A node is a `Function` instance. Recording one (`record`) links it to its inputs by *edges*,
 one per positional input: None (no gradient flows there), a leaf Tensor (its gradient is
-accumulated into `.grad`), or a pair (producer node, output index). It also keeps the shape
+accumulated into `.grad`), the producer node itself for its output 0, or a pair (producer
+node, output index) for another output (Note [Recording cost]: one object less per node for
+the garbage collector, which walks the whole live graph). It also keeps the shape
 and dtype of each output (`_out_meta`), its recording order (`_seq`), the module scope it was
 recorded under (`_scope`) and what forward saved (`_saved`, packed by `_pack_saved`).
 `topo_sort` walks the edges back from a set of nodes.
@@ -153,7 +155,7 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
     if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
         a = args[0]
         fn = a.grad_fn
-        edges: tuple = (a if fn is None else (fn, a._output_nr),)
+        edges: tuple = (a if fn is None else fn if a._output_nr == 0 else (fn, a._output_nr),)
         needs: tuple = _NEEDS_ONE
         fargs: tuple = (a._data,) if arrays else args
     elif len(args) == 3:  # an op that does not broadcast (Linear's x, w, b)
@@ -162,9 +164,9 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
         na, nb = ta and a.requires_grad, tb and b.requires_grad
         nc = tc and c.requires_grad
         edges = (
-            (a if a.grad_fn is None else (a.grad_fn, a._output_nr)) if na else None,
-            (b if b.grad_fn is None else (b.grad_fn, b._output_nr)) if nb else None,
-            (c if c.grad_fn is None else (c.grad_fn, c._output_nr)) if nc else None,
+            _edge(a) if na else None,
+            _edge(b) if nb else None,
+            _edge(c) if nc else None,
         )
         needs = (bool(na), bool(nb), bool(nc))
         fargs = (
@@ -178,12 +180,12 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
             a, b = args = broadcast_inputs(cls, args, (na, nb))
         if na:
             fn = a.grad_fn
-            ea = a if fn is None else (fn, a._output_nr)
+            ea = a if fn is None else fn if a._output_nr == 0 else (fn, a._output_nr)
         else:
             ea = None
         if nb:
             fn = b.grad_fn
-            eb = b if fn is None else (fn, b._output_nr)
+            eb = b if fn is None else fn if b._output_nr == 0 else (fn, b._output_nr)
         else:
             eb = None
         edges = (ea, eb)
@@ -255,7 +257,7 @@ def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
 
 def _edge(t: Tensor) -> Any:
     fn = t.grad_fn
-    return t if fn is None else (fn, t._output_nr)
+    return t if fn is None else fn if t._output_nr == 0 else (fn, t._output_nr)
 
 
 def _link(cls: Any, args: tuple) -> tuple:
@@ -443,9 +445,13 @@ def topo_sort(roots: Iterable[Function]) -> list[Function]:
         for e in node._edges:
             if type(e) is tuple:
                 n = e[0]
-                if n not in seen:
-                    seen.add(n)
-                    stack.append(n)
+            elif e is None or isinstance(e, Tensor):
+                continue
+            else:
+                n = e
+            if n not in seen:
+                seen.add(n)
+                stack.append(n)
     order.sort(key=_seq_of)
     return order
 

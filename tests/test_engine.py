@@ -214,7 +214,7 @@ def test_graph_has_no_reference_cycles() -> None:
         while stack:
             node = stack.pop()
             refs.append(weakref.ref(node))
-            stack += [e[0] for e in node._edges if type(e) is tuple]
+            stack += [n for n, _ in node.next_functions if isinstance(n, at.Function)]
         del y, node, stack
         assert len(refs) == 6
         assert all(r() is None for r in refs), "part of the graph outlived its result"

@@ -126,6 +126,8 @@ class GraphView:
                     continue
                 if type(e) is tuple:
                     ins.append(Inp(k, "op", (self.index[e[0]], e[1])))
+                elif not isinstance(e, Tensor):  # output 0 of a node: the node itself
+                    ins.append(Inp(k, "op", (self.index[e], 0)))
                 else:
                     j = leaf_ix.get(id(e))
                     if j is None:
