@@ -166,9 +166,9 @@ class Norm(Function):
         from autotensor.ops.elementwise import Sign, Where
 
         p, dims = ctx.p, ctx.dims
+        x, norm = ctx.saved_tensors  # (the version check, for p = 0 too, as torch)
         if p == 0:
             return None
-        x, norm = ctx.saved_tensors
         if not ctx.keepdim and x.ndim:
             shape = kept_shape(x.shape, dims)
             g, norm = g.reshape(shape), norm.reshape(shape)
