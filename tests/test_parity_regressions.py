@@ -337,7 +337,8 @@ def test_prod_gradients_with_zeros_and_infinities() -> None:
     ["y = x.amax(dim=0)\ny.mul_(2)", "y = x.max()\ny -= 2", "y = x.logsumexp(0)\ny /= 2",
      "y = x.reciprocal().reciprocal()\ny -= 3",
      "y = x.gather(0, torch.tensor([0]))\nx2 = x * 1\nz = x2.gather(0, torch.tensor([1]))\nx2 += 1",
-     "y = x * 1\nz = torch.div(y, 2.0, rounding_mode='floor')\ny.mul_(2)"],
+     "y = x * 1\nz = torch.div(y, 2.0, rounding_mode='floor')\ny.mul_(2)",
+     "y = x.norm(p=0)\ny /= 2", "y = x.norm(p=3)\ny *= 2", "y = x ** torch.tensor(2.0)\ny += 1"],
 )  # fmt: skip
 def test_saved_results_modified_in_place_refuse_backward(lines: str) -> None:
     agree("x = torch.tensor([0.5, 1.5, -1.0], requires_grad=True)\n" + lines)
