@@ -40,8 +40,9 @@ DELIBERATE: dict[str, str] = {
     "almost every later use of it then fails inside torch ('Autograd not support dtype', an "
     "internal assert in backward). autotensor keeps it a constant, as torch's copy_ does",
     "saved_version": "torch's backward saved a tensor that autotensor's rule does not keep (an "
-    "operand before its dtype promotion, clamp's tensor bounds, a pow result), so only torch "
-    "refuses the backward after an in-place change of it; autotensor's gradient is correct",
+    "operand before its dtype promotion, clamp's tensor bounds, masked_fill's mask), so only "
+    "torch refuses the backward after an in-place change of it; autotensor's gradient is "
+    "correct",
 }
 
 
