@@ -498,7 +498,7 @@ def argmax(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         i = np.asarray(np.argmax(x._data), dtype=np.int64)
         return _new(i.reshape((1,) * x.ndim) if keepdim else i)
     (d,) = norm_dims(dim, x.ndim, "argmax") or (0,)
-    return _new(np.argmax(x._data, axis=d, keepdims=keepdim).astype(np.int64))
+    return _new(np.asarray(np.argmax(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
 
 
 def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
@@ -507,7 +507,7 @@ def argmin(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
         i = np.asarray(np.argmin(x._data), dtype=np.int64)
         return _new(i.reshape((1,) * x.ndim) if keepdim else i)
     (d,) = norm_dims(dim, x.ndim, "argmin") or (0,)
-    return _new(np.argmin(x._data, axis=d, keepdims=keepdim).astype(np.int64))
+    return _new(np.asarray(np.argmin(x._data, axis=d, keepdims=keepdim), dtype=np.int64))
 
 
 def norm(x: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False) -> Tensor:

@@ -482,7 +482,7 @@ class Tensor:
             t = _nograd_binary(np.true_divide, other, self._data)
             if t is not None:
                 return t
-        if other.__class__ is float or other.__class__ is int:
+        if other.__class__ is float or other.__class__ is int or other.__class__ is bool:
             # torch's number / tensor is reciprocal(tensor) * number: the node keeps the
             # reciprocal, not the tensor (an in-place change of the tensor is then fine)
             return ops.elementwise.Reciprocal.apply(_floating(self)) * other
