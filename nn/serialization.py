@@ -60,6 +60,7 @@ SerializationError = LoadError
 """A file given to `nn.load` is not one `nn.save` wrote, or is damaged or unsafe: the same class
 as `autotensor.serialization.LoadError`, so every loader's failure is caught by either name."""
 
+_DTYPES = frozenset(np.dtype(t) for t in "?bhilqBHILQefdFD")  # what nn.save writes
 _MAX_DEPTH = 200  # JSON levels of the structure entry; a Python nesting level takes 1 to 3
 
 
@@ -178,7 +179,9 @@ def _decode_key(k: Any, name: str) -> Any:
         return v
     if kind == "bool" and isinstance(v, bool):
         return v
-    if kind == "float" and isinstance(v, (int, float, str)):
+    if kind == "float" and isinstance(v, (int, float)) and not isinstance(v, bool):
+        return float(v)
+    if kind == "float" and v in ("inf", "-inf", "nan"):
         return float(v)
     if kind == "none" and v is None:
         return None
@@ -252,8 +255,10 @@ def _parse_npy(data: bytes, name: str, member: str) -> np.ndarray:
             f"it, since unpickling can run arbitrary code",
             name,
         )
-    if dtype.kind not in "biufc":
+    if dtype.newbyteorder("=") not in _DTYPES:
         raise CorruptFileError(f"member {member!r} has unsupported dtype {dtype}", name)
+    if len(shape) > 64 or not all(type(d) is int and d >= 0 for d in shape):
+        raise CorruptFileError(f"member {member!r} declares a bad shape {shape!r:.80}", name)
     count = math.prod(shape)
     have = len(data) - bio.tell()
     if count * dtype.itemsize != have:
@@ -263,7 +268,8 @@ def _parse_npy(data: bytes, name: str, member: str) -> np.ndarray:
             name,
         )
     flat = np.frombuffer(data, dtype=dtype, count=count, offset=bio.tell())
-    return flat.reshape(shape, order="F" if fortran else "C").copy(order="K")
+    native = dtype.newbyteorder("=")  # a big-endian member comes back in native order
+    return flat.reshape(shape, order="F" if fortran else "C").astype(native, order="K")
 
 
 def _read_arrays(fh: IO[bytes], name: str, limit: int) -> dict[str, np.ndarray]:

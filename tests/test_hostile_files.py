@@ -27,7 +27,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pytest
@@ -685,3 +685,152 @@ def test_open_regular_and_the_error_family(tmp_path):
     e = s.CorruptFileError("the header is damaged", "'m.pt'")
     assert (e.file, e.reason, str(e)) == ("'m.pt'", "the header is damaged",
                                           "cannot load 'm.pt': the header is damaged")  # fmt: skip
+
+
+# -- weights-only pickles built to cost time or to reach odd code ------------------------------
+def _g(module: str, name: str) -> bytes:
+    return b"c" + module.encode() + b"\n" + name.encode() + b"\n"
+
+
+def _int(v: int) -> bytes:
+    n = (v.bit_length() + 8) // 8
+    return b"\x8a" + bytes([n]) + v.to_bytes(n, "little", signed=True)
+
+
+_BIG_LIST = b"(" + b"K\x00" * 100_000 + b"l\x94(" + b"h\x00" * 100_000 + b"l"  # 10**10 to print
+_SHARED = b"(" + b"K\x01" * 300 + b"t\x94" + b"".join(b"(" + (b"h" + bytes([d])) * 300 + b"t\x94"
+                                                      for d in range(4))  # fmt: skip
+_STORAGE = b"(X\x07\x00\x00\x00storage" + _g("torch", "FloatStorage") + b"X\x01\x00\x00\x000"
+_TENSOR = (_g("torch._utils", "_rebuild_tensor_v2") + b"(" + _STORAGE
+           + b"X\x03\x00\x00\x00cpuK\x03tQ"
+           + b"K\x00(K\x03t(K\x01t\x89" + _g("collections", "OrderedDict") + b")RtR")  # fmt: skip
+PICKLES = {
+    # a message quoting a value must not print it whole
+    "repr_bomb_persistent_id": _BIG_LIST + b"Q",
+    # tuples of 300 references to tuples of 300 references ...: hashing visits 300**5 items
+    "hash_bomb_frozenset": _SHARED + b"\x8f(h\x04\x91",
+    "hash_bomb_set_reduce": _g("builtins", "set") + _SHARED + b"(h\x04l\x85R",
+    # ints equal modulo 2**61 - 1 share a hash: each insertion would scan all the others
+    "hash_collisions_dict": b"}("
+    + b"".join(_int(k * (2**61 - 1)) + b"N" for k in range(1, 20000))
+    + b"u",
+    "hash_collisions_ordereddict": _g("collections", "OrderedDict")
+    + b"(("
+    + b"".join(b"(" + _int(k * (2**61 - 1)) + b"Nt" for k in range(1, 20000))
+    + b"ltR",  # fmt: skip
+    # a storage reference whose first entry is a tensor (its == is elementwise)
+    "persistent_id_of_a_tensor": b"(" + _TENSOR + b"NNNNtQ",
+    "device_ordinal": _g("torch", "device") + b"(K\x05tR",
+    "metadata_not_a_dict": _g("collections", "OrderedDict") + b")R}X\t\x00\x00\x00_metadataK\x05sb",
+}
+
+
+@pytest.mark.parametrize("case", PICKLES)
+def test_weights_only_pickles_that_cost_time_or_reach_odd_code(tmp_path, case):
+    path = pt_with(tmp_path, data_pkl=b"\x80\x02" + PICKLES[case] + b".")
+    msg = refused(lambda: at.load(path))
+    assert len(msg) < 1100
+
+
+# -- file objects and paths that are not what they claim ---------------------------------------
+def _closed(p: Path) -> IO[bytes]:
+    fh = open(p, "rb")
+    fh.close()
+    return fh
+
+
+FILE_OBJECTS = {
+    "text_mode": lambda p: open(p),
+    "write_only": lambda p: open(p, "ab"),
+    "closed": lambda p: _closed(p),
+    "string_io": lambda p: io.StringIO("PK\x03\x04 not bytes"),
+}
+
+
+@pytest.mark.parametrize("kind", FILE_OBJECTS)
+@pytest.mark.parametrize("loader", ["at.load", "nn.load", "load_safetensors"])
+def test_file_objects_that_cannot_be_read_as_bytes(tmp_path, kind, loader):
+    path = tmp_path / "w.pt"
+    at.save({"w": at.ones(3)}, path)
+    fh = FILE_OBJECTS[kind](path)
+    try:
+        refused(lambda: LOADERS[loader](fh))
+    finally:
+        fh.close()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mem"), reason="needs procfs")
+@pytest.mark.parametrize("pseudo", ["/proc/self/mem", "/proc/self/maps"])
+@pytest.mark.parametrize("loader", LOADERS)
+def test_procfs_pseudo_files(pseudo, loader):
+    refused(lambda: LOADERS[loader](Path(pseudo)), NotARegularFileError, "pseudo-file")
+
+
+# -- malformed content: a named error, never numpy's or json's own ------------------------------
+def _npz_member(header: dict, body: bytes, root: Any = None) -> bytes:
+    root = root if root is not None else {"t": "tensor", "k": "a0"}
+    return raw_zip([("__structure__.npy", structure(root), {}),
+                    ("a0.npy", npy_bytes(header=header) + body, {})])  # fmt: skip
+
+
+_F4 = {"descr": "<f4", "fortran_order": False, "shape": (2,)}
+_ENTRY = b'{"dtype":"F32","shape":[2],"data_offsets":[0,8]}'
+MALFORMED: dict[str, tuple[str, bytes, Callable[[Path], Any]]] = {
+    "safetensors_dtype_list": (
+        ".safetensors",
+        struct.pack("<Q", 50)
+        + b'{"a":{"dtype":["F32"],"shape":[2],"data_offsets":[0,8]}}'[:50]
+        + bytes(8),
+        load_safetensors,
+    ),  # fmt: skip
+    "safetensors_duplicate_key": (
+        ".safetensors",
+        struct.pack("<Q", 2 * len(_ENTRY) + 11)
+        + b'{"a":'
+        + _ENTRY
+        + b',"a":'
+        + _ENTRY
+        + b"}"
+        + bytes(8),
+        load_safetensors,
+    ),  # fmt: skip
+    "safetensors_20000_digit_offset": (
+        ".safetensors",
+        struct.pack("<Q", 20044)
+        + b'{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,'
+        + b"9" * 19990
+        + b"]}}",
+        load_safetensors,
+    ),  # fmt: skip
+    "npy_negative_shape": (".npz", _npz_member({**_F4, "shape": (-1, -1)}, bytes(4)), nn.load),
+    "npy_long_double": (".npz", _npz_member({**_F4, "descr": "<f16"}, bytes(32)), nn.load),
+    "structure_float_key_text": (
+        ".npz",
+        _npz_member(_F4, bytes(8), {"t": "dict", "v": [[["float", "abc"], 1]]}),
+        nn.load,
+    ),  # fmt: skip
+    "idx_255_dims": ("-idx1-ubyte", b"\0\0\x08\xff" + b"\0\0\0\x01" * 255 + b"x", load_idx),
+    "csv_ragged": (".csv", b"1,2\n3\n", load_csv),
+    "csv_non_numeric": (".csv", b"a,b\n1,x\n", load_csv),
+    "csv_no_rows": (".csv", b"\n\n", load_csv),
+    "text_empty": (".txt", b"", lambda p: CharCorpus(p)),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_content_is_a_corrupt_file_error(tmp_path, case):
+    suffix, data, load = MALFORMED[case]
+    path = tmp_path / ("m" + suffix)
+    path.write_bytes(data)
+    exc = LoadError if case.startswith("structure") else CorruptFileError  # nn.load's own check
+    msg = refused(lambda: load(path), exc)
+    assert str(path) in msg and len(msg) < 1100
+
+
+def test_mnist_directory_errors_are_load_errors(tmp_path):
+    from nn.data.idx import MNIST
+
+    refused(lambda: MNIST(tmp_path / "absent"), at.serialization.MissingFileError)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\x02ab")
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(b"\0\0\x08\x01\0\0\0\x02ab")
+    refused(lambda: MNIST(tmp_path), CorruptFileError, "do not match")

@@ -33,6 +33,7 @@ import io
 import json
 import os
 import re
+import reprlib
 import stat
 import zipfile
 import zlib
@@ -96,6 +97,9 @@ _limit = DEFAULT_MAX_BYTES
 _expansion = DEFAULT_MAX_EXPANSION
 
 
+_MAX_REASON = 1000
+
+
 # -- errors ------------------------------------------------------------------------------------
 class LoadError(RuntimeError):
     """A file could not be loaded: it is not a regular file, is damaged, declares more than
@@ -103,6 +107,8 @@ class LoadError(RuntimeError):
     `.file` and `.reason` hold them separately."""
 
     def __init__(self, reason: str, file: str | None = None) -> None:
+        if len(reason) > _MAX_REASON:  # a reason quoting what a hostile file chose stays short
+            reason = reason[: _MAX_REASON - 15] + " ... (cut short)"
         self.file = file
         self.reason = reason
         super().__init__(f"cannot load {file}: {reason}" if file is not None else reason)
@@ -180,9 +186,18 @@ def resolve_limit(max_bytes: int | None) -> int:
     return _limit if max_bytes is None else _check_limit(max_bytes)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxstring, _REPR.maxother = 3, 60, 60
+
+
 def short_repr(v: Any, n: int = 80) -> str:
-    """repr(v) cut to n characters, for messages about values a hostile file chose."""
-    r = repr(v)
+    """repr(v) cut to n characters, for messages about values a hostile file chose. The repr
+    itself is bounded (`reprlib`): a list of a million references to a million-item list,
+    or an int of a million digits, costs no more to describe than a short one."""
+    try:
+        r = _REPR.repr(v)
+    except Exception:  # an int past str()'s digit limit, a repr that fails
+        r = f"<{type(v).__name__}>"
     return r if len(r) <= n else r[: n - 3] + "..."
 
 
@@ -241,11 +256,15 @@ def open_regular(f: str | os.PathLike | IO[bytes], what: str = "file") -> Binary
         with contextlib.suppress(OSError, AttributeError, ValueError, io.UnsupportedOperation):
             fileno = f.fileno()
         if fileno is not None:
-            mode = os.fstat(fileno).st_mode
-            if not stat.S_ISREG(mode):
-                raise NotARegularFileError(f"{what} is {_kind(mode)}, not a regular file", name)
-        seekable = getattr(f, "seekable", None)
-        if seekable is None or not seekable():
+            _check_regular(fileno, what, name)
+        try:  # a closed, write-only or text-mode file fails here, not in the middle of a read
+            probe = f.read(0)
+            seekable = f.seekable()
+        except (OSError, ValueError, AttributeError) as e:
+            raise LoadError(f"{what} cannot be read ({type(e).__name__}: {e})", name) from None
+        if not isinstance(probe, bytes):
+            raise LoadError(f"{what} is open in text mode; open it with mode 'rb'", name)
+        if not seekable:
             raise LoadError(f"{what} must be a seekable binary file object", name)
         return f  # type: ignore[return-value]
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -257,15 +276,33 @@ def open_regular(f: str | os.PathLike | IO[bytes], what: str = "file") -> Binary
     except OSError as e:
         raise LoadError(f"cannot open {what} ({e.strerror or e})", name) from None
     try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFileError(f"{what} is {_kind(mode)}, not a regular file", name)
+        _check_regular(fd, what, name)
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)  # regular files never block; plain reads from here on
         return os.fdopen(fd, "rb")
     except BaseException:
         os.close(fd)
         raise
+
+
+def _check_regular(fd: int, what: str, name: str) -> None:
+    """`fd` is a regular file whose size is its content: a pseudo-file of procfs or sysfs
+    (`/proc/self/mem`, `/proc/self/maps`) says "regular, 0 bytes" but reads something else
+    or fails, so an empty-looking file must read as empty."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotARegularFileError(f"{what} is {_kind(st.st_mode)}, not a regular file", name)
+    if st.st_size == 0 and hasattr(os, "pread"):
+        try:
+            pseudo = os.pread(fd, 1, 0) != b""
+        except OSError:
+            pseudo = True
+        if pseudo:
+            raise NotARegularFileError(
+                f"{what} is a pseudo-file (procfs/sysfs: its size is 0 but it reads otherwise), "
+                f"not a regular file",
+                name,
+            )
 
 
 @contextlib.contextmanager
@@ -450,6 +487,15 @@ def json_depth(data: bytes) -> int:
     return int(np.cumsum(step).max(initial=0))
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"the key {short_repr(dup)} appears twice in one object")
+    return out
+
+
 def parse_json(
     data: bytes,
     file: str,
@@ -466,7 +512,7 @@ def parse_json(
             f"{what} nests {depth} levels deep (at most {max_depth} are accepted)", file
         )
     try:
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError, ValueError) as e:
         reason = f"{what} is not valid JSON ({type(e).__name__}: {e})"
         raise CorruptFileError(reason, file) from None

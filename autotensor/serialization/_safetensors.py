@@ -157,7 +157,7 @@ def _entry(key: str, info: Any, name: str) -> _Entry:
             f"tensor {k}: an entry must have exactly dtype, shape and data_offsets", name
         )
     dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
-    if dtype not in _ITEMSIZE:
+    if not isinstance(dtype, str) or dtype not in _ITEMSIZE:
         if dtype in _UNSUPPORTED:
             raise LoadError(
                 f"tensor {k} has dtype {dtype}, which numpy cannot hold; supported are "

@@ -50,7 +50,12 @@ import numpy as np
 
 from autotensor._device import device
 from autotensor.creation import from_numpy
-from autotensor.serialization._files import CorruptFileError, LoadError, UnsafeContentError
+from autotensor.serialization._files import (
+    CorruptFileError,
+    LoadError,
+    UnsafeContentError,
+    short_repr,
+)
 from autotensor.serialization._torchzip import (
     BFLOAT16,
     NO_NUMPY_DTYPES,
@@ -70,6 +75,12 @@ MAX_DEPTH = 200
 MAX_MARKS = 10_000
 """The most marks (open TUPLE/LIST/DICT/APPENDS groups) the pickle may have at once."""
 MAX_DIMS = 64
+MAX_SAME_HASH = 100
+"""The most keys of one dict (or items of one set) that may share a hash value: keys built to
+collide (ints equal modulo 2**61 - 1, say) would make each insertion scan all the others."""
+MAX_HASH_WORK = 1_000_000
+"""The most tuple elements hashing a pickle's dict keys and set items may visit: a tuple of
+tuples that share references is small in the file but exponentially costly to hash."""
 
 
 class WeightsUnpicklingError(UnsafeContentError, pickle.UnpicklingError):
@@ -282,10 +293,12 @@ def _file() -> str:
 
 def _ints(v: Any, what: str) -> tuple[int, ...]:
     if not isinstance(v, (tuple, list)) or len(v) > MAX_DIMS:
-        raise CorruptFileError(f"tensor {what} must be a tuple of ints, got {v!r:.80}", _file())
+        raise CorruptFileError(
+            f"tensor {what} must be a tuple of ints, got {short_repr(v, 80)}", _file()
+        )
     for x in v:
         if type(x) is not int or x < 0:
-            raise CorruptFileError(f"tensor {what} {tuple(v)!r:.80} holds a non-int or "
+            raise CorruptFileError(f"tensor {what} {short_repr(tuple(v), 80)} holds a non-int or "
                                    f"negative entry", _file())  # fmt: skip
     return tuple(v)
 
@@ -412,14 +425,17 @@ def _rebuild_from_type_v2(func: Any, new_type: Any, args: Any, state: Any) -> Te
     """torch's rebuild of a tensor with Python attributes: `func(*args)`, retyped, state set."""
     if func not in _REBUILDERS or not isinstance(args, tuple):
         raise WeightsUnpicklingError(
-            f"_rebuild_from_type_v2: {func!r:.60} is not one of torch's tensor rebuilders", _file()
+            f"_rebuild_from_type_v2: {short_repr(func, 60)} is not one of torch's tensor "
+            f"rebuilders",
+            _file(),
         )
     t = func(*args)
     if new_type is TORCH_PARAMETER:
         t = _rebuild_parameter(t, t.requires_grad)
     elif new_type is not TORCH_TENSOR:
         raise WeightsUnpicklingError(
-            f"_rebuild_from_type_v2: tensor type {new_type!r:.60} is not rebuilt here", _file()
+            f"_rebuild_from_type_v2: tensor type {short_repr(new_type, 60)} is not rebuilt here",
+            _file(),
         )
     return _with_state(t, state)
 
@@ -522,17 +538,21 @@ class StorageLoader:
         self.storages: dict[tuple[str, Any], Storage] = {}
 
     def __call__(self, pid: Any) -> Storage:
-        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+        if not (
+            isinstance(pid, tuple) and len(pid) == 5 and type(pid[0]) is str and pid[0] == "storage"
+        ):
             raise WeightsUnpicklingError(
-                f"unknown persistent id {pid!r:.80} (torch writes ('storage', type, key, "
+                f"unknown persistent id {short_repr(pid, 80)} (torch writes ('storage', type, key, "
                 f"location, numel))",
                 self.file,
             )
         _, stype, key, location, numel = pid
         if not isinstance(stype, StorageType):
-            raise WeightsUnpicklingError(f"{stype!r:.60} is not a storage type", self.file)
+            raise WeightsUnpicklingError(
+                f"{short_repr(stype, 60)} is not a storage type", self.file
+            )
         if not isinstance(key, str) or not isinstance(location, str):
-            raise CorruptFileError(f"malformed storage reference {pid!r:.80}", self.file)
+            raise CorruptFileError(f"malformed storage reference {short_repr(pid, 80)}", self.file)
         if type(numel) is not int or numel < 0:
             raise CorruptFileError(f"storage {key!r} declares {numel!r} elements", self.file)
         cached = self.storages.get((key, stype.dtype))
@@ -557,7 +577,8 @@ class StorageLoader:
         if ml is None:
             if not location.startswith("cpu"):
                 raise LoadError(  # a RuntimeError, as torch's on a machine without the device
-                    f"it holds a storage on device {location!r:.40}, and autotensor runs on the "
+                    f"it holds a storage on device {short_repr(location, 40)}, and autotensor "
+                    f"runs on the "
                     f"CPU only; load it with map_location='cpu' (or torch.device('cpu')) to map "
                     f"the storages to the CPU",
                     self.file,
@@ -671,6 +692,8 @@ class RestrictedUnpickler:
         self.user_types = tuple(v for v in self.user.values() if isinstance(v, type))
         self.callables = _CALLABLE | self.user_ids | {id(f) for f in _rebuilds.values()}
         self.tuple_depth: dict[int, tuple[Any, int]] = {}
+        self.hash_work = 0
+        self.key_hashes: dict[int, tuple[Any, dict[int, int]]] = {}
 
     # errors
     def _refuse(self, msg: str) -> WeightsUnpicklingError:
@@ -741,7 +764,7 @@ class RestrictedUnpickler:
             raise CorruptFileError(f"the pickle nests too deeply (over {MAX_DEPTH} levels)",
                                    self.file) from None  # fmt: skip
         except (ValueError, TypeError, LookupError, AttributeError, EOFError, OverflowError,
-                UnicodeError, ArithmeticError, struct.error) as e:  # fmt: skip
+                UnicodeError, ArithmeticError, struct.error, RuntimeError) as e:  # fmt: skip
             raise CorruptFileError(
                 f"damaged or malformed pickle ({type(e).__name__}: {e})", self.file
             ) from None
@@ -846,6 +869,7 @@ class RestrictedUnpickler:
                 items = pop_mark()
                 if len(items) % 2:
                     raise CorruptFileError(f"DICT at byte {pos} with an odd item count", self.file)
+                self._check_keys(items[::2], {})
                 stack.append(dict(zip(items[::2], items[1::2])))
             elif name == "SETITEM":
                 value = stack.pop()
@@ -864,9 +888,11 @@ class RestrictedUnpickler:
                 target = stack[-1]
                 if type(target) is not set:
                     raise self._refuse(f"ADDITEMS at byte {pos} on a {type(target).__name__}")
+                self._check_keys(items, self._hashes_of(target))
                 target.update(items)
             elif name == "FROZENSET":
                 items = pop_mark()
+                self._check_keys(items, {})
                 stack.append(self._track(frozenset(items)))
             elif name in ("GET", "BINGET", "LONG_BINGET"):
                 if arg not in memo:
@@ -914,7 +940,44 @@ class RestrictedUnpickler:
         if not isinstance(args, tuple):
             raise CorruptFileError(f"REDUCE at byte {pos} with arguments that are not a tuple",
                                    self.file)  # fmt: skip
+        if func in (set, frozenset, collections.Counter, OrderedDict) and args:
+            keys = args[0] if isinstance(args[0], (list, tuple)) else ()
+            if func is OrderedDict:
+                keys = [p[0] for p in keys if isinstance(p, (list, tuple)) and p]
+            self._check_keys(keys, {})
         return func(*args, **kwargs)
+
+    def _hashes_of(self, target: Any) -> dict[int, int]:
+        entry = self.key_hashes.get(id(target))
+        if entry is None or entry[0] is not target:
+            entry = self.key_hashes[id(target)] = (target, {})
+        return entry[1]
+
+    def _check_keys(self, keys: Iterable[Any], hashes: dict[int, int]) -> None:
+        """Keys about to go into one dict or set (whose hash counts are `hashes`): hashing
+        them stays within `MAX_HASH_WORK`, and at most `MAX_SAME_HASH` share a hash. str and
+        bytes hashes are salted per process, so a file cannot make them collide."""
+        for k in keys:
+            if type(k) is str or type(k) is bytes:
+                continue
+            if isinstance(k, tuple):
+                self._tuple_work(k)
+            h = hash(k)
+            n = hashes[h] = hashes.get(h, 0) + 1
+            if n > MAX_SAME_HASH:
+                raise CorruptFileError(f"more than {MAX_SAME_HASH} keys of one dict or set share "
+                                       f"a hash value (built to collide)", self.file)  # fmt: skip
+
+    def _tuple_work(self, root: tuple) -> None:
+        todo = [root]
+        while todo:
+            t = todo.pop()
+            self.hash_work += len(t)
+            if self.hash_work > MAX_HASH_WORK:
+                raise CorruptFileError(f"hashing the pickle's dict keys and set items visits more "
+                                       f"than {MAX_HASH_WORK} tuple elements (tuples sharing "
+                                       f"references)", self.file)  # fmt: skip
+            todo.extend(x for x in t if isinstance(x, tuple))
 
     def _new(self, cls: Any, args: Any, kwargs: Any, pos: int) -> Any:
         if not isinstance(cls, type) or (id(cls) not in self.user_ids and id(cls) not in
@@ -942,6 +1005,7 @@ class RestrictedUnpickler:
         if not (type(target) in (dict, OrderedDict, collections.Counter)
                 or self._is_user_instance(target)):  # fmt: skip
             raise self._refuse(f"SETITEM at byte {pos} on a {type(target).__name__}")
+        self._check_keys(items[::2], self._hashes_of(target))
         for i in range(0, len(items), 2):
             target[items[i]] = items[i + 1]
 
@@ -950,6 +1014,11 @@ class RestrictedUnpickler:
             if not isinstance(state, dict) or not all(isinstance(k, str) for k in state):
                 raise self._refuse(f"BUILD at byte {pos}: an OrderedDict's state must be a dict "
                                    f"of attributes")  # fmt: skip
+            meta = state.get("_metadata", {})
+            if not (isinstance(meta, dict) and all(isinstance(v, dict) for v in meta.values())):
+                raise CorruptFileError(f"BUILD at byte {pos}: a state dict's _metadata must "
+                                       f"be a dict of dicts, got {short_repr(meta)}",
+                                       self.file)  # fmt: skip
             inst.__dict__.update(state)
         elif isinstance(inst, Tensor):
             _with_state(inst, state)

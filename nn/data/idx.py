@@ -24,6 +24,7 @@ import numpy as np
 import autotensor as at
 from autotensor.serialization import (
     CorruptFileError,
+    MissingFileError,
     expansion_cap,
     file_name,
     file_size,
@@ -78,6 +79,8 @@ def _read_idx(fh: Any, name: str, cap: int, gz: bool) -> np.ndarray:
         if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in _IDX_TYPES:
             raise CorruptFileError(f"load_idx: not an IDX file (bad magic number {head!r})", name)
         dtype, ndim = _IDX_TYPES[head[2]], head[3]
+        if ndim > 64:  # numpy's limit on dimensions
+            raise CorruptFileError(f"load_idx: the header declares {ndim} dimensions", name)
         dims = fh.read(4 * ndim)
         if len(dims) < 4 * ndim:
             raise CorruptFileError("load_idx: truncated header", name)
@@ -147,9 +150,10 @@ class MNIST(Dataset):
         images = load_idx(self._find(f"{prefix}-images-idx3-ubyte"))
         labels = load_idx(self._find(f"{prefix}-labels-idx1-ubyte"))
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-            raise ValueError(
-                f"{type(self).__name__}: images {images.shape} and labels {labels.shape} in "
-                f"{self.root} do not match"
+            raise CorruptFileError(
+                f"{type(self).__name__}: images {images.shape} and labels {labels.shape} do not "
+                f"match",
+                repr(str(self.root)),
             )
         self.data = at.from_numpy(images.astype(np.uint8, copy=False))
         self.targets = at.from_numpy(labels.astype(np.int64))
@@ -160,8 +164,9 @@ class MNIST(Dataset):
             p = self.root / name
             if p.is_file():
                 return p
-        raise FileNotFoundError(
-            f"{type(self).__name__}: no file {stem}[.gz] in {self.root}. {self._package_hint}."
+        raise MissingFileError(
+            f"{type(self).__name__}: no file {stem}[.gz] in it. {self._package_hint}.",
+            repr(str(self.root)),
         )
 
     def __len__(self) -> int:

@@ -24,6 +24,7 @@ from autotensor.serialization import (
     read_bounded,
     regular_file,
     resolve_limit,
+    short_repr,
     too_large,
 )
 
@@ -51,7 +52,7 @@ def _read_text(path: str | os.PathLike, what: str, max_bytes: int | None) -> str
         else:
             if size > limit:
                 raise too_large(what, size, limit, name)
-            raw = fh.read()
+            raw = fh.read(size + 1)
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -84,7 +85,7 @@ def load_csv(
     rows = [r[: max((i + 1 for i, c in enumerate(r) if c), default=0)] for r in rows]
     rows_at = [(i + 1, r) for i, r in enumerate(rows) if r]
     if not rows_at:
-        raise ValueError(f"load_csv: {path} has no rows")
+        raise CorruptFileError("load_csv: the file has no rows", file_name(path))
     names = None
     first = rows_at[0][1]
     if (
@@ -100,11 +101,15 @@ def load_csv(
     data = np.empty((len(rows_at), width), dtype=dtype)
     for j, (line, r) in enumerate(rows_at):
         if len(r) != width:
-            raise ValueError(f"load_csv: {path}, line {line}: {len(r)} fields, expected {width}")
+            raise CorruptFileError(
+                f"load_csv: line {line}: {len(r)} fields, expected {width}", file_name(path)
+            )
         try:
             data[j] = [float(c) for c in r]
         except ValueError:
-            raise ValueError(f"load_csv: {path}, line {line}: non-numeric value in {r}") from None
+            raise CorruptFileError(
+                f"load_csv: line {line}: non-numeric value in {short_repr(r, 200)}", file_name(path)
+            ) from None
     return names, data
 
 

@@ -50,7 +50,9 @@ def _read_corpus(path: str | os.PathLike, encoding: str, max_bytes: int | None) 
         size = file_size(fh)
         if size > limit:
             raise too_large("the text file", size, limit, name)
-        raw = fh.read()
+        raw = fh.read(size + 1)
+    if not raw:
+        raise CorruptFileError("the text file is empty", name)
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as e:
