@@ -64,6 +64,8 @@ from autotensor._settings import (
     set_num_interop_threads, set_num_threads, set_printoptions, use_deterministic_algorithms,
 )  # fmt: skip
 from autotensor.testing.gradcheck import gradcheck, gradgradcheck
+from autotensor._typeinfo import finfo, iinfo
+from autotensor import distributions
 
 bool = bool_
 float = float32

@@ -152,6 +152,32 @@ class Tensor:
     def is_cuda(self) -> bool:
         return False
 
+    # The other device and layout flags torch tensors carry; scripts test them before
+    # choosing a multi-device path. A CPU, strided, dense tensor answers as torch's does.
+    @property
+    def is_cpu(self) -> bool:
+        return True
+
+    @property
+    def is_xpu(self) -> bool:
+        return False
+
+    @property
+    def is_mps(self) -> bool:
+        return False
+
+    @property
+    def is_meta(self) -> bool:
+        return False
+
+    @property
+    def is_sparse(self) -> bool:
+        return False
+
+    @property
+    def is_quantized(self) -> bool:
+        return False
+
     def get_device(self) -> int:
         return -1  # torch's answer for a CPU tensor
 

@@ -26,6 +26,8 @@ from nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 from nn.transformer import Transformer, TransformerDecoder, TransformerDecoderLayer
 from nn.transformer import TransformerEncoder, TransformerEncoderLayer
 from nn.flatten import Flatten, Unflatten
+from nn.pixelshuffle import PixelShuffle, PixelUnshuffle
+from nn.parallel import DataParallel
 from nn.conv import Conv1d, Conv2D, Conv2d, ConvTranspose1d, ConvTranspose2d
 from nn.pooling import AdaptiveAvgPool1d, AdaptiveAvgPool2d, AvgPool1d, AvgPool2d
 from nn.pooling import MaxPool1d, MaxPool2d
@@ -37,3 +39,5 @@ from nn import optim
 from nn.serialization import save, load, SerializationError
 from nn import data, utils
 from nn.trainer import Trainer
+from nn import parallel
+from nn import modules  # last: it lists the classes above

@@ -47,6 +47,7 @@ __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool2d", "avg_pool1d", "avg_pool2d", "conv1d",
     "conv2d", "conv_transpose1d", "conv_transpose2d", "fold", "max_pool1d", "max_pool2d",
     "unfold",
+    "pixel_shuffle", "pixel_unshuffle",
 ]  # fmt: skip
 
 _REDUCTIONS = ("mean", "sum", "none")
@@ -267,9 +268,19 @@ def dropout2d(
         )
         return _channel_dropout(input, p, training, generator, 1, "dropout2d")
     if input.ndim != 4:
-        raise RuntimeError(
-            f"dropout2d: expected a 4-D input (N, C, H, W), got shape {tuple(input.shape)}"
+        # torch warns and still drops whole (N, C) features over whatever trails them; a
+        # 2-D input (N, C) is then ordinary element-wise dropout.
+        if input.ndim < 2:
+            raise RuntimeError(
+                f"dropout2d: feature dropout needs at least 2 dimensions (N, C, ...), got "
+                f"shape {tuple(input.shape)}"
+            )
+        warnings.warn(
+            f"dropout2d: received a {input.ndim}-D input; dropout2d is meant for 3-D or 4-D "
+            "input (channels with 2 spatial dimensions). Use dropout for this.",
+            stacklevel=2,
         )
+        return _channel_dropout(input, p, training, generator, input.ndim - 2, "dropout2d")
     return _channel_dropout(input, p, training, generator, 2, "dropout2d")
 
 
@@ -1661,3 +1672,55 @@ def multi_head_attention_forward(
     if not is_batched:
         out = out.squeeze(1)
     return out, None
+
+
+# -- pixel shuffle ---------------------------------------------------------------------------
+def _check_shuffle_input(input: Tensor, factor: int, name: str, what: str) -> None:
+    if not isinstance(factor, int) or isinstance(factor, bool):
+        raise TypeError(f"{name}(): argument '{what}' must be int, not {type(factor).__name__}")
+    if factor <= 0:
+        raise RuntimeError(f"{name} expects a positive {what}, but got {factor}")
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"{name} expects input to have at least 3 dimensions, but got input with "
+            f"{input.ndim} dimension(s)"
+        )
+
+
+def pixel_shuffle(input: Tensor, upscale_factor: int) -> Tensor:
+    """Rearrange (*, C*r*r, H, W) into (*, C, H*r, W*r), r = upscale_factor:
+    out[..., c, h*r + i, w*r + j] = input[..., c*r*r + i*r + j, h, w].
+
+    A reshape and a permute, so its gradient is the inverse rearrangement."""
+    r = upscale_factor
+    _check_shuffle_input(input, r, "pixel_shuffle", "upscale_factor")
+    *lead, c, h, w = input.shape
+    if c % (r * r) != 0:
+        raise RuntimeError(
+            "pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+            f"square of upscale_factor, but input.size(-3)={c} is not divisible by {r * r}"
+        )
+    n = len(lead)
+    x = input.reshape((*lead, c // (r * r), r, r, h, w))
+    # (*, C, i, j, H, W) -> (*, C, H, i, W, j)
+    x = x.permute(*range(n), n, n + 3, n + 1, n + 4, n + 2)
+    return x.reshape((*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(input: Tensor, downscale_factor: int) -> Tensor:
+    """The inverse of pixel_shuffle: (*, C, H*r, W*r) -> (*, C*r*r, H, W),
+    out[..., c*r*r + i*r + j, h, w] = input[..., c, h*r + i, w*r + j]."""
+    r = downscale_factor
+    _check_shuffle_input(input, r, "pixel_unshuffle", "downscale_factor")
+    *lead, c, h, w = input.shape
+    if h % r != 0 or w % r != 0:
+        side, size = ("height", h) if h % r != 0 else ("width", w)
+        raise RuntimeError(
+            f"pixel_unshuffle expects {side} to be divisible by downscale_factor, but input."
+            f"size({-2 if side == 'height' else -1})={size} is not divisible by {r}"
+        )
+    n = len(lead)
+    x = input.reshape((*lead, c, h // r, r, w // r, r))
+    # (*, C, H, i, W, j) -> (*, C, i, j, H, W)
+    x = x.permute(*range(n), n, n + 2, n + 4, n + 1, n + 3)
+    return x.reshape((*lead, c * r * r, h // r, w // r))

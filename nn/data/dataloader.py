@@ -290,7 +290,11 @@ class DataLoader:
         bs = self.batch_sampler
         if type(bs) is BatchSampler:
             order_of = getattr(bs.sampler, "_order_array", None)
-            if order_of is not None and type(bs.sampler) in (SequentialSampler, RandomSampler):
+            if (
+                order_of is not None
+                and type(bs.sampler) in (SequentialSampler, RandomSampler)
+                and len(bs.sampler) <= 1 << 24  # type: ignore[arg-type]  # endless: drawn lazily
+            ):
                 order = order_of()  # fast: slice one index array instead of building lists
                 size = bs.batch_size
                 stop = len(order) - len(order) % size if bs.drop_last else len(order)

@@ -126,10 +126,23 @@ class RandomSampler(Sampler[int]):
         return np.concatenate(parts).astype(np.int64, copy=False)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self._order_array().tolist())
+        if self.replacement and self.num_samples > _DRAW_CHUNK:
+            # Drawn lazily, a chunk at a time: scripts ask for endless streams this way
+            # (num_samples=int(1e10) with replacement) and read only what they need.
+            n, rng, left = len(self.data_source), _pass_rng(self.generator), self.num_samples
+            while left > 0:
+                k = min(left, _DRAW_CHUNK)
+                yield from rng.integers(0, n, size=k, dtype=np.int64).tolist()
+                left -= k
+            return
+        yield from self._order_array().tolist()
 
     def __len__(self) -> int:
         return self.num_samples
+
+
+# Draws with replacement beyond this many are made lazily (see RandomSampler.__iter__).
+_DRAW_CHUNK = 1 << 16
 
 
 class SubsetRandomSampler(Sampler[int]):
