@@ -172,8 +172,9 @@ REDUCTIONS = {
         lambda t, d, k: t.logsumexp(d, keepdim=k),
     ),
     "norm": (
-        lambda x, d, k: x.norm(dim=d, keepdim=k),
-        lambda t, d, k: torch.linalg.vector_norm(t, 2, dim=d, keepdim=k),
+        # p=2 given: the default 'fro' over three or more dims is refused, as torch's
+        lambda x, d, k: x.norm(p=2, dim=d, keepdim=k),
+        lambda t, d, k: t.norm(p=2, dim=d, keepdim=k),
     ),
 }
 SINGLE_DIM = {
