@@ -616,6 +616,16 @@ def matmul(x: Any, y: Any) -> Tensor:
         raise RuntimeError(
             f"both arguments to matmul need to be at least 1D, but they are {d1}D and {d2}D"
         )
+    try:
+        return _matmul_kernels(x, y)
+    except RuntimeError as e:
+        # torch's kernel messages name the folded 2-D shapes ("14x3"); add the operands' own
+        # shapes so the mistake can be found in the caller's terms (same class, torch's text)
+        raise type(e)(f"{e} (matmul of {tuple(x.shape)} and {tuple(y.shape)})") from None
+
+
+def _matmul_kernels(x: Tensor, y: Tensor) -> Tensor:
+    d1, d2 = x.ndim, y.ndim
     if d1 == 1 and d2 == 1:
         return _dot(x, y)
     if d1 == 2 and d2 == 1:

@@ -63,11 +63,12 @@ def test_mismatched_shapes_with_ndarray_operand() -> None:
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_matmul_inner_dim_mismatch(requires_grad: bool) -> None:
     a = at.ones(2, 3, requires_grad=requires_grad)
-    with _raises(RuntimeError, "matmul", r"\(2, 3\)", r"\(4, 5\)", "inner dimensions 3 and 4"):
+    # torch's kernel message, then the operands' shapes
+    with _raises(RuntimeError, "cannot be multiplied", "2x3 and 4x5", r"matmul of \(2, 3\)"):
         a @ at.ones(4, 5)
     with _raises(RuntimeError, "matmul", r"\(7, 2, 3\)", r"\(4, 5\)"):
         at.ones(7, 2, 3) @ at.ones(4, 5)
-    with _raises(RuntimeError, "matmul", "sizes 3 and 4"):
+    with _raises(RuntimeError, "matmul", "3 and 4 elements"):
         at.ones(3) @ at.ones(4)
     with _raises(RuntimeError, "matmul", "3", r"\(4, 2\)"):
         at.ones(3) @ at.ones(4, 2)
