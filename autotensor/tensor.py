@@ -300,7 +300,10 @@ class Tensor:
         return repr(self)
 
     def __reduce__(self) -> Any:
-        raise TypeError("Tensors are not pickled; save them with nn.save (an .npz format)")
+        raise TypeError(
+            "Tensors are not pickled on their own; save them with at.save (torch's checkpoint "
+            "format, which torch.load reads) or nn.save"
+        )
 
     def __deepcopy__(self, memo: dict) -> Tensor:
         t = _new(self._data.copy(), self.requires_grad, type(self))
