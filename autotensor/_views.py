@@ -298,9 +298,7 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
                     src = np.broadcast_to(src, region.shape)
                 except ValueError:
                     return False  # the write itself names the shape mismatch
-        # (torch: x[:] = x is x.copy_(x); any other region is a new tensor on that memory)
-        trivial = all(i is Ellipsis or i == slice(None) for i in items)
-        check_overlap(region, src, "__setitem__", value is t and trivial)
+        check_overlap(region, src, "__setitem__", value is t)
         return False
     # torch slices with the basic part first (ints, slices, None), then index_put_s the rest
     basic: list = []
