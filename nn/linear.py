@@ -62,8 +62,8 @@ class Linear(Module):
 
     def forward(self, input: Tensor) -> Tensor:
         w = self.weight
-        d = input._data
-        if d.ndim == 0 or d.shape[-1] != w._data.shape[1] or d.dtype != w._data.dtype:
+        d = input.numpy(force=True)
+        if d.ndim == 0 or d.shape[-1] != w.shape[1] or d.dtype != w.dtype:
             self._bad_input(input)
         # one primitive node: GEMM against the transposed weight plus the bias
         b = self.bias

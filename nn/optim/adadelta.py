@@ -10,6 +10,7 @@ import numpy as np
 import autotensor as at
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _atleast_1d,
     _check_float,
     _check_modes,
@@ -113,11 +114,11 @@ class Adadelta(Optimizer):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = at.tensor(0.0, dtype=at.float32)
-                state["square_avg"] = _state_tensor(np.zeros_like(p._data))
-                state["acc_delta"] = _state_tensor(np.zeros_like(p._data))
-            state["step"]._data += 1
+                state["square_avg"] = _state_tensor(np.zeros_like(_array(p)))
+                state["acc_delta"] = _state_tensor(np.zeros_like(_array(p)))
+            _array(state["step"])[...] += 1
             adadelta_update(
-                p._data, _grad_array(p, maximize), state["square_avg"]._data,
-                state["acc_delta"]._data, lr=lr, rho=rho, eps=eps, weight_decay=wd,
+                _array(p), _grad_array(p, maximize), _array(state["square_avg"]),
+                _array(state["acc_delta"]), lr=lr, rho=rho, eps=eps, weight_decay=wd,
             )  # fmt: skip
             self._bump(p)

@@ -10,6 +10,7 @@ import numpy as np
 import autotensor as at
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _check_float,
     _check_modes,
     _grad_array,
@@ -101,7 +102,7 @@ class Adagrad(Optimizer):
         state = self.state[p]
         state["step"] = at.tensor(0.0, dtype=at.float32)
         init = _scalar(group["initial_accumulator_value"])
-        state["sum"] = _state_tensor(np.full_like(p._data, init))
+        state["sum"] = _state_tensor(np.full_like(_array(p), init))
 
     def _update_group(self, group: dict[str, Any]) -> None:
         lr, lr_decay = _scalar(group["lr"]), _scalar(group["lr_decay"])
@@ -112,10 +113,10 @@ class Adagrad(Optimizer):
             state = self.state[p]
             if "sum" not in state:  # a parameter added later with add_param_group
                 self._init_state(p, group)
-            step_t = state["step"]._data
+            step_t = _array(state["step"])
             step_t += 1
             adagrad_update(
-                p._data, _grad_array(p, bool(maximize)), state["sum"]._data, float(step_t),
+                _array(p), _grad_array(p, bool(maximize)), _array(state["sum"]), float(step_t),
                 lr=lr, lr_decay=lr_decay, weight_decay=wd, eps=eps,
             )  # fmt: skip
             self._bump(p)

@@ -10,6 +10,7 @@ import numpy as np
 import autotensor as at
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _check_adam_args,
     _check_modes,
     _grad_array,
@@ -137,16 +138,16 @@ class Adam(Optimizer):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = at.tensor(0.0, dtype=at.float32)
-                state["exp_avg"] = _state_tensor(np.zeros_like(p._data))
-                state["exp_avg_sq"] = _state_tensor(np.zeros_like(p._data))
+                state["exp_avg"] = _state_tensor(np.zeros_like(_array(p)))
+                state["exp_avg_sq"] = _state_tensor(np.zeros_like(_array(p)))
                 if amsgrad:
-                    state["max_exp_avg_sq"] = _state_tensor(np.zeros_like(p._data))
-            step_t = state["step"]._data
+                    state["max_exp_avg_sq"] = _state_tensor(np.zeros_like(_array(p)))
+            step_t = _array(state["step"])
             step_t += 1
             adam_update(
-                p._data, _grad_array(p, maximize), state["exp_avg"]._data,
-                state["exp_avg_sq"]._data,
-                state["max_exp_avg_sq"]._data if amsgrad else None, float(step_t),
+                _array(p), _grad_array(p, maximize), _array(state["exp_avg"]),
+                _array(state["exp_avg_sq"]),
+                _array(state["max_exp_avg_sq"]) if amsgrad else None, float(step_t),
                 lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=wd,
                 decoupled_weight_decay=decoupled,
             )  # fmt: skip

@@ -10,6 +10,7 @@ import numpy as np
 import autotensor as at
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _atleast_1d,
     _check_float,
     _check_modes,
@@ -112,12 +113,12 @@ class ASGD(Optimizer):
                 state["step"] = at.tensor(0.0, dtype=at.float32)
                 state["eta"] = at.tensor(lr, dtype=at.float32)
                 state["mu"] = at.tensor(1.0, dtype=at.float32)
-                state["ax"] = _state_tensor(np.zeros_like(p._data))
-            step_t = state["step"]._data
+                state["ax"] = _state_tensor(np.zeros_like(_array(p)))
+            step_t = _array(state["step"])
             step_t += 1
             asgd_update(
-                p._data, _grad_array(p, maximize), state["ax"]._data, state["eta"]._data,
-                state["mu"]._data, float(step_t), lr=lr, lambd=lambd, alpha=alpha, t0=t0,
+                _array(p), _grad_array(p, maximize), _array(state["ax"]), _array(state["eta"]),
+                _array(state["mu"]), float(step_t), lr=lr, lambd=lambd, alpha=alpha, t0=t0,
                 weight_decay=wd,
             )  # fmt: skip
             self._bump(p)

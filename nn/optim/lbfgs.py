@@ -26,7 +26,7 @@ import numpy as np
 
 import autotensor as at
 from autotensor import Tensor
-from nn.optim.optimizer import Optimizer, _check_float, _scalar
+from nn.optim.optimizer import Optimizer, _array, _check_float, _scalar
 
 __all__ = ["LBFGS"]
 
@@ -178,7 +178,7 @@ def _wrap(v: Any) -> Any:
 def _unwrap(v: Any) -> Any:
     """The inverse of `_wrap`: Tensors to arrays, 0-d ones to numpy scalars."""
     if isinstance(v, Tensor):
-        arr = v._data
+        arr = _array(v)
         return arr[()] if arr.ndim == 0 else arr
     if isinstance(v, list):
         return [_unwrap(e) for e in v]
@@ -237,8 +237,8 @@ class LBFGS(Optimizer):
     def _gather_flat_grad(self) -> np.ndarray:
         return np.concatenate(
             [
-                np.zeros(p.numel(), dtype=p._data.dtype) if p.grad is None
-                else np.ravel(p.grad._data)
+                np.zeros(p.numel(), dtype=p.dtype) if p.grad is None
+                else np.ravel(_array(p.grad))
                 for p in self._params
             ]
         )  # fmt: skip
@@ -247,16 +247,16 @@ class LBFGS(Optimizer):
         offset = 0
         for p in self._params:
             n = p.numel()
-            _axpy(p._data, step_size, update[offset : offset + n].reshape(p._data.shape))
+            _axpy(_array(p), step_size, update[offset : offset + n].reshape(p.shape))
             offset += n
             self._bump(p)
 
     def _clone_param(self) -> list[np.ndarray]:
-        return [p._data.copy() for p in self._params]
+        return [_array(p).copy() for p in self._params]
 
     def _set_param(self, params_data: list[np.ndarray]) -> None:
         for p, data in zip(self._params, params_data):
-            p._data[...] = data
+            _array(p)[...] = data
             self._bump(p)
 
     def _directional_evaluate(

@@ -142,7 +142,7 @@ class Optimizer:
                 if g.grad_fn is not None:
                     g = g.detach()
                     p.grad = g
-                if g._data.flags.writeable:
+                if _array(g).flags.writeable:
                     g.zero_()
                 else:  # a gradient may be a read-only broadcast view: give it fresh zeros
                     g.data = at.zeros_like(p)
@@ -254,7 +254,7 @@ class Optimizer:
 def _cast_state(param: Tensor, key: str, value: Any) -> Any:
     """A private, writeable copy of one loaded state entry, in the parameter's dtype."""
     if isinstance(value, (Tensor, np.ndarray)):
-        arr = np.asarray(value._data if isinstance(value, Tensor) else value)
+        arr = np.asarray(_array(value) if isinstance(value, Tensor) else value)
         if key != "step" and param.is_floating_point() and arr.dtype.kind in "fc":
             arr = arr.astype(param.dtype, order="C", copy=True)
         else:
@@ -278,11 +278,17 @@ def _atleast_1d(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     return tuple(a.reshape(1) if a.ndim == 0 else a for a in arrays)
 
 
+def _array(t: Tensor) -> np.ndarray:
+    """The array a parameter or a state tensor holds, its own memory (`numpy(force=True)`):
+    the update rules write into it in place, as torch's in-place updates under no_grad do."""
+    return t.numpy(force=True)
+
+
 def _grad_array(p: Tensor, maximize: bool) -> np.ndarray:
     """The gradient of p as an array (negated for maximize); never written to: the engine
     may hand several leaves the same array."""
     assert p.grad is not None
-    g = p.grad._data
+    g = _array(p.grad)
     return np.negative(g) if maximize else g
 
 
@@ -340,6 +346,6 @@ def _scalar(v: Any) -> Any:
     float32 scalar. Any other Tensor becomes a Python float (what a float64 0-d tensor is).
     """
     if isinstance(v, Tensor):
-        arr = v._data.reshape(())
+        arr = _array(v).reshape(())
         return arr[()] if arr.dtype == np.float32 else float(arr)
     return float(v)

@@ -11,6 +11,7 @@ import autotensor as at
 from nn.optim.adam import lerp_
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _atleast_1d,
     _check_adam_args,
     _check_modes,
@@ -121,13 +122,13 @@ class RAdam(Optimizer):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = at.tensor(0.0, dtype=at.float32)
-                state["exp_avg"] = _state_tensor(np.zeros_like(p._data))
-                state["exp_avg_sq"] = _state_tensor(np.zeros_like(p._data))
-            step_t = state["step"]._data
+                state["exp_avg"] = _state_tensor(np.zeros_like(_array(p)))
+                state["exp_avg_sq"] = _state_tensor(np.zeros_like(_array(p)))
+            step_t = _array(state["step"])
             step_t += 1
             radam_update(
-                p._data, _grad_array(p, maximize), state["exp_avg"]._data,
-                state["exp_avg_sq"]._data, float(step_t), lr=lr, beta1=beta1, beta2=beta2,
+                _array(p), _grad_array(p, maximize), _array(state["exp_avg"]),
+                _array(state["exp_avg_sq"]), float(step_t), lr=lr, beta1=beta1, beta2=beta2,
                 eps=eps, weight_decay=wd, decoupled_weight_decay=decoupled,
             )  # fmt: skip
             self._bump(p)

@@ -11,6 +11,7 @@ import autotensor as at
 from nn.optim.adam import lerp_
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _check_float,
     _check_modes,
     _grad_array,
@@ -129,16 +130,16 @@ class RMSprop(Optimizer):
             state = self.state[p]
             if len(state) == 0:
                 state["step"] = at.tensor(0.0, dtype=at.float32)
-                state["square_avg"] = _state_tensor(np.zeros_like(p._data))
+                state["square_avg"] = _state_tensor(np.zeros_like(_array(p)))
                 if momentum > 0:
-                    state["momentum_buffer"] = _state_tensor(np.zeros_like(p._data))
+                    state["momentum_buffer"] = _state_tensor(np.zeros_like(_array(p)))
                 if centered:
-                    state["grad_avg"] = _state_tensor(np.zeros_like(p._data))
-            state["step"]._data += 1
+                    state["grad_avg"] = _state_tensor(np.zeros_like(_array(p)))
+            _array(state["step"])[...] += 1
             rmsprop_update(
-                p._data, _grad_array(p, maximize), state["square_avg"]._data,
-                state["grad_avg"]._data if centered else None,
-                state["momentum_buffer"]._data if momentum > 0 else None,
+                _array(p), _grad_array(p, maximize), _array(state["square_avg"]),
+                _array(state["grad_avg"]) if centered else None,
+                _array(state["momentum_buffer"]) if momentum > 0 else None,
                 lr=lr, alpha=alpha, eps=eps, weight_decay=wd, momentum=momentum,
             )  # fmt: skip
             self._bump(p)

@@ -9,6 +9,7 @@ import numpy as np
 
 from nn.optim.optimizer import (
     Optimizer,
+    _array,
     _check_float,
     _check_modes,
     _grad_array,
@@ -109,7 +110,7 @@ class SGD(Optimizer):
             state = self.state[p] if momentum != 0 else None
             buf_t = state.get("momentum_buffer") if state is not None else None
             buf = sgd_update(
-                p._data, _grad_array(p, maximize), None if buf_t is None else buf_t._data,
+                _array(p), _grad_array(p, maximize), None if buf_t is None else _array(buf_t),
                 lr=lr, momentum=momentum, dampening=dampening, weight_decay=wd,
                 nesterov=nesterov,
             )  # fmt: skip
