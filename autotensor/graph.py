@@ -361,13 +361,19 @@ def _saved_input(s: Any) -> tuple:
     return (_CONSTANT, s, None, 0)
 
 
-def unpack_saved(node: Any) -> tuple:
+def unpack_saved(node: Any, unused: tuple[int, ...] = ()) -> tuple:
     """What `node` saved, as its backward sees it (`ctx.saved_tensors`), each tensor checked
-    against in-place modification since it was saved (Note [In-place])."""
+    against in-place modification since it was saved (Note [In-place]). The positions in
+    `unused` are neither checked nor returned (None in their place): a backward that does
+    not read a saved input this time must not refuse because it changed, as torch's would
+    not have saved it."""
     saved = node._saved
-    out = []
+    out: list = []
     for j in range(0, len(saved), 4):
         kind, obj = saved[j], saved[j + 1]
+        if j // 4 in unused:
+            out.append(None)
+            continue
         if kind == _CONSTANT:  # an array or number saved as it is
             out.append(obj)
             continue

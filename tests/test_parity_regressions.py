@@ -683,3 +683,22 @@ def test_more_write_and_save_rules() -> None:
     agree("x = torch.tensor([[0.5, 1.5], [2.0, 0.25]], requires_grad=True)\ny = x.cos()\n"
           "z = True / y\ny.sub_(3.0)")  # fmt: skip
     agree("x = torch.tensor(-3)\ni = x.argmin(dim=-1)\nj = i.squeeze()\ni.copy_(x)")
+
+
+def test_logits_changed_in_place_after_cross_entropy() -> None:
+    # torch saves log_softmax's result, not the logits: changing them afterwards is no error
+    def run(lib):
+        w = lib.tensor([[1.5, -0.7, 0.2]], dtype=lib.float64, requires_grad=True)
+        x = w * 1
+        loss = lib.nn.functional.cross_entropy(x, lib.tensor([0]))
+        x.mul_(2)
+        loss.backward()
+        return w.grad.numpy()
+
+    np.testing.assert_allclose(run(at), run(torch), rtol=1e-12)
+    # a second backward still refuses, as torch's
+    w = at.tensor([[1.0, 2.0]], requires_grad=True)
+    loss = at.nn.functional.cross_entropy(w * 1, at.tensor([1]))
+    loss.backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        loss.backward()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotensor import graph
 from autotensor.function import Function
 from autotensor.grad_mode import _state as _grad_state
 from autotensor.tensor import _new
@@ -93,16 +94,23 @@ class CrossEntropy(Function):
 
     @staticmethod
     def backward(ctx, g):
-        x, p, t = ctx.saved_tensors
-        n = p.shape[0]
-        rows = np.arange(n)
         if not _grad_state.enabled:
             # A plain backward (no create_graph): the formula on the saved softmax, one
-            # array; the Tensor-op path below is the differentiable one.
+            # array; the Tensor-op path below is the differentiable one. The logits are not
+            # read here, so changing them in place after the forward is no error (torch
+            # saves log_softmax's result, never the logits).
+            if ctx._saved is None:
+                ctx.saved_tensors  # noqa: B018  (raises torch's "backward a second time")
+            _, p, t = graph.unpack_saved(ctx, unused=(0,))
+            n = p.shape[0]
+            rows = np.arange(n)
             scale = (g._data / np.asarray(n, dtype=p.dtype)).astype(p.dtype, copy=False)
             gx = p * scale
             gx[rows, t] -= scale
             return _new(gx), None
+        x, p, t = ctx.saved_tensors
+        n = p.shape[0]
+        rows = np.arange(n)
         onehot = np.zeros(p.shape, dtype=p.dtype)
         onehot[rows, t] = 1
         return (x.softmax(1) - onehot) * (g / n), None
