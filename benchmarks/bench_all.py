@@ -241,8 +241,10 @@ def _gpt_engines() -> dict[str, Step]:
     sys.path.insert(0, str(ROOT / "benchmarks"))
     import bench_transformer  # the GPT-like step, written once for both libraries
 
-    return {"torch": bench_transformer.gpt_step(torch), "autotensor":
-            bench_transformer.gpt_step(autotensor_lib())}  # fmt: skip
+    torch.manual_seed(0)
+    theirs = bench_transformer.gpt_step(torch)
+    weights = {k: v.detach().numpy().copy() for k, v in theirs.model.state_dict().items()}
+    return {"torch": theirs, "autotensor": bench_transformer.gpt_step(autotensor_lib(), weights)}
 
 
 # name: (description, engines factory, steps per round, per-step divisor for the table)

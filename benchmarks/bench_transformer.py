@@ -76,6 +76,29 @@ def build(torch, nn, F):
     return GPT()
 
 
+def gpt_step(lib, weights: dict | None = None, seed: int = 0):
+    """One AdamW training step of the model on `lib` (torch or autotensor), as a callable;
+    `weights` (name -> ndarray, e.g. torch's state dict) makes both libraries start equal."""
+    model = build(lib, lib.nn, lib.nn.functional)
+    if weights is not None:
+        model.load_state_dict(weights, strict=True)
+        model.lm_head.weight = model.wte.weight  # loading copies into both names; keep tied
+    opt = lib.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+    rng = np.random.default_rng(seed)
+    x = lib.tensor(rng.integers(0, VOCAB, (BATCH, BLOCK)))
+    y = lib.tensor(rng.integers(0, VOCAB, (BATCH, BLOCK)))
+
+    def step() -> float:
+        opt.zero_grad()
+        loss = model(x, y)
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    step.model = model  # type: ignore[attr-defined]
+    return step
+
+
 def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float, float, float]:
     """Median ms of each, alternating which runs first each round: wall-clock time, and this
     process's CPU time (which on a shared machine leaves out the time other processes held
