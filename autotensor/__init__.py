@@ -65,9 +65,21 @@ from autotensor._settings import (
 )  # fmt: skip
 from autotensor.testing.gradcheck import gradcheck, gradgradcheck
 from autotensor._typeinfo import finfo, iinfo
+from autotensor._legacy import LEGACY as _LEGACY_TYPES
+
 from autotensor import distributions
 
 bool = bool_
+# torch's legacy tensor types (constructors and isinstance checks)
+FloatTensor, DoubleTensor, HalfTensor = (
+    _LEGACY_TYPES[n] for n in ("FloatTensor", "DoubleTensor", "HalfTensor")
+)
+LongTensor, IntTensor, ShortTensor = (
+    _LEGACY_TYPES[n] for n in ("LongTensor", "IntTensor", "ShortTensor")
+)
+CharTensor, ByteTensor, BoolTensor = (
+    _LEGACY_TYPES[n] for n in ("CharTensor", "ByteTensor", "BoolTensor")
+)
 float = float32
 int = int32
 __version__ = "0.1.0"

@@ -346,10 +346,8 @@ class Tensor:
             return ops.Cast.apply(self, dtypes.as_dtype(dtype))  # a cast is already a copy
         return out.clone() if copy else out
 
-    type = to
-
-    # float(), double(), half(), long(), int(), bool(): at the end of the class, since inside
-    # the class body those names would hide the builtins from the annotations that follow
+    # float(), double(), half(), long(), int(), bool(), type(): at the end of the class, since
+    # inside the class body those names would hide the builtins from the annotations after them
 
     def cpu(self) -> Tensor:
         return self
@@ -1408,6 +1406,15 @@ class Tensor:
     # -- end of the tensor functions beyond the core set --------------------------------------
 
     # -- dtype conversions named after the builtins (kept last: see to()) ------------------
+    def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
+        """torch's: no argument gives the legacy type name ('torch.FloatTensor'); a dtype, a
+        legacy class (`at.FloatTensor`) or its name converts, as `to(dtype)`."""
+        from autotensor import _legacy  # the legacy classes are built on Tensor itself
+
+        if dtype is None:
+            return _legacy.legacy_name(self._data.dtype)
+        return self.to(_legacy.legacy_dtype(dtype))
+
     def float(self) -> Tensor:
         return self.to(dtypes.float32)
 

@@ -261,3 +261,51 @@ def test_random_sampler_with_replacement_streams_lazily() -> None:
     batches = iter(DataLoader(ds, batch_size=8, sampler=sampler))
     (b,) = next(batches)
     assert tuple(b.shape) == (8,)
+
+
+# -- legacy tensor types: FloatTensor, LongTensor, ... and Tensor.type() ----------------------
+LEGACY_NAMES = ["FloatTensor", "DoubleTensor", "HalfTensor", "LongTensor", "IntTensor",
+                "ShortTensor", "CharTensor", "ByteTensor", "BoolTensor"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", LEGACY_NAMES)
+def test_legacy_tensor_types_as_torch(name: str) -> None:
+    torch = _torch()
+    ours, theirs = getattr(at, name), getattr(torch, name)
+    for args in [(2, 3), (0,), ([1.7, 2.5, 0.0],), ((2, 3),), ()]:
+        a, t = ours(*args), theirs(*args)
+        assert tuple(a.shape) == tuple(t.shape), (name, args)
+        assert str(a.dtype) == str(t.dtype).removeprefix("torch."), (name, args)
+        if args and not isinstance(args[0], int):
+            np.testing.assert_array_equal(a.numpy(), t.numpy())
+    assert isinstance(ours([1]), ours) and isinstance(theirs([1]), theirs)
+    other = "LongTensor" if name != "LongTensor" else "FloatTensor"
+    assert not isinstance(getattr(at, other)([1]), ours)
+    assert ours([1]).type() == theirs([1]).type() == f"torch.{name}"
+    same = ours([1, 0])
+    assert ours(same) is same
+    with pytest.raises(TypeError, match=name):
+        ours(getattr(at, other)([1]))
+    with pytest.raises(TypeError):
+        ours(2, 3.0)
+
+
+def test_tensor_type_converts_as_torch() -> None:
+    torch = _torch()
+    x, t = at.ones(2), torch.ones(2)
+    for ours, theirs in [
+        (at.LongTensor, torch.LongTensor),
+        ("torch.DoubleTensor", "torch.DoubleTensor"),
+        (at.int32, torch.int32),
+    ]:
+        assert str(x.type(ours).dtype) == str(t.type(theirs).dtype).removeprefix("torch.")
+    with pytest.raises(ValueError, match="invalid type"):
+        x.type("torch.NoSuchTensor")
+
+
+def test_cuda_tensor_types_exist_and_refuse() -> None:
+    assert at.FloatTensor([1]).type() == "torch.FloatTensor"
+    with pytest.raises(RuntimeError, match="CPU only"):
+        at.cuda.FloatTensor(2)
+    with pytest.raises(RuntimeError, match="CPU only"):
+        at.cuda.LongTensor([1])

@@ -75,7 +75,27 @@ def get_device_properties(device: Any = None) -> Any:
     raise _none("get_device_properties")
 
 
+class _CudaTensorType:
+    """`torch.cuda.FloatTensor` and its kin: the names exist (scripts pick one with
+    `torch.cuda.FloatTensor if cuda else torch.FloatTensor`), making one raises."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        raise _none(cls.__name__)
+
+
+def _cuda_type(name: str) -> type:
+    return type(name, (_CudaTensorType,), {"__module__": "autotensor.cuda"})
+
+
+FloatTensor, DoubleTensor, HalfTensor = map(
+    _cuda_type, ["FloatTensor", "DoubleTensor", "HalfTensor"]
+)
+LongTensor, IntTensor, ByteTensor = map(_cuda_type, ["LongTensor", "IntTensor", "ByteTensor"])
+BoolTensor = _cuda_type("BoolTensor")
+
 __all__ = [
+    "BoolTensor", "ByteTensor", "DoubleTensor", "FloatTensor", "HalfTensor", "IntTensor",
+    "LongTensor",
     "amp", "current_device", "device_count", "empty_cache", "get_device_name",
     "get_device_properties", "is_available", "is_bf16_supported", "is_initialized",
     "manual_seed", "manual_seed_all", "seed", "seed_all", "set_device", "synchronize",
