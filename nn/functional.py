@@ -352,6 +352,23 @@ def _param_shape(x: Tensor, c_axis: int) -> tuple[int, ...]:
     return tuple(shape)
 
 
+def _standardize(x: Tensor, dims: Any) -> tuple[Tensor, Tensor, Tensor]:
+    """(x - mean) / sqrt(var + eps)'s parts over `dims`: (mean, x - mean, biased var), kept
+    dims; the batch, instance and group norms share them."""
+    mean = x.mean(dims, keepdim=True)
+    xc = x - mean
+    return mean, xc, (xc * xc).mean(dims, keepdim=True)
+
+
+def _affine(out: Tensor, weight: Tensor | None, bias: Tensor | None, pshape: Any) -> Tensor:
+    """out * weight + bias, the per-channel parameters broadcast as `pshape`."""
+    if weight is not None:
+        out = out * weight.reshape(pshape)
+    if bias is not None:
+        out = out + bias.reshape(pshape)
+    return out
+
+
 def batch_norm(
     input: Tensor,
     running_mean: Tensor | None,
@@ -383,9 +400,7 @@ def batch_norm(
                 f"Expected more than 1 value per channel when training, got input size "
                 f"{tuple(input.shape)}"
             )
-        mean = input.mean(dims, keepdim=True)
-        xc = input - mean
-        var = (xc * xc).mean(dims, keepdim=True)
+        mean, xc, var = _standardize(input, dims)
         if running_mean is not None or running_var is not None:
             with at.no_grad():
                 m = momentum
@@ -406,11 +421,7 @@ def batch_norm(
         rm = running_mean.reshape(pshape)
         rv = running_var.reshape(pshape)
         out = (input - rm) * (rv + eps).rsqrt()
-    if weight is not None:
-        out = out * weight.reshape(pshape)
-    if bias is not None:
-        out = out + bias.reshape(pshape)
-    return out
+    return _affine(out, weight, bias, pshape)
 
 
 def instance_norm(
@@ -443,9 +454,7 @@ def instance_norm(
                 f"instance_norm: expected more than 1 spatial element when training, got input "
                 f"size {tuple(input.shape)}"
             )
-        mean = input.mean(dims, keepdim=True)
-        xc = input - mean
-        var = (xc * xc).mean(dims, keepdim=True)
+        mean, xc, var = _standardize(input, dims)
         with at.no_grad():
             m = momentum
             if running_mean is not None:
@@ -462,11 +471,7 @@ def instance_norm(
                 "is False"
             )
         out = (input - running_mean.reshape(pshape)) * (running_var.reshape(pshape) + eps).rsqrt()
-    if weight is not None:
-        out = out * weight.reshape(pshape)
-    if bias is not None:
-        out = out + bias.reshape(pshape)
-    return out
+    return _affine(out, weight, bias, pshape)
 
 
 def layer_norm(
@@ -1004,16 +1009,9 @@ def group_norm(
             f"{tuple(input.shape)} to be divisible by num_groups ({num_groups})"
         )
     g = input.reshape((n, num_groups, -1))
-    mean = g.mean(-1, keepdim=True)
-    xc = g - mean
-    var = (xc * xc).mean(-1, keepdim=True)
+    _, xc, var = _standardize(g, -1)
     out = (xc * (var + eps).rsqrt()).reshape(input.shape)
-    pshape = _param_shape(input, 1)
-    if weight is not None:
-        out = out * weight.reshape(pshape)
-    if bias is not None:
-        out = out + bias.reshape(pshape)
-    return out
+    return _affine(out, weight, bias, _param_shape(input, 1))
 
 
 def normalize(
