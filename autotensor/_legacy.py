@@ -1,5 +1,6 @@
 """torch's legacy tensor types: `FloatTensor`, `LongTensor`, ... as constructors and as
-`isinstance` checks, and the names `Tensor.type()` returns and accepts.
+`isinstance` checks; `Tensor.type()` names them (dtypes.torch_name) and accepts them
+(dtypes.legacy_dtype).
 
 `FloatTensor(2, 3)` is a new (2, 3) float32 tensor (uninitialised in torch, zeros here),
 `FloatTensor([1, 2])` one from data, `FloatTensor()` an empty (0,) one, and
@@ -17,7 +18,7 @@ from autotensor import dtypes
 from autotensor.creation import empty, tensor
 from autotensor.tensor import Tensor
 
-__all__ = ["LEGACY", "legacy_name", "legacy_dtype"]
+__all__ = ["LEGACY"]
 
 
 class _LegacyMeta(type):
@@ -57,34 +58,8 @@ def _make(name: str, dtype: Any) -> type:
     return _LegacyMeta(name, (_LegacyTensor,), {"dtype": dtype, "__module__": "autotensor"})
 
 
+# one class per torch scalar-type name: FloatTensor for float32, LongTensor for int64, ...
 LEGACY: dict[str, type] = {
-    name: _make(name, dt)
-    for name, dt in [
-        ("FloatTensor", dtypes.float32),
-        ("DoubleTensor", dtypes.float64),
-        ("HalfTensor", dtypes.float16),
-        ("LongTensor", dtypes.int64),
-        ("IntTensor", dtypes.int32),
-        ("ShortTensor", dtypes.int16),
-        ("CharTensor", dtypes.int8),
-        ("ByteTensor", dtypes.uint8),
-        ("BoolTensor", dtypes.bool_),
-    ]
+    f"{scalar}Tensor": _make(f"{scalar}Tensor", np.dtype(np_name))
+    for np_name, scalar in dtypes._TORCH_NAMES.items()
 }
-_BY_DTYPE = {np.dtype(cls.dtype): name for name, cls in LEGACY.items()}  # type: ignore[attr-defined]
-
-
-def legacy_name(dtype: Any) -> str:
-    """'torch.FloatTensor' for float32, as torch's `Tensor.type()`."""
-    return "torch." + _BY_DTYPE[np.dtype(dtype)]
-
-
-def legacy_dtype(spec: Any) -> Any:
-    """The dtype named by a legacy class or its name ('torch.FloatTensor' or 'FloatTensor');
-    anything else is returned as it is."""
-    if isinstance(spec, str):
-        cls = LEGACY.get(spec.removeprefix("torch."))
-        if cls is None:
-            raise ValueError(f"Tensor.type(): invalid type: '{spec}'")
-        return cls.dtype  # type: ignore[attr-defined]
-    return spec.dtype if isinstance(spec, _LegacyMeta) else spec  # a dtype: to() reads it

@@ -108,6 +108,19 @@ def torch_name(d: np.dtype) -> str:
     return _TORCH_NAMES.get(np.dtype(d).name, str(d))
 
 
+def legacy_dtype(spec: Any) -> Any:
+    """The dtype a legacy tensor type names: the class (`FloatTensor`, its `dtype`) or its name
+    ('torch.FloatTensor' or 'FloatTensor'); anything else is returned for `to()` to read."""
+    if isinstance(spec, str):
+        name = spec.removeprefix("torch.")
+        for np_name, torch_scalar in _TORCH_NAMES.items():
+            if name == torch_scalar + "Tensor":
+                return np.dtype(np_name)
+        raise ValueError(f"Tensor.type(): invalid type: '{spec}'")
+    d = getattr(spec, "dtype", None)
+    return d if isinstance(d, np.dtype) else spec
+
+
 def _kind(d: np.dtype) -> str:
     """'b' bool, 'i' integer, 'f' floating."""
     return "bif"[category(d)]

@@ -1409,11 +1409,9 @@ class Tensor:
     def type(self, dtype: Any = None, non_blocking: bool = False) -> Any:
         """torch's: no argument gives the legacy type name ('torch.FloatTensor'); a dtype, a
         legacy class (`at.FloatTensor`) or its name converts, as `to(dtype)`."""
-        from autotensor import _legacy  # the legacy classes are built on Tensor itself
-
         if dtype is None:
-            return _legacy.legacy_name(self._data.dtype)
-        return self.to(_legacy.legacy_dtype(dtype))
+            return f"torch.{dtypes.torch_name(self._data.dtype)}Tensor"
+        return self.to(dtypes.legacy_dtype(dtype))
 
     def float(self) -> Tensor:
         return self.to(dtypes.float32)
