@@ -64,6 +64,7 @@ from autotensor._settings import (
     set_num_interop_threads, set_num_threads, set_printoptions, use_deterministic_algorithms,
 )  # fmt: skip
 from autotensor.testing.gradcheck import gradcheck, gradgradcheck
+from autotensor._size import Size
 from autotensor._typeinfo import finfo, iinfo
 from autotensor._legacy import LEGACY as _LEGACY_TYPES
 

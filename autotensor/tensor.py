@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import numpy as np
 
 from autotensor import dtypes
+from autotensor._size import Size
+from autotensor._size import as_size as _as_size
 from autotensor.grad_mode import _state
 
 _SCALARS = (int, float, bool, np.number, np.bool_)
@@ -116,11 +118,11 @@ class Tensor:
         self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
 
     @property
-    def shape(self) -> tuple[int, ...]:
-        return self._data.shape
+    def shape(self) -> Size:
+        return _as_size(self._data.shape)
 
     def size(self, dim: int | None = None) -> Any:
-        return self._data.shape if dim is None else self._data.shape[dim]
+        return _as_size(self._data.shape) if dim is None else self._data.shape[dim]
 
     @property
     def dtype(self) -> np.dtype:
@@ -936,7 +938,7 @@ class Tensor:
     def expand(self, *sizes: Any) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
             shape = sizes
-            if len(sizes) == 1 and (sizes[0].__class__ is tuple or sizes[0].__class__ is list):
+            if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
                 shape = tuple(sizes[0])
             if shape == self._data.shape:
                 return self
@@ -1587,7 +1589,7 @@ def _nograd_unary(ufunc: Any, x: Tensor) -> Tensor | None:
 def _nograd_reshape(x: Tensor, shape: tuple) -> Tensor | None:
     """Note [No-grad arithmetic] for reshape/view: numpy's reshape (a view when it can be),
     or None when numpy refuses the shape, so that the primitive names the problem."""
-    if len(shape) == 1 and (shape[0].__class__ is tuple or shape[0].__class__ is list):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     d = x._data
     if shape == d.shape:
