@@ -1086,6 +1086,43 @@ class Tensor:
         r = random.generator(generator).random(self.shape) < p
         return _inplace(self, None, None, "bernoulli_", fast=lambda d: np.copyto(d, r, "unsafe"))
 
+    def random_(self, *bounds: int, generator: Any = None) -> Tensor:
+        """Integers drawn uniformly from [from, to): `random_()`, `random_(to)` or
+        `random_(from, to)`. Without `to`: up to 2**mantissa (floats: every integer there
+        is exact), or the dtype's largest value (integers; 1 for bool), inclusive."""
+        if len(bounds) > 2:
+            raise TypeError(f"random_() takes at most 2 bounds (from, to), got {len(bounds)}")
+        lo, hi = bounds if len(bounds) == 2 else (0, bounds[0] if bounds else None)
+        hi = _random_top(self._data.dtype) + 1 if hi is None else int(hi)
+        if lo >= hi:
+            raise RuntimeError(
+                f"random_ expects 'from' to be less than 'to', but got from={lo} >= to={hi}"
+            )
+        r = random.generator(generator).integers(lo, hi, self.shape)
+        return _inplace(self, None, None, "random_", fast=lambda d: np.copyto(d, r, "unsafe"))
+
+    def resize_(self, *sizes: Any) -> Tensor:
+        """This tensor with the shape `sizes`, in place: its first elements (in row-major
+        order) are kept; new ones are zero. Refused for a tensor that requires grad."""
+        shape = _size(sizes)
+        if self.requires_grad:
+            raise RuntimeError("cannot resize variables that require grad")
+        if any(n < 0 for n in shape):
+            raise RuntimeError(f"resize_: negative dimension in the requested size {shape}")
+        d = self._data
+        if d.size == int(np.prod(shape)) and d.flags.c_contiguous:
+            self._data = d.reshape(shape)  # the same memory, as torch keeps the storage
+        else:
+            new = np.zeros(shape, d.dtype)
+            n = builtins.min(d.size, new.size)
+            new.reshape(-1)[:n] = d.reshape(-1)[:n]
+            self._data = new
+        _views.increment_version(self)
+        return self
+
+    def resize_as_(self, other: Tensor) -> Tensor:
+        return self.resize_(other.shape)
+
     def __iadd__(self, other: Any) -> Tensor:
         return self.add_(other)
 
@@ -1475,6 +1512,13 @@ def _size(args: tuple) -> tuple:
     if len(args) == 1 and isinstance(args[0], (tuple, list)):
         args = tuple(args[0])
     return tuple(int(a) for a in args)
+
+
+def _random_top(dt: np.dtype) -> int:
+    """random_'s default upper bound (inclusive) for a dtype, as torch's."""
+    if dt.kind == "f":
+        return 2 ** (np.finfo(dt).nmant + 1)
+    return 1 if dt.kind == "b" else int(np.iinfo(dt).max)
 
 
 def _floating(x: Tensor) -> Tensor:
