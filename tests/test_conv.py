@@ -126,6 +126,24 @@ def test_conv2d_unbatched_input_is_accepted(rng) -> None:
             [x, w], rng)  # fmt: skip
 
 
+@pytest.mark.parametrize("padding", [0, 1, (0, 2)])
+def test_kept_chunk_columns_equal_fresh_ones_call_after_call(padding, rng, monkeypatch) -> None:
+    """The chunk buffers kept per geometry (ops.conv._kept_columns) give, on every later
+    call with other images and another batch size (a partial last chunk), exactly the
+    columns that a fresh im2col gives: padding, the ones row and zero rows stay as set up."""
+    from autotensor.ops import conv as ops_conv
+
+    monkeypatch.setattr(ops_conv, "_CHUNK_BYTES", 3 * 11 * 25 * 8)  # 3 images a chunk
+    win = ops_conv.as_window(3, padding=padding)
+    for n in (7, 5, 7, 2):
+        x = rng.standard_normal((n, 1, 5, 5))
+        for ones, rows in ((True, None), (False, None), (True, 16)):
+            got = np.concatenate([c.copy() for _, c in ops_conv._chunks(x, win, ones, rows)])
+            np.testing.assert_array_equal(got, ops_conv.im2col(x, win, ones, rows))
+    kept = ops_conv._KEPT.columns
+    assert 0 < len(kept) <= ops_conv._KEPT_MAX
+
+
 @needs_torch
 @pytest.mark.parametrize("avx512", [True, False])
 def test_conv2d_wide_rows(avx512, rng, monkeypatch) -> None:
