@@ -61,12 +61,11 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Tensor) -> Tensor:
-        w = self.weight
-        d = input.numpy(force=True)
-        if d.ndim == 0 or d.shape[-1] != w.shape[1] or d.dtype != w.dtype:
+        w, b = self.weight, self.bias
+        d, wd = input.numpy(force=True), w.numpy(force=True)  # the arrays' own attributes
+        if d.ndim == 0 or d.shape[-1] != wd.shape[1] or d.dtype != wd.dtype:
             self._bad_input(input)
         # one primitive node: GEMM against the transposed weight plus the bias
-        b = self.bias
         return _Linear(input, w) if b is None else _Linear(input, w, b)
 
     def _bad_input(self, input: Tensor) -> None:

@@ -48,8 +48,15 @@ class MseLoss(Function):
     @staticmethod
     def backward(ctx, g):
         x, y = ctx.saved_tensors
-        gx = (x - y) * (g * ctx.scale)
         nx, ny = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if not _grad_state.enabled:
+            # A plain backward (no create_graph): the formula below on the arrays, the
+            # difference scaled in place (one array, no Tensor temporaries); the Tensor-op
+            # rule stays for create_graph and is its reference in the tests.
+            d = np.asarray(np.subtract(x._data, y._data))  # 0-d: an array, not a scalar
+            d *= g._data * ctx.scale
+            return (_new(d) if nx else None), (_new(np.negative(d)) if ny else None)
+        gx = (x - y) * (g * ctx.scale)
         return (gx if nx else None), (-gx if ny else None)
 
     @staticmethod
@@ -81,16 +88,12 @@ class CrossEntropy(Function):
 
     @staticmethod
     def forward(ctx, x, t):
-        n = x.shape[0]
-        s = x - x.max(axis=1, keepdims=True)  # log_softmax as LogSoftmax computes it
-        e = np.exp(s)
-        se = e.sum(axis=1, keepdims=True)
-        rows = np.arange(n)
-        picked = s[rows, t] - np.log(se[:, 0])  # log_softmax(x) at the target classes
+        n, c = x.shape
+        # few classes: the per-sample reductions along numpy's fast axis (_ce_columns)
+        loss, p = (_ce_columns if c <= _FEW_CLASSES else _ce_rows)(x, t)
         if ctx.needs_input_grad[0]:
-            np.divide(e, se, out=e)  # softmax(x), kept for the plain backward
-            ctx.save_for_backward(x, e, t)
-        return np.asarray(-np.add.reduce(picked) / np.asarray(n, dtype=x.dtype))
+            ctx.save_for_backward(x, p, t)  # p: softmax(x), kept for the plain backward
+        return np.asarray(-loss / np.asarray(n, dtype=x.dtype))
 
     @staticmethod
     def backward(ctx, g):
@@ -103,10 +106,9 @@ class CrossEntropy(Function):
                 ctx.saved_tensors  # noqa: B018  (raises torch's "backward a second time")
             _, p, t = graph.unpack_saved(ctx, unused=(0,))
             n = p.shape[0]
-            rows = np.arange(n)
             scale = (g._data / np.asarray(n, dtype=p.dtype)).astype(p.dtype, copy=False)
-            gx = p * scale
-            gx[rows, t] -= scale
+            gx = np.multiply(p, scale, order="C")  # p may be a transposed view (_ce_columns)
+            gx[np.arange(n), t] -= scale  # minus the one-hot, without building it
             return _new(gx), None
         x, p, t = ctx.saved_tensors
         n = p.shape[0]
@@ -122,6 +124,40 @@ class CrossEntropy(Function):
         yield Sample(n(size=(1, 5)), np.array([4]), note="one sample")
         yield Sample(n(size=(5, 4)).T, np.array([1, 0, 2, 4]), note="transposed")
         yield Sample(n(size=(3, 1)), np.array([0, 0, 0]), note="one class")
+
+
+# at most this many classes, CrossEntropy computes in the (C, N) layout of _ce_columns
+_FEW_CLASSES = 64
+
+
+def _ce_rows(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum_i log_softmax(x)_i[t_i], softmax(x)) for logits x (N, C) and classes t (N,):
+    log_softmax as LogSoftmax computes it, with reductions along each row. The reference of
+    `_ce_columns`."""
+    s = x - x.max(axis=1, keepdims=True)
+    e = np.exp(s)
+    se = e.sum(axis=1, keepdims=True)
+    picked = s[np.arange(x.shape[0]), t] - np.log(se[:, 0])  # log_softmax(x) at the targets
+    np.divide(e, se, out=e)
+    return np.add.reduce(picked), e
+
+
+def _ce_columns(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_ce_rows` on a (C, N) copy of the logits; the softmax comes back as an (N, C) view.
+
+    Why: numpy reduces each short row of an (N, C) array in a loop of its own, so with few
+    classes the row max and row sum cost several times the exp; over axis 0 of the
+    transposed copy they are whole-row operations (the copy is cheaper than what it saves
+    while C <= _FEW_CLASSES, measured). tests/nn/test_fused_loss.py checks it against
+    `_ce_rows`."""
+    xt = x.T.copy()
+    s = np.subtract(xt, np.maximum.reduce(xt, axis=0), out=xt)
+    e = np.exp(s)
+    se = np.add.reduce(e, axis=0)
+    picked = s[t, np.arange(x.shape[0])]
+    picked -= np.log(se)
+    np.divide(e, se, out=e)
+    return np.add.reduce(picked), e.T
 
 
 # torch's floor for x (1 - x) in the input gradient: the float32 nearest 1e-12, in every dtype

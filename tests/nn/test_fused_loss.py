@@ -146,3 +146,46 @@ def test_cross_entropy_cases_outside_the_fused_node(rng) -> None:
         loss = F.cross_entropy(a, t)
         loss.backward()
         loss.backward()
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (128, 10), (3, 64), (5, 65), (40, 200)], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_column_layout_matches_row_layout(rng, shape, dtype) -> None:
+    from autotensor.ops.loss import _ce_columns, _ce_rows
+
+    x = (rng.normal(size=shape) * 5).astype(dtype)
+    t = rng.integers(0, shape[1], shape[0])
+    for logits in (x, np.asfortranarray(x)):
+        (s_col, p_col), (s_row, p_row) = _ce_columns(logits, t), _ce_rows(logits, t)
+        assert s_col.dtype == s_row.dtype == dtype and p_col.shape == p_row.shape == shape
+        tol = 1e-5 if dtype == np.float32 else 1e-13
+        np.testing.assert_allclose(s_col, s_row, rtol=tol)
+        np.testing.assert_allclose(p_col, p_row, rtol=tol, atol=tol * 1e-3)
+
+
+@pytest.mark.parametrize("classes", [10, 100], ids=["columns", "rows"])
+def test_cross_entropy_plain_backward_matches_differentiable_rule(rng, classes) -> None:
+    x = rng.normal(size=(9, classes)) * 3
+    t = at.tensor(rng.integers(0, classes, 9))
+    a = at.tensor(x, requires_grad=True)
+    F.cross_entropy(a, t).backward()
+    b = at.tensor(x, requires_grad=True)
+    (gb,) = at.grad(F.cross_entropy(b, t), (b,), create_graph=True)  # the Tensor-op rule
+    assert a.grad.numpy().flags.c_contiguous
+    np.testing.assert_allclose(a.grad.numpy(), gb.detach().numpy(), rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (4, 3), (0, 2)], ids=str)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_mse_plain_backward_matches_differentiable_rule(rng, shape, reduction) -> None:
+    x, y = rng.normal(size=shape), rng.normal(size=shape)
+    grads = []
+    for create_graph in (False, True):
+        a = at.tensor(x, dtype=at.float32, requires_grad=True)
+        b = at.tensor(y, dtype=at.float32, requires_grad=True)
+        loss = F.mse_loss(a, b, reduction=reduction)
+        grads.append([g.detach().numpy() for g in at.grad(loss, (a, b), create_graph=create_graph)])
+    (pa, pb), (ra, rb) = grads
+    assert isinstance(pa, np.ndarray) and pa.dtype == np.float32 and pa.shape == shape
+    np.testing.assert_array_equal(pa, ra)  # the same float32 operations, bit for bit
+    np.testing.assert_array_equal(pb, rb)

@@ -489,3 +489,53 @@ if given is not None:
         np.testing.assert_allclose(
             ours.detach().numpy(), theirs.detach().numpy(), **TOL[np.float64]
         )
+
+
+# -- the blockwise SGD update against the whole-array rule -----------------------------------
+SGD_RULES = [
+    dict(lr=0.01, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False),
+    dict(lr=0.01, momentum=0.9, dampening=0.0, weight_decay=0.0, nesterov=False),
+    dict(lr=0.1, momentum=0.5, dampening=0.3, weight_decay=0.01, nesterov=False),
+    dict(lr=0.05, momentum=0.9, dampening=0.0, weight_decay=0.1, nesterov=True),
+]
+
+
+@pytest.mark.parametrize("rule", SGD_RULES, ids=lambda r: f"m{r['momentum']}n{r['nesterov']}")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["large", "small", "transposed", "ragged"])
+def test_sgd_update_blocks_matches_sgd_update(rule, dtype, layout):
+    from nn.optim.sgd import _BLOCK, sgd_update, sgd_update_blocks
+
+    r = np.random.default_rng(3)
+    shape = {"large": (16, _BLOCK + 5), "small": (7, 9), "transposed": (16 * _BLOCK // 64, 64),
+             "ragged": (16 * _BLOCK + 11,)}[layout]  # fmt: skip
+    param, grad, buf = (r.normal(size=shape).astype(dtype) for _ in range(3))
+    if layout == "transposed":  # not contiguous: the whole-array rule
+        grad = np.ascontiguousarray(grad.T).T
+    buf_in = buf if rule["momentum"] else None
+    p_ref, b_ref = param.copy(), None if buf_in is None else buf_in.copy()
+    out_ref = sgd_update(p_ref, grad, b_ref, **rule)
+    out = sgd_update_blocks(param, grad, buf_in, **rule)
+    np.testing.assert_array_equal(param, p_ref)  # the same elementwise operations, bit for bit
+    if buf_in is None:
+        assert out is None and out_ref is None
+    else:
+        assert out is buf_in
+        np.testing.assert_array_equal(buf_in, b_ref)
+
+
+@needs_torch
+def test_sgd_momentum_on_a_large_parameter_matches_torch():
+    r = np.random.default_rng(4)
+    w0 = (r.normal(size=(600, 1000)) * 0.02).astype(np.float32)  # blockwise updates
+    x = r.normal(size=(4, 600)).astype(np.float32)
+    ours = at.tensor(w0, requires_grad=True)
+    theirs = torch.tensor(w0, requires_grad=True)
+    o = optim.SGD([ours], lr=0.1, momentum=0.9)
+    t = torch.optim.SGD([theirs], lr=0.1, momentum=0.9)
+    for _ in range(3):
+        for opt, w, lib in ((o, ours, at), (t, theirs, torch)):
+            opt.zero_grad()
+            ((lib.from_numpy(x) @ w) ** 2).mean().backward()
+            opt.step()
+    np.testing.assert_allclose(ours.detach().numpy(), theirs.detach().numpy(), **TOL[np.float32])
