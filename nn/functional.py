@@ -849,7 +849,7 @@ def _fused_cross_entropy(input: Tensor, target: Any, ignore_index: int) -> Tenso
         or 0 <= ignore_index < c
     ):
         return None
-    if t.min() < 0 or t.max() >= c:
+    if np.minimum.reduce(t) < 0 or np.maximum.reduce(t) >= c:  # (without min/max's wrappers)
         return None  # the composite names the bad index
     return ops.CrossEntropy.apply(input, t)
 
