@@ -7,20 +7,23 @@ be honoured:
 - `autocast(device_type, dtype=None, enabled=True, cache_enabled=None)`: with enabled=False
   a pass-through (a context manager / decorator that changes nothing). Enabled on the CPU it
   would cast to bfloat16 (torch's default) or float16: NotImplementedError naming the dtype.
-  Enabled with dtype=float32 it changes nothing, which is what it asks for. Any other device
-  raises the CPU-only RuntimeError.
+  Enabled with dtype=float32 it changes nothing, which is what it asks for. On 'cuda' it
+  warns and disables itself, as torch does on a machine without CUDA (so a script written
+  for a GPU runs on the CPU); any other device raises the CPU-only RuntimeError.
 - `GradScaler(device='cuda', init_scale=2.0**16, growth_factor=2.0, backoff_factor=0.5,
   growth_interval=2000, enabled=True)`: disabled, every method is torch's pass-through
   (`scale(loss)` returns loss, `step(opt)` calls `opt.step()`, `get_scale()` is 1.0,
   `state_dict()` is {}). Enabled on 'cpu' it scales for real, as torch's CPU scaler does:
   the loss is multiplied by the scale, `unscale_` divides the gradients back, a step whose
   gradients hold inf/NaN is skipped and `update` backs the scale off (or grows it after
-  `growth_interval` clean steps). Enabled on 'cuda' it raises: there is no CUDA device.
+  `growth_interval` clean steps). Enabled on 'cuda' it warns and disables itself, as torch
+  does without CUDA; another device raises the CPU-only RuntimeError.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +43,12 @@ def is_autocast_enabled(device_type: str | None = None) -> bool:
     return _state["enabled"]
 
 
+def _no_cuda(device: Any) -> bool:
+    """True for a CUDA device: torch without CUDA disables autocast and GradScaler there
+    with a warning instead of failing, so they do so here."""
+    return str(getattr(device, "type", device)).partition(":")[0] == "cuda"
+
+
 class autocast:
     """Context manager / decorator; see the module docstring for what each form does."""
 
@@ -48,6 +57,9 @@ class autocast:
         if not isinstance(device_type, str):
             raise ValueError(f"autocast: expected device_type of type str, got {device_type!r}")
         self.device_type, self.fast_dtype, self._enabled = device_type, dtype, bool(enabled)
+        if self._enabled and _no_cuda(device_type):
+            warnings.warn("CUDA is not available. Disabling autocast.", stacklevel=2)
+            self._enabled = False
         if not self._enabled:
             return
         check(device_type, "autocast")  # enabled on an accelerator: there is none
@@ -84,6 +96,10 @@ class GradScaler:
                  growth_interval: int = 2000, enabled: bool = True) -> None:  # fmt: skip
         self._device = device
         self._enabled = bool(enabled)
+        if self._enabled and _no_cuda(device):
+            warnings.warn("GradScaler is enabled, but CUDA is not available. Disabling.",
+                          stacklevel=2)  # fmt: skip
+            self._enabled = False
         if self._enabled:
             check(device, "GradScaler")
             if growth_factor <= 1.0 or not 0.0 < backoff_factor < 1.0:

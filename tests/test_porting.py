@@ -165,8 +165,12 @@ def test_grad_scaler_disabled_is_a_pass_through() -> None:
         scaler.update()
         assert np.allclose(p.detach().numpy(), before - 0.5 * 2 * before)
         assert scaler.get_scale() == 1.0 and scaler.state_dict() == {}
+    for make in (at.cuda.amp.GradScaler, lambda: at.amp.GradScaler("cuda")):
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            scaler = make()  # enabled on CUDA: torch without CUDA disables it, and so here
+        assert not scaler.is_enabled() and scaler.get_scale() == 1.0
     with pytest.raises(RuntimeError, match="CPU only"):
-        at.cuda.amp.GradScaler()  # enabled on CUDA: there is none
+        at.amp.GradScaler("mps")
 
 
 def test_grad_scaler_cpu_matches_torch() -> None:
@@ -201,8 +205,12 @@ def test_autocast() -> None:
         at.autocast("cpu")
     with pytest.raises(NotImplementedError, match="float16"):
         at.autocast("cpu", dtype=at.float16)
+    for ctx in (lambda: at.autocast("cuda", dtype=at.float16), at.cuda.amp.autocast):
+        with pytest.warns(UserWarning, match="CUDA is not available"):
+            with ctx():  # torch without CUDA disables it, and so here
+                assert (x * 2).dtype == at.float32 and not at.is_autocast_enabled()
     with pytest.raises(RuntimeError, match="CPU only"):
-        at.autocast("cuda", dtype=at.float16)
+        at.autocast("mps", dtype=at.float16)
 
 
 def test_settings() -> None:
