@@ -11,12 +11,15 @@ from autotensor.tensor import Tensor  # noqa: I001
 from autotensor import autograd, dtypes, functional, ops, random, testing
 from autotensor.creation import (
     arange, as_tensor, bernoulli, empty, empty_like, eye, from_numpy, full, full_like, linspace,
-    multinomial, normal, ones, ones_like, rand, rand_like, randint, randn, randn_like, randperm,
-    tensor, zeros, zeros_like,
+    multinomial, normal, ones, ones_like, rand, rand_like, randint, randint_like, randn,
+    randn_like, randperm, tensor, zeros, zeros_like,
+)  # fmt: skip
+from autotensor._views import (
+    channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
 )  # fmt: skip
 from autotensor.dtypes import (
-    bool_, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
-    long, set_default_dtype, uint8,
+    bfloat16, bool_, double, float16, float32, float64, get_default_dtype, half, int8, int16,
+    int32, int64, long, set_default_dtype, uint8,
 )  # fmt: skip
 from autotensor.convolution import (
     adaptive_avg_pool1d, avg_pool1d, conv1d, conv2d, conv_transpose1d, conv_transpose2d,
@@ -227,8 +230,8 @@ def t(x):
     return x.t()
 
 
-def clone(x):
-    return x.clone()
+def clone(x, **kwargs):  # memory_format=: a parameter of that name would hide the class
+    return x.clone(**kwargs)
 
 
 def detach(x):

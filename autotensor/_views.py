@@ -333,6 +333,219 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
     return False
 
 
+# -- memory layout of results (torch's strides, so that view() succeeds or raises as torch's) --
+# numpy lays out a result in C order or in the input's order depending on the function, and
+# torch decides per op family. What torch does is visible to a user through stride(),
+# is_contiguous() and whether view() works, so each op states the family it belongs to with
+# one of these helpers (all a no-op, and no copy, on the common C-contiguous path):
+#   contiguous_layout: ops that allocate a fresh tensor of the result's shape (at::empty):
+#     reductions, scans, softmax, masked_fill, tril/triu, cat of plain tensors, ...
+#   preserved_layout: ops whose result is empty_like(x) with torch's preserve_format
+#     (clone, *_like, sort, flip, type conversion): x's order of the dims by stride.
+#   iterator_layout: elementwise ops (TensorIterator): the order of the dims by stride of the
+#     first operand that has one, then the next, ... (numpy lets C order win on a conflict).
+class memory_format:
+    """torch.memory_format: how a new tensor lays out its dims in memory."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self._name}"
+
+
+preserve_format = memory_format("preserve_format")
+contiguous_format = memory_format("contiguous_format")
+channels_last = memory_format("channels_last")
+channels_last_3d = memory_format("channels_last_3d")
+
+
+def check_memory_format(op: str, fmt: Any, ndim: int,
+                        default: memory_format = preserve_format) -> memory_format:  # fmt: skip
+    """The memory format an op was asked for (`default` for None), checked as torch's."""
+    if fmt is None:
+        return default
+    if not isinstance(fmt, memory_format):
+        raise TypeError(f"{op}(): argument 'memory_format' must be torch.memory_format, not "
+                        f"{type(fmt).__name__}")  # fmt: skip
+    rank = {"channels_last": 4, "channels_last_3d": 5}.get(fmt._name)
+    if rank is not None and ndim != rank:
+        raise RuntimeError(f"required rank {rank} tensor to use {fmt._name} format")
+    return fmt
+
+
+def layout_as(a: np.ndarray, like: np.ndarray, fmt: memory_format) -> np.ndarray:
+    """a (of like's shape) laid out in `fmt`, preserve_format meaning like's layout."""
+    if fmt is preserve_format:
+        return preserved_layout(a, like)
+    return format_layout(a, fmt)
+
+
+def contiguous_layout(a: np.ndarray) -> np.ndarray:
+    """a in C order (a itself when it already is)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
+
+
+def stride_order(shape: tuple, *strides: tuple) -> list[int]:
+    """torch's order of the dims of a new tensor over operands with these strides, fastest
+    first (TensorIterator's reorder_dimensions; with one operand infer_dense_strides): an
+    insertion sort from C order in which the first operand with unequal, non-zero strides for
+    two dims decides, equal strides put the smaller dim first, and nothing decided keeps the
+    order."""
+    nd = len(shape)
+    perm = list(range(nd - 1, -1, -1))
+
+    def swap(d0: int, d1: int) -> int:
+        for st in strides:
+            s0, s1 = abs(st[d0]), abs(st[d1])
+            if s0 == 0 or s1 == 0:
+                continue
+            if s0 != s1:
+                return -1 if s0 < s1 else 1
+            if shape[d0] > shape[d1]:
+                return 1
+        return 0
+
+    for i in range(1, nd):
+        j = i
+        for k in range(i - 1, -1, -1):
+            c = swap(perm[k], perm[j])
+            if c > 0:
+                perm[k], perm[j] = perm[j], perm[k]
+                j = k
+            elif c < 0:
+                break
+    return perm
+
+
+def _laid_out(a: np.ndarray, perm: list[int]) -> bool:
+    """a's dims of size > 1 have the C strides of the order `perm` (fastest first)."""
+    if a.size == 0:
+        return True
+    step = a.itemsize
+    for d in perm:
+        n = a.shape[d]
+        if n > 1:
+            if a.strides[d] != step:
+                return False
+            step *= n
+    return True
+
+
+def in_order(a: np.ndarray, perm: list[int]) -> np.ndarray:
+    """a's values in a new array whose dims are laid out in `perm` order (fastest first); a
+    itself when it already is."""
+    if _laid_out(a, perm):
+        return a
+    out = _empty_ordered(a.shape, a.dtype, perm)
+    out[...] = a
+    return out
+
+
+def _empty_ordered(shape: tuple, dtype: Any, perm: list[int]) -> np.ndarray:
+    order = perm[::-1]
+    return np.empty([shape[d] for d in order], dtype).transpose(np.argsort(order))
+
+
+def preserved_layout(a: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """a (of like's shape) laid out as torch's empty_like(like) (preserve_format)."""
+    if like.flags.c_contiguous and a.flags.c_contiguous:
+        return a
+    return in_order(a, stride_order(like.shape, like.strides))
+
+
+def preserved_copy(x: np.ndarray) -> np.ndarray:
+    """A copy of x in x's layout (torch's clone with preserve_format): one copy, C order when
+    x is C-contiguous."""
+    if x.flags.c_contiguous:
+        return x.copy()
+    out = _empty_ordered(x.shape, x.dtype, stride_order(x.shape, x.strides))
+    out[...] = x
+    return out
+
+
+def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
+    """a laid out as torch's TensorIterator lays out the result of an elementwise op over
+    `operands` (arrays broadcastable to a's shape; other operands are scalars and ignored)."""
+    arrs = [o for o in operands if isinstance(o, np.ndarray) and o.ndim]
+    if a.flags.c_contiguous and all(o.flags.c_contiguous for o in arrs):
+        return a
+    nd = a.ndim
+    strides = []
+    for o in arrs:
+        pad = nd - o.ndim  # broadcast dims (added or of size 1) have stride 0
+        strides.append(
+            (0,) * pad
+            + tuple(
+                0 if n == 1 and a.shape[pad + i] != 1 else s
+                for i, (n, s) in enumerate(zip(o.shape, o.strides))
+            )
+        )
+    return in_order(a, stride_order(a.shape, *strides))
+
+
+def suggest_memory_format(a: np.ndarray) -> memory_format:
+    """torch's suggest_memory_format: channels_last for a 4-d array whose strides order the
+    dims (N, H, W, C) from slowest to fastest (channels_last_3d likewise for 5-d), else
+    contiguous_format. Ambiguous cases (trivial C dim, size-1 dims) are contiguous."""
+    if a.ndim not in (4, 5):
+        return contiguous_format
+    order = (1, 3, 2, 0) if a.ndim == 4 else (1, 4, 3, 2, 0)
+    st = [s // a.itemsize for s in a.strides]
+    # torch's rule reads the strides of size-1 dims too, which numpy sets freely: they are
+    # taken as torch's view/unsqueeze sets them (the next dim's stride times its size)
+    for d in range(a.ndim - 1, -1, -1):
+        if a.shape[d] == 1:
+            st[d] = st[d + 1] * a.shape[d + 1] if d + 1 < a.ndim else 1
+    if st[1] == 0:
+        return contiguous_format
+    low = 0
+    for d in order:
+        if a.shape[d] == 0 or st[d] < low or (d == 0 and low == st[1]):
+            return contiguous_format
+        low = st[d] * (a.shape[d] if a.shape[d] > 1 else 1)
+    return channels_last if a.ndim == 4 else channels_last_3d
+
+
+def _format_perm(ndim: int) -> list[int]:
+    return [1, 3, 2, 0] if ndim == 4 else [1, 4, 3, 2, 0]  # fastest first: C, W, H, (D,) N
+
+
+def has_format(a: np.ndarray, fmt: memory_format) -> bool:
+    """a is laid out in memory format `fmt` (contiguous, channels_last or channels_last_3d)."""
+    if fmt is contiguous_format or a.ndim not in (4, 5):
+        return bool(a.flags.c_contiguous)
+    return _laid_out(a, _format_perm(a.ndim))
+
+
+def empty_in_format(shape: tuple, dtype: Any, fmt: memory_format) -> np.ndarray:
+    """A new array of `shape` laid out in memory format `fmt`."""
+    if fmt is contiguous_format or len(shape) not in (4, 5):
+        return np.empty(shape, dtype)
+    return _empty_ordered(shape, dtype, _format_perm(len(shape)))
+
+
+def common_format(arrays: Any) -> memory_format:
+    """torch's cat output format: the inputs' suggested memory format when they all agree,
+    else contiguous_format."""
+    fmt = None
+    for a in arrays:
+        f = suggest_memory_format(a)
+        if f is contiguous_format or (fmt is not None and f is not fmt):
+            return contiguous_format
+        fmt = f
+    return fmt or contiguous_format
+
+
+def format_layout(a: np.ndarray, fmt: memory_format) -> np.ndarray:
+    """a laid out in memory format `fmt` (a itself when it already is)."""
+    if fmt is contiguous_format or a.ndim not in (4, 5):
+        return contiguous_layout(a)
+    return in_order(a, _format_perm(a.ndim))
+
+
 # -- in-place operations ---------------------------------------------------------------------
 def inplace(
     t: Tensor,

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from autotensor import dtypes
+from autotensor import _views, dtypes
 from autotensor._device import check as _check_device
 from autotensor.random import generator as _gen
 from autotensor.tensor import Tensor, _new, _size, to_array
@@ -90,33 +90,45 @@ def full(size: Any, fill_value: Any, dtype: Any = None, layout: P = None, device
 
 def _like(op: str, x: Tensor, dtype: Any, device: Any, layout: Any, memory_format: Any) -> tuple:
     _place(op, device, False, layout)
-    if memory_format is not None and str(memory_format) not in ("torch.preserve_format",):
-        raise NotImplementedError(f"{op}: memory_format={memory_format!r} is not supported")
-    return x.shape, (x.dtype if dtype is None else dtypes.as_dtype(dtype))
+    fmt = _views.check_memory_format(op, memory_format, x.ndim)
+    return x.shape, (x.dtype if dtype is None else dtypes.as_dtype(dtype)), fmt
+
+
+def _laid_out_like(x: Tensor, arr: np.ndarray, fmt: Any) -> np.ndarray:
+    """arr (of x's shape) laid out as torch's *_like lays out its result: x's order of dims
+    in memory for preserve_format (the default), else the format asked for."""
+    return _views.layout_as(arr, x._data, fmt)
+
+
+def _filled_like(op: str, x: Tensor, fill: Any, dtype: Any, device: Any, layout: Any,
+                 requires_grad: bool, memory_format: Any) -> Tensor:  # fmt: skip
+    s, d, fmt = _like(op, x, dtype, device, layout, memory_format)
+    arr = _laid_out_like(x, np.empty(s, d), fmt)  # no copy when x is C-contiguous
+    if fill is not None:
+        arr[...] = fill
+    return _finish(arr, requires_grad)
 
 
 def zeros_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
                requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("zeros_like", x, dtype, device, layout, memory_format)
-    return _finish(np.zeros(s, d), requires_grad)
+    return _filled_like("zeros_like", x, 0, dtype, device, layout, requires_grad, memory_format)
 
 
 def ones_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
               requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("ones_like", x, dtype, device, layout, memory_format)
-    return _finish(np.ones(s, d), requires_grad)
+    return _filled_like("ones_like", x, 1, dtype, device, layout, requires_grad, memory_format)
 
 
 def empty_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
                requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("empty_like", x, dtype, device, layout, memory_format)
-    return _finish(np.empty(s, d), requires_grad)
+    return _filled_like("empty_like", x, None, dtype, device, layout, requires_grad,
+                        memory_format)  # fmt: skip
 
 
 def full_like(x: Tensor, fill_value: Any, dtype: Any = None, layout: P = None, device: P = None,
               requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("full_like", x, dtype, device, layout, memory_format)
-    return _finish(np.full(s, fill_value, d), requires_grad)
+    return _filled_like("full_like", x, fill_value, dtype, device, layout, requires_grad,
+                        memory_format)  # fmt: skip
 
 
 def rand(*size: Any, generator: Any = None, dtype: Any = None, layout: P = None,
@@ -158,21 +170,24 @@ def randperm(n: int, generator: Any = None, dtype: Any = None, layout: P = None,
 
 def rand_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
               requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("rand_like", x, dtype, device, layout, memory_format)
-    return rand(*s, dtype=d, requires_grad=requires_grad)
+    s, d, fmt = _like("rand_like", x, dtype, device, layout, memory_format)
+    arr = _laid_out_like(x, rand(*s, dtype=d)._data, fmt)
+    return _finish(arr, requires_grad)
 
 
 def randn_like(x: Tensor, dtype: Any = None, layout: P = None, device: P = None,
                requires_grad: bool = False, memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("randn_like", x, dtype, device, layout, memory_format)
-    return randn(*s, dtype=d, requires_grad=requires_grad)
+    s, d, fmt = _like("randn_like", x, dtype, device, layout, memory_format)
+    arr = _laid_out_like(x, randn(*s, dtype=d)._data, fmt)
+    return _finish(arr, requires_grad)
 
 
 def randint_like(x: Tensor, low: int, high: int | None = None, dtype: Any = None,
                  layout: P = None, device: P = None, requires_grad: bool = False,
                  memory_format: P = None) -> Tensor:  # fmt: skip
-    s, d = _like("randint_like", x, dtype, device, layout, memory_format)
-    return randint(low, high, s, dtype=d, requires_grad=requires_grad)
+    s, d, fmt = _like("randint_like", x, dtype, device, layout, memory_format)
+    arr = _laid_out_like(x, randint(low, high, s, dtype=d)._data, fmt)
+    return _finish(arr, requires_grad)
 
 
 def normal(mean: float, std: float, size: Any, generator: Any = None, dtype: Any = None,

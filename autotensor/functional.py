@@ -174,7 +174,10 @@ def stack(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"stack expects each tensor to be equal size, but got {tuple(shape)} at entry 0 "
                 f"and {tuple(t.shape)} at entry {i}"
             )
-    d = dim % (tensors[0].ndim + 1)
+    nd = tensors[0].ndim
+    d = norm_dims(dim, nd + 1, "stack")[0]
+    if d < nd:  # as torch: cat along d, then split that dim (a view, whatever cat's layout)
+        return reshape(cat(tensors, d), shape[:d] + (len(tensors),) + shape[d:])
     return cat([unsqueeze(t, d) for t in tensors], d)
 
 
@@ -274,7 +277,9 @@ def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
         n = x.shape[d]
         if n:
             out = out[(slice(None),) * d + ((np.arange(n) - shift) % n,)]
-    return out
+    # torch's layout: x's suggested memory format (channels_last or contiguous)
+    fmt = _views.suggest_memory_format(x._data)
+    return out if _views.has_format(out._data, fmt) else out.contiguous(memory_format=fmt)
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, op: str) -> Tensor:
@@ -316,12 +321,15 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     if idx.ndim > 1:
         raise IndexError(f"index_select: index must be 0-d or 1-d, got shape {idx.shape}")
     (d,) = norm_dims(dim, x.ndim, "index_select")
+    if idx.size and x.ndim and x.shape[d] == 0:
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
     if idx.size and (idx.max() >= x.shape[d] or idx.min() < 0):  # torch takes no negatives
         bad = int(idx.max()) if idx.max() >= x.shape[d] else int(idx.min())
         raise IndexError(
             f"index_select: index {bad} is out of range for dim {d} of size {x.shape[d]}"
         )
-    return x[(slice(None),) * d + (idx.reshape(-1),)]
+    out = x[(slice(None),) * d + (idx.reshape(-1),)]
+    return out.contiguous()  # torch's index_select allocates a contiguous result
 
 
 def index_put(x: Tensor, index: Any, value: Any) -> Tensor:
@@ -348,6 +356,14 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 
 def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
+    out = fill_where(x, mask, value)
+    # torch fills a contiguous clone of x (expanded to the mask's shape)
+    return out if out._data.flags.c_contiguous else out.contiguous()
+
+
+def fill_where(x: Tensor, mask: Any, value: Any) -> Tensor:
+    """x with value where mask is true, laid out as x (masked_fill's checks and dtype rules;
+    what index_fill, which keeps x's layout, is made of)."""
     if isinstance(value, Tensor):
         if value.ndim:
             raise RuntimeError(
@@ -383,17 +399,17 @@ def pad(
             f"(input shape {tuple(x.shape)})"
         )
     if mode == "constant":
-        grow = tuple(builtins.max(p, 0) for p in pad)
-        out = ops.Pad.apply(x, grow, value=0.0 if value is None else value) if any(grow) else x
-        if any(p < 0 for p in pad):  # negative padding crops
+        if any(p < 0 for p in pad):  # negative padding crops (first, as torch narrows)
             idx = [slice(None)] * x.ndim
             for i in range(len(pad) // 2):
                 d = x.ndim - 1 - i
                 lo, hi = pad[2 * i], pad[2 * i + 1]
-                n = out.shape[d]
+                n = x.shape[d]
                 idx[d] = slice(-lo if lo < 0 else 0, n + hi if hi < 0 else n)
-            out = out[tuple(idx)]
-        return out
+            x = x[tuple(idx)]
+        grow = tuple(builtins.max(p, 0) for p in pad)
+        # a new tensor even when nothing grows (torch's result never aliases its input)
+        return ops.Pad.apply(x, grow, value=0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise ValueError(f"pad: unknown mode {mode!r}")
     out = x

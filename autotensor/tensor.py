@@ -437,11 +437,27 @@ class Tensor:
         return _RemovableHandle(hooks, hook)
 
     # -- creation helpers --------------------------------------------------------------------
-    def clone(self) -> Tensor:
-        return ops.Clone.apply(self)
+    def clone(self, *, memory_format: Any = None) -> Tensor:
+        """A copy (dx = g). Laid out as torch's: `preserve_format` (the default) keeps this
+        tensor's order of dims in memory; `contiguous_format`, `channels_last` (4-d) and
+        `channels_last_3d` (5-d) ask for that layout."""
+        fmt = _views.check_memory_format("clone", memory_format, self.ndim)
+        out = ops.Clone.apply(self)
+        if fmt is not _views.preserve_format:
+            # the copy is fresh memory that nothing else refers to yet: laid out anew in place
+            # of a second node
+            out._data = _views.format_layout(out._data, fmt)
+        return out
 
-    def contiguous(self) -> Tensor:
-        return self if self._data.flags.c_contiguous else self.clone()
+    def contiguous(self, memory_format: Any = None) -> Tensor:
+        """self when it already has the layout (C order by default), else a copy in it."""
+        if memory_format is None and self._data.flags.c_contiguous:
+            return self
+        fmt = _views.check_memory_format("contiguous", memory_format, self.ndim,
+                                         _views.contiguous_format)  # fmt: skip
+        if fmt is _views.preserve_format:
+            raise RuntimeError("preserve memory format is unsupported by the contiguous operator")
+        return self if _views.has_format(self._data, fmt) else self.clone(memory_format=fmt)
 
     def new_zeros(self, *size: Any, dtype: Any = None) -> Tensor:
         return _new(np.zeros(_size(size), dtype=self._data.dtype if dtype is None else dtype))
@@ -699,10 +715,10 @@ class Tensor:
         return _new(np.logical_not(self._data))
 
     def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _new(np.asarray(np.any(self._data, axis=dim, keepdims=keepdim)))
+        return TF.any(self, dim, keepdim)
 
     def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
-        return _new(np.asarray(np.all(self._data, axis=dim, keepdims=keepdim)))
+        return TF.all(self, dim, keepdim)
 
     # -- elementwise -------------------------------------------------------------------------
     def neg(self) -> Tensor:
@@ -805,6 +821,8 @@ class Tensor:
                 try:
                     # numpy's stubs accept keepdims only as a literal True or False
                     out = np.add.reduce(d, axis=dim, keepdims=keepdim)  # type: ignore[call-overload]
+                    if not d.flags.c_contiguous:  # a reduction: contiguous, as torch
+                        out = _views.contiguous_layout(out)
                     return _wrap(out)
                 except (ValueError, TypeError):  # a bad dim: the primitive names it
                     pass
@@ -965,6 +983,11 @@ class Tensor:
 
     def flip(self, *dims: Any) -> Tensor:
         return ops.Flip.apply(self, dims=_size(dims))
+
+    def unfold(self, dimension: int, size: int, step: int) -> Tensor:
+        """The windows of `size` elements every `step` along `dimension`, as a view: that dim
+        becomes the window index and a new last dim of `size` the offset in the window."""
+        return ops.Unfold.apply(self, dimension, size, step)
 
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return F.split(self, split_size, dim)
@@ -1230,7 +1253,7 @@ class Tensor:
         return TF.take(self, index)
 
     def masked_fill_(self, mask: Any, value: Any) -> Tensor:
-        return _inplace(self, lambda x: F.masked_fill(x, mask, value), value, "masked_fill_")
+        return _inplace(self, lambda x: F.fill_where(x, mask, value), value, "masked_fill_")
 
     def masked_select(self, mask: Any) -> Tensor:
         return TF.masked_select(self, mask)
@@ -1460,6 +1483,9 @@ class Tensor:
 
     def half(self) -> Tensor:
         return self.to(dtypes.float16)
+
+    def bfloat16(self) -> Tensor:
+        return self.to(dtypes.bfloat16)  # raises: numpy has no bfloat16
 
     def long(self) -> Tensor:
         return self.to(dtypes.int64)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from autotensor import dtypes, ops
+from autotensor import _views, dtypes, ops
 from autotensor import functional as F
 from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import Tensor, _new, _operands, _size, as_tensor
@@ -92,12 +92,24 @@ def _order(a: np.ndarray, axis: int, descending: bool) -> np.ndarray:
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Any:
     """(values, indices) of x sorted along dim; values = gather(x, dim, indices), so the
-    gradient goes back to where each value came from."""
+    gradient goes back to where each value came from. Both are laid out as x (torch's
+    preserve_format): a non-contiguous x is sorted with its dims permuted into their order
+    in memory, and the results permuted back."""
     d = _dim(x, dim, "sort")
     if x.ndim == 0:
         return sort_result(x.clone(), _new(np.zeros((), np.int64)))
-    idx = _order(x._data, d, descending).astype(np.int64)
-    return sort_result(F.gather(x, d, idx), _new(idx))
+    if not x._data.flags.c_contiguous:
+        order = _views.stride_order(x.shape, x._data.strides)[::-1]  # slowest first
+        if order != sorted(order):
+            back = [order.index(i) for i in range(x.ndim)]
+            vals, idx = _sort_along(x.permute(order), order.index(d), descending)
+            return sort_result(vals.permute(back), idx.permute(back))
+    return sort_result(*_sort_along(x, d, descending))
+
+
+def _sort_along(x: Tensor, d: int, descending: bool) -> tuple[Tensor, Tensor]:
+    idx = _views.contiguous_layout(_order(x._data, d, descending).astype(np.int64))
+    return F.gather(x, d, idx), _new(idx)
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False) -> Tensor:
@@ -130,7 +142,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 def _select_kth(x: Tensor, d: int, pos: np.ndarray, keepdim: bool, kind: type) -> Any:
     """(values, indices) of the element at sorted position pos[...] (one per row) along d."""
     idx = np.take_along_axis(_order(x._data, d, False), np.expand_dims(pos, d), axis=d)
-    idx = idx.astype(np.int64)
+    idx = _views.contiguous_layout(idx.astype(np.int64))  # a reduction: contiguous, as torch
     vals = F.gather(x, d, idx)
     if not keepdim:
         vals, idx = vals.squeeze(d), idx.squeeze(d)
@@ -290,7 +302,7 @@ def _cumext(x: Tensor, dim: int, op: str, kind: type, better: Any) -> Any:
         record |= nan & (np.cumsum(nan, axis=d) == 1)
     idx = np.maximum.accumulate(np.where(record, pos, 0), axis=d) if data.size else \
         np.zeros(data.shape, np.int64)  # fmt: skip
-    idx = idx.astype(np.int64)
+    idx = _views.contiguous_layout(idx.astype(np.int64))  # a scan: contiguous, as torch
     return kind(F.gather(x, d, idx), _new(idx))
 
 
@@ -320,7 +332,8 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
         return x.clone()
     m = np.amax(x._data, axis=d, keepdims=True)
     m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
-    return (x - m).exp().cumsum(d).log() + m
+    # a scan, contiguous as torch's: the elementwise steps keep the layout of what they get
+    return (x.contiguous() - m).exp().cumsum(d).log() + m
 
 
 def aminmax(x: Tensor, *, dim: int | None = None, keepdim: bool = False) -> Any:
@@ -538,7 +551,7 @@ def index_fill(x: Tensor, dim: int, index: Any, value: Any) -> Tensor:
     hit = np.zeros(n, bool)
     hit[idx] = True
     mask = hit.reshape([n if i == d else 1 for i in range(x.ndim)]) if x.ndim else hit[0]
-    return F.masked_fill(x, np.asarray(mask), value)
+    return F.fill_where(x, np.asarray(mask), value)  # torch fills a clone in x's layout
 
 
 def index_reduce(x: Tensor, dim: int, index: Any, source: Tensor, reduce: str, *,
@@ -658,7 +671,8 @@ def where(condition: Any, input: Any = None, other: Any = None) -> Any:
 def count_nonzero(x: Tensor, dim: Any = None) -> Tensor:
     """The number of non-zero elements over dim (all when None), as int64."""
     dims = norm_dims(dim, x.ndim, "count_nonzero") if dim is not None else None
-    return _new(np.asarray(np.count_nonzero(x._data, axis=dims), dtype=np.int64))
+    out = np.asarray(np.count_nonzero(x._data, axis=dims), dtype=np.int64)
+    return _new(_views.contiguous_layout(out))  # a reduction: contiguous, as torch
 
 
 def _unique_out(values: np.ndarray, inverse: np.ndarray | None, counts: np.ndarray | None,
@@ -1419,7 +1433,7 @@ def bitwise_right_shift(x: Any, y: Any) -> Tensor:
 def _all_any(fn: Any, x: Tensor, dim: Any, keepdim: bool, op: str) -> Tensor:
     data = _arr(x)
     dims = norm_dims(dim, data.ndim, op) if dim is not None else None
-    out = np.asarray(fn(data, axis=dims, keepdims=keepdim))
+    out = _views.contiguous_layout(np.asarray(fn(data, axis=dims, keepdims=keepdim)))
     # torch: uint8 in, uint8 out; every other dtype gives bool
     return _new(out.astype(np.uint8) if data.dtype == np.uint8 else out)
 

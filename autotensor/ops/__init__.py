@@ -56,6 +56,8 @@ from autotensor.ops.movement import (
     Reshape,
     ScatterAdd,
     Split,
+    Unfold,
+    UnfoldBackward,
 )  # fmt: skip
 from autotensor.ops.normalization import LayerNorm
 from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim, Prod, Softmax, Sum
@@ -74,5 +76,6 @@ __all__ = [
 ]  # fmt: skip
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
 __all__ += ["CopySlices"]  # ops/inplace.py
+__all__ += ["Unfold", "UnfoldBackward"]  # ops/movement.py
 __all__ += ["BinaryCrossEntropy", "CrossEntropy"]  # ops/loss.py
 __all__ += ["Gelu", "LayerNorm"]  # ops/activation.py, ops/normalization.py

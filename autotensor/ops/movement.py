@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autotensor import dtypes
+from autotensor import _views, dtypes
 from autotensor.function import Function
 from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import _new
@@ -205,13 +205,62 @@ def _drop_empty_ellipsis(index, ndim: int):
 def _take(x: np.ndarray, index) -> np.ndarray:
     index = _drop_empty_ellipsis(index, x.ndim)
     steps = torch_steps(index)
-    out = x[index] if steps is None else x[steps[0]][steps[1]]
-    if (out.__class__ is np.ndarray and not out.flags.c_contiguous
-            and not np.may_share_memory(out, x)):  # fmt: skip
-        # a copy (advanced indexing): torch's is contiguous, numpy's may be transposed
-        # (x[:, [0, 1]]), and a later view() or contiguous() would then differ
-        out = np.ascontiguousarray(out)
+    src, index = (x, index) if steps is None else (x[steps[0]], steps[1])
+    out = src[index]
+    if out.__class__ is np.ndarray and out.ndim > 1 and not np.may_share_memory(out, x):
+        # a copy (advanced indexing): laid out as torch's, whose numpy's may not be
+        # (x[:, [0, 1]] can come out transposed), or a later view() would differ
+        out = _index_layout(src, index, out)
     return out
+
+
+def _index_layout(src: np.ndarray, index, out: np.ndarray) -> np.ndarray:
+    """out = src[index] (index with advanced parts, no integers) laid out as torch's index
+    lays it out: an elementwise result (TensorIterator) over src with the indexed dims
+    replaced by the index's (stride 0) and the index arrays (stride 0 off their dims). The
+    index dims stand where the indexed dims were when those are adjacent, else first."""
+    items = index if type(index) is tuple else (index,)
+    n_ell = src.ndim - sum(_width(i) for i in items)
+    basic: list = []
+    arrays: list = []
+    positions: list = []  # the dims of the basic view that the arrays index
+    for i in items:
+        if i is Ellipsis:
+            basic.extend([slice(None)] * n_ell)
+        elif i is None or isinstance(i, slice):
+            basic.append(i)
+        elif _is_advanced(i):
+            a = np.asarray(i)
+            if a.dtype == np.bool_:
+                if a.ndim == 0:
+                    return _views.contiguous_layout(out)
+                arrays.extend(np.nonzero(a))  # torch's mask: its nonzero indices
+            else:
+                arrays.append(a)
+            for _ in range(a.ndim if a.dtype == np.bool_ else 1):
+                positions.append(len(basic))
+                basic.append(slice(None))
+        else:
+            return _views.contiguous_layout(out)
+    if not arrays or out.size == 0:  # a view (an empty one shares no memory) or nothing
+        return out
+    v = src[tuple(basic)]
+    b_shape = np.broadcast_shapes(*(a.shape for a in arrays))
+    rest = [d for d in range(v.ndim) if d not in positions]
+    adjacent = positions == list(range(positions[0], positions[0] + len(positions)))
+    at_ = positions[0] if adjacent else 0
+    dims = rest[:at_] + [None] * len(b_shape) + rest[at_:]  # None: an index dim
+    shape = tuple(v.shape[d] if d is not None else 0 for d in dims)
+    shape = tuple(n if d is not None else b_shape[k - at_] for k, (n, d) in
+                  enumerate(zip(shape, dims)))  # fmt: skip
+    if shape != out.shape:
+        return _views.contiguous_layout(out)
+    src_strides = tuple(v.strides[d] if d is not None else 0 for d in dims)
+    idx_strides = []
+    for a in arrays:
+        bs = np.broadcast_to(a, b_shape).strides
+        idx_strides.append(tuple(0 if d is not None else bs[k - at_] for k, d in enumerate(dims)))
+    return _views.in_order(out, _views.stride_order(out.shape, src_strides, *idx_strides))
 
 
 def _clip_index(index, shape: tuple, ndim: int):
@@ -470,6 +519,14 @@ class Cat(Function):
             raise RuntimeError("cat: expected a non-empty list of tensors")
         (d,) = norm_dims(dim, xs[0].ndim, "cat") or (0,)
         ctx.dim, ctx.sizes = d, [x.shape[d] for x in xs]
+        if not all(x.flags.c_contiguous for x in xs):
+            # torch's layout: channels_last when every input suggests it, else contiguous
+            shape = list(xs[0].shape)
+            shape[d] = sum(ctx.sizes)
+            out = _views.empty_in_format(
+                tuple(shape), np.result_type(*xs), _views.common_format(xs)
+            )
+            return np.concatenate(xs, axis=d, out=out)
         return np.concatenate(xs, axis=d)
 
     @staticmethod
@@ -484,6 +541,105 @@ class Cat(Function):
         yield Sample(rng.normal(size=(0, 3)), rng.normal(size=(2, 3)), dim=0, note="empty")
         yield Sample(rng.normal(size=(3, 2)).T, rng.normal(size=(1, 3)), dim=0,
                      note="transposed, size-1")  # fmt: skip
+
+
+def _unfold_shape(shape: tuple, dimension: int, size: int, step: int) -> tuple[int, tuple]:
+    """The dim and the result shape of torch's unfold, with its checks and messages."""
+    for name, v in (("dimension", dimension), ("size", size), ("step", step)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise TypeError(f"unfold(): argument '{name}' must be int, not {type(v).__name__}")
+    (d,) = norm_dims(int(dimension), len(shape), "unfold") or (0,)
+    n = shape[d] if shape else 1
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
+    if not shape:
+        return d, (int(size),)
+    windows = (n - size) // step + 1
+    return d, shape[:d] + (windows,) + shape[d + 1 :] + (int(size),)
+
+
+def _strided_view(x: np.ndarray, shape: tuple, strides: tuple) -> np.ndarray:
+    """A view of x's memory with these shape and strides whose `.base` is the array owning
+    the memory (so that it is recorded as a view of x, Note [Views])."""
+    owner = x if x.base is None else x.base
+    if isinstance(owner, np.ndarray) and (owner.flags.c_contiguous or owner.flags.f_contiguous):
+        offset = x.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+        out = np.ndarray(shape, x.dtype, buffer=owner, offset=offset, strides=strides)
+    else:  # memory owned by something else: a plain strided alias
+        out = np.lib.stride_tricks.as_strided(x, shape, strides)
+    if not x.flags.writeable:
+        out.flags.writeable = False
+    return out
+
+
+class Unfold(Function):
+    """out = the windows of `size` elements every `step` along `dimension` of x, a view:
+    out[..., i, ..., j] = x[..., i * step + j, ...] (the window index replaces the dim, the
+    offset in the window is a new last dim);  dx = each window's g added back where it was
+    taken (UnfoldBackward). Shapes: x (..., n, ...) -> (..., (n - size) // step + 1, ..., size)."""
+
+    takes_arrays = True
+    returns_views = True  # Note [Views]
+
+    @staticmethod
+    def forward(ctx, x, dimension, size, step):
+        d, shape = _unfold_shape(x.shape, dimension, size, step)
+        ctx.shape, ctx.args = x.shape, (d, size, step)
+        if x.ndim == 0:
+            return _strided_view(x, shape, (x.itemsize,))
+        st = x.strides
+        return _strided_view(x, shape, st[:d] + (st[d] * step,) + st[d + 1 :] + (st[d],))
+
+    @staticmethod
+    def backward(ctx, g):
+        return UnfoldBackward.apply(g, ctx.shape, *ctx.args)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield Sample(rng.normal(size=(3, 7)), 1, 3, 2)
+        yield Sample(rng.normal(size=(5, 2)), 0, 2, 1, note="overlapping windows")
+        yield Sample(rng.normal(size=(4, 3)).T, -1, 2, 3, note="transposed, a tail left out")
+        yield Sample(rng.normal(size=()), 0, 1, 1, note="0-d")
+        yield Sample(rng.normal(size=(2, 1, 3)), 1, 1, 1, note="size-1")
+        yield Sample(rng.normal(size=(0, 3)), 1, 2, 1, note="empty")
+
+
+class UnfoldBackward(Function):
+    """out = zeros of `shape` with each window of g added back where Unfold took it (the
+    adjoint of Unfold);  dg = unfold(gout)."""
+
+    takes_arrays = True
+    shape_exemptions = {"0-d": "g always has the window dims (a 0-d x gives a 1-d g)"}
+
+    @staticmethod
+    def forward(ctx, g, shape, d, size, step):
+        ctx.args = (d, size, step)
+        out = np.zeros(shape, g.dtype)
+        if not shape:
+            out[...] = g.sum()
+            return out
+        moved = np.moveaxis(out, d, -1)  # (..., n): a view of out
+        gm = np.moveaxis(g, d, -2)  # (..., windows, size)
+        for j in range(size):  # windows of one offset never overlap when step >= 1
+            moved[..., j : j + step * gm.shape[-2] : step] += gm[..., j]
+        return out
+
+    @staticmethod
+    def backward(ctx, gg):
+        return Unfold.apply(gg, *ctx.args)
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield Sample(rng.normal(size=(3, 3, 3)), (3, 7), 1, 3, 2)
+        yield Sample(rng.normal(size=(4, 2, 2)), (5, 2), 0, 2, 1, note="overlapping windows")
+        yield Sample(rng.normal(size=(1,)), (), 0, 1, 1, note="for a 0-d x")
+        yield Sample(rng.normal(size=(5, 2, 2)).transpose(1, 0, 2), (3, 5), 0, 2, 1,
+                     note="transposed")  # fmt: skip
+        yield Sample(rng.normal(size=(0, 2, 2)), (0, 3), 1, 2, 1, note="empty")
 
 
 class Split(Function):
@@ -525,7 +681,10 @@ class Flip(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = norm_dims(dims, x.ndim, "flip")
-        return np.flip(x, ctx.dims).copy()  # torch's flip copies: the result is no view
+        # torch's flip copies (the result is no view) into x's layout (preserve_format)
+        out = _views.preserved_copy(x)
+        out[...] = np.flip(x, ctx.dims)
+        return out
 
     @staticmethod
     def backward(ctx, g):
@@ -650,12 +809,19 @@ class Pad(Function):
             )
         if not any(pads):  # nothing to pad (a 0-d input can only be padded by nothing)
             ctx.inner = (Ellipsis,)
-            return x.copy()
+            return _views.preserved_copy(x)  # torch's clone
         width = [(0, 0)] * x.ndim
         for i in range(len(pads) // 2):
             width[x.ndim - 1 - i] = (pads[2 * i], pads[2 * i + 1])
         ctx.inner = tuple(slice(lo, lo + n) for (lo, _), n in zip(width, x.shape))
-        return np.pad(x, width, mode="constant", constant_values=value)
+        if x.flags.c_contiguous:
+            return np.pad(x, width, mode="constant", constant_values=value)
+        # torch's layout: x's suggested memory format (channels_last or contiguous)
+        shape = tuple(lo + n + hi for (lo, hi), n in zip(width, x.shape))
+        out = _views.empty_in_format(shape, x.dtype, _views.suggest_memory_format(x))
+        out[...] = value
+        out[ctx.inner] = x
+        return out
 
     @staticmethod
     def backward(ctx, g):

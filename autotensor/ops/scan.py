@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from autotensor import _views
 from autotensor.function import Function
 from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import _new
@@ -28,7 +29,7 @@ class Cumprod(Function):
         ctx.save_for_backward(x)
         if not x.ndim:
             return x.copy()
-        return np.cumprod(x, axis=d)
+        return _views.contiguous_layout(np.cumprod(x, axis=d))  # a scan: contiguous, as torch
 
     @staticmethod
     def backward(ctx, g):
