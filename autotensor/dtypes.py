@@ -25,6 +25,28 @@ half = float16
 
 _default_float = [float32]
 
+
+class UnsupportedDtype:
+    """A torch dtype numpy cannot hold (`bfloat16`): the name exists, so code that lists
+    dtypes (`{'bfloat16': torch.bfloat16, ...}`) runs; making a tensor of it raises."""
+
+    def __init__(self, name: str, itemsize: builtins.int) -> None:
+        self.name, self.itemsize = name, itemsize
+        self.is_floating_point, self.is_complex, self.is_signed = True, False, True
+
+    def __repr__(self) -> str:
+        return f"at.{self.name}"
+
+    def error(self) -> TypeError:
+        return TypeError(
+            f"dtype {self.name} is not supported: numpy has no {self.name} arithmetic; "
+            "use float32 (or float16)"
+        )
+
+
+bfloat16 = UnsupportedDtype("bfloat16", 2)
+
+
 _ALIASES: dict[str, np.dtype] = {
     "float32": float32, "float": float32, "float64": float64, "double": float64,
     "float16": float16, "half": float16, "int64": int64, "long": int64, "int32": int32,
@@ -52,6 +74,10 @@ def as_dtype(d: Any) -> np.dtype:
         key = d.removeprefix("torch.").removeprefix("at.")
         if key in _ALIASES:
             return _ALIASES[key]
+        if key == bfloat16.name:
+            d = bfloat16
+    if isinstance(d, UnsupportedDtype):
+        raise d.error()
     if d is bool:
         return bool_
     try:

@@ -80,3 +80,19 @@ def test_resize_refuses_a_tensor_that_requires_grad_as_torch():
     with pytest.raises(RuntimeError) as ours:
         at.ones(2, requires_grad=True).resize_(3)
     assert str(ours.value) == str(theirs.value)
+
+
+def test_bfloat16_is_a_name_whose_tensors_are_refused():
+    table = {"float32": at.float32, "bfloat16": at.bfloat16}  # as scripts list dtypes
+    assert table["bfloat16"].is_floating_point and table["bfloat16"].itemsize == 2
+    assert at.ones(2).dtype != at.bfloat16
+    make = [
+        lambda: at.zeros(2, dtype=at.bfloat16),
+        lambda: at.ones(2).to(at.bfloat16),
+        lambda: at.ones(2).bfloat16(),
+        lambda: at.tensor([1.0], dtype="torch.bfloat16"),
+        lambda: at.nn.Linear(2, 2).to(at.bfloat16),
+    ]
+    for f in make:
+        with pytest.raises(TypeError, match="bfloat16 is not supported"):
+            f()
