@@ -18,8 +18,8 @@ from autotensor._views import (
     channels_last, channels_last_3d, contiguous_format, memory_format, preserve_format,
 )  # fmt: skip
 from autotensor.dtypes import (
-    bool_, double, float16, float32, float64, get_default_dtype, half, int8, int16, int32, int64,
-    long, set_default_dtype, uint8,
+    bfloat16, bool_, double, float16, float32, float64, get_default_dtype, half, int8, int16,
+    int32, int64, long, set_default_dtype, uint8,
 )  # fmt: skip
 from autotensor.convolution import (
     adaptive_avg_pool1d, avg_pool1d, conv1d, conv2d, conv_transpose1d, conv_transpose2d,
