@@ -12,7 +12,6 @@ from nn.optim.optimizer import (
     _array,
     _check_float,
     _check_modes,
-    _grad_array,
     _scalar,
     _state_tensor,
 )
@@ -104,30 +103,34 @@ class SGD(Optimizer):
         lr, momentum = _scalar(group["lr"]), _scalar(group["momentum"])
         dampening, wd = _scalar(group["dampening"]), _scalar(group["weight_decay"])
         nesterov, maximize = bool(group["nesterov"]), bool(group["maximize"])
-        rule = {"lr": lr, "momentum": momentum, "dampening": dampening,
-                "weight_decay": wd, "nesterov": nesterov}  # fmt: skip
-        states = self.state
         for p in group["params"]:
-            if p.grad is None:
+            g = p.grad
+            if g is None:
                 continue
-            param, grad = _array(p), _grad_array(p, maximize)
-            if momentum == 0:
-                sgd_update_blocks(param, grad, None, **rule)
-            else:
-                state = states[p]
+            # _array and _grad_array written out: this loop runs for every parameter per step
+            param, grad = p.numpy(force=True), g.numpy(force=True)
+            if maximize:
+                grad = np.negative(grad)
+            state = buf = None
+            if momentum != 0:
+                state = self.state[p]
                 buf_t = state.get("momentum_buffer")
-                if buf_t is None:  # the first step creates the buffer
-                    buf = sgd_update(param, grad, None, **rule)
-                    assert buf is not None
-                    state["momentum_buffer"] = _state_tensor(buf)
-                else:
-                    sgd_update_blocks(param, grad, _array(buf_t), **rule)
+                buf = None if buf_t is None else _array(buf_t)
+            # blocks only for large parameters whose buffer exists (the first step makes it)
+            big = param.size >= _BLOCKED_FROM and (buf is not None or momentum == 0)
+            new_buf = (sgd_update_blocks if big else sgd_update)(
+                param, grad, buf, lr=lr, momentum=momentum, dampening=dampening,
+                weight_decay=wd, nesterov=nesterov,
+            )  # fmt: skip
+            if state is not None and buf is None and new_buf is not None:
+                state["momentum_buffer"] = _state_tensor(new_buf)
             self._bump(p)
 
 
 # elements per block of sgd_update_blocks (128 KiB of float32: the block's arrays and the
-# temporaries of the rule stay in the core's caches)
+# temporaries of the rule stay in the core's caches), and the size from which blocks pay
 _BLOCK = 32768
+_BLOCKED_FROM = 16 * _BLOCK
 
 
 def sgd_update_blocks(
@@ -145,7 +148,7 @@ def sgd_update_blocks(
     give the same arrays. `buf` must exist already (None: no momentum)."""
     n = param.size
     if (
-        n < 16 * _BLOCK
+        n < _BLOCKED_FROM
         or not (param.flags.c_contiguous and grad.flags.c_contiguous)
         or grad.shape != param.shape
         or (buf is not None and not buf.flags.c_contiguous)
