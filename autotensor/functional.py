@@ -602,7 +602,15 @@ def _clamp_tensors(x: Tensor, min: Any, max: Any) -> Tensor:
         if lo is not None and hi is not None:
             take_lo = take_lo & (ld < hd)
             take_hi = take_hi | (hd < ld)
-    value = np.asarray(value)
+    # torch's clamp is one elementwise op over (x, min, max): laid out as they decide
+    # (x first), which the where() steps below keep when all of their operands agree
+    operands = [t._data for t in (x, lo, hi) if t is not None]
+    value = _views.iterator_layout(np.asarray(value), *operands)
+    keep = _views.iterator_layout(keep, *operands)
+    if lo is not None:
+        take_lo = _views.iterator_layout(take_lo, *operands)
+    if hi is not None:
+        take_hi = _views.iterator_layout(take_hi, *operands)
     out = _new(value)
     if hi is not None:
         # x NaN with hi < lo: torch's value is NaN, yet hi gets the gradient (+ -0.0 elsewhere
