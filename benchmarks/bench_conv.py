@@ -57,6 +57,12 @@ OPENBLAS_CORETYPE names them; on a CPU it does not recognise it falls back to AV
 The table's header prints the kernels in use; set OPENBLAS_CORETYPE=SkylakeX on such a
 machine, or unset it where the environment forces Haswell (see docs/cnn.md).
 
+Clocks: `--clock wall` (the default) times each step with perf_counter; `--clock cpu` with
+the calling thread's CPU time (time.thread_time). With one BLAS thread both engines run a
+step entirely on the calling thread (torch's autograd runs CPU work on the thread that calls
+backward), so the CPU clock leaves out the time another process held the core, the largest
+noise on the shared machine, but still sees cache and memory-bus contention.
+
 Noise: on a shared machine the medians move by 5-20% from run to run, and more when other
 processes compete for the memory bus (numpy's im2col moves more memory than oneDNN's direct
 convolution, so autotensor's figure moves more). Compare ratios, over several runs.
@@ -203,18 +209,20 @@ WORKLOADS = {
 }
 
 
-def bench(ours: Callable, theirs: Callable, rounds: int, warmup: int = 3) -> tuple:
+def bench(ours: Callable, theirs: Callable, rounds: int, warmup: int = 3,
+          clock: Callable[[], float] = time.perf_counter) -> tuple:  # fmt: skip
     for _ in range(warmup):
         ours()
         theirs()
-    ta, tt = [], []
+    ta: list[float] = []
+    tt: list[float] = []
     for r in range(rounds):
         # alternate which engine goes first, so neither always runs on a warmer cache
         pair = ((ours, ta), (theirs, tt)) if r % 2 == 0 else ((theirs, tt), (ours, ta))
         for fn, acc in pair:
-            t0 = time.perf_counter()
+            t0 = clock()
             fn()
-            acc.append(time.perf_counter() - t0)
+            acc.append(clock() - t0)
     paired = statistics.median(a / t for a, t in zip(ta, tt))
     return statistics.median(ta) * 1e3, statistics.median(tt) * 1e3, paired
 
@@ -245,6 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="", help="comma-separated workload names")
     ap.add_argument("--malloc-tuning", action=argparse.BooleanOptionalAction, default=True)
+    clocks = "wall: perf_counter; cpu: this thread's CPU time (see 'Clocks')"
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall", help=clocks)
     args = ap.parse_args(argv)
     tuned = args.malloc_tuning and tune_malloc()
     torch.set_num_threads(args.threads)
@@ -267,11 +277,13 @@ def main(argv: list[str] | None = None) -> None:
         if name == "cnn_step":  # same weights and batch: the first losses must agree
             la, lt = ours(), theirs()
             assert abs(la - lt) < 1e-4 * max(1.0, abs(lt)), (la, lt)
-        a, t, paired = bench(ours, theirs, args.rounds)
+        clock = time.thread_time if args.clock == "cpu" else time.perf_counter
+        a, t, paired = bench(ours, theirs, args.rounds, clock=clock)
         print(f"{name:<16}{a:>15.2f}{t:>11.2f}{a / t:>7.2f}x{paired:>7.2f}x")
     env = ", ".join(f"{v}={os.environ[v]}" if v in os.environ else f"{v} unset"
                     for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"))  # fmt: skip
-    print(f"(median of {args.rounds} interleaved rounds, {args.threads} BLAS thread(s), "
+    print(f"(median of {args.rounds} interleaved rounds, {args.clock} clock, "
+          f"{args.threads} BLAS thread(s), "
           f"float32; command: python benchmarks/bench_conv.py "
           f"{' '.join(argv if argv is not None else sys.argv[1:])}; {env})")  # fmt: skip
     del limiter
