@@ -10,6 +10,13 @@ thread for both.
     python benchmarks/bench_rnn.py                       # LSTM and GRU, 40 rounds
     python benchmarks/bench_rnn.py --rounds 100 --kinds lstm
     python benchmarks/bench_rnn.py --layer-only          # also time the recurrent layer alone
+    python benchmarks/bench_rnn.py --pieces --kinds lstm # the LSTM layer's time, piece by piece
+
+`--pieces` times, in plain numpy at the workload's shapes, what the fused LSTM layer is made
+of: its matrix products (the GEMM floor: no layer can do less arithmetic) and its per-step
+gate nonlinearities (numpy's float32 exp and tanh), beside the layer's own forward and
+forward + backward and torch's. The part of the layer above the floor is per-step
+elementwise work and the ufunc calls that carry it.
 """
 
 from __future__ import annotations
@@ -103,7 +110,8 @@ def bench_kind(kind: str, args: argparse.Namespace, torch, x_np, y_np) -> list[t
             theirs.rnn(ht)[0].sum().backward()
 
         for _ in range(args.warmup):
-            layer_ours(), layer_theirs()
+            layer_ours()
+            layer_theirs()
         rows.append((f"{kind.upper()} layer fwd+bwd", *_interleave(layer_ours, layer_theirs,
                                                                     args.rounds)))  # fmt: skip
     return rows
@@ -118,6 +126,8 @@ def main() -> None:
     ap.add_argument("--seq-first", action="store_true", help="(T, B) layout instead of (B, T)")
     ap.add_argument("--layer-only", action="store_true",
                     help="also time the recurrent layer alone (forward + backward)")  # fmt: skip
+    ap.add_argument("--pieces", action="store_true",
+                    help="time the LSTM layer's GEMMs and gate math in plain numpy")  # fmt: skip
     args = ap.parse_args()
 
     import torch
@@ -143,8 +153,88 @@ def main() -> None:
     for name, a, b, ac, bc in rows:
         print(f"{name:<24}{a:>9.2f}{b:>10.2f}{a / b:>6.2f}x  |{ac:>9.2f}{bc:>10.2f}"
               f"{ac / bc:>6.2f}x")  # fmt: skip
+    if args.pieces:
+        with threadpool_limits(args.threads):
+            pieces(torch, args.rounds)
     print("\ncommand: python " + " ".join(sys.argv))
     print(f"numpy BLAS kernels: {blas_kernels()} (see benchmarks/README.md on OPENBLAS_CORETYPE)")
+
+
+def pieces(torch, rounds: int) -> None:
+    """The fused LSTM layer's time split into its GEMMs and gate math, at the workload's
+    shapes (feature-major per-step blocks, as the layer keeps them), in ms per call."""
+    f32 = np.float32
+    rng = np.random.default_rng(2)
+    G, K, N = 4 * HID, E + 1 + HID, T * B
+
+    def u(*shape: int) -> np.ndarray:
+        return rng.uniform(-0.5, 0.5, shape).astype(f32)
+
+    w_x, xt, acts = u(G, E + 1), u(T, E + 1, B), np.empty((T, G, B), f32)
+    whh, whh_t, h, gemm_out = u(G, HID), u(HID, G), u(HID, B), np.empty((G, B), f32)
+    dz, xk, w_ih = u(G, N), u(K, N), u(G, E)
+    gates, cell = u(G, B), u(HID, B)
+
+    def recurrent() -> None:  # one forward's (or backward's) T step GEMMs
+        for _ in range(T):
+            np.matmul(whh, h, out=gemm_out)
+
+    def recurrent_back() -> None:
+        for _ in range(T):
+            np.matmul(whh_t, gates, out=h)
+
+    def nonlinear() -> None:  # the three sigmoid gates by exp, tanh(g) and tanh(c), T steps
+        s = gates[: 3 * HID]
+        for _ in range(T):
+            np.exp(s, out=s)
+            s += 1
+            np.reciprocal(s, out=s)
+            np.tanh(gates[3 * HID :], out=gates[3 * HID :])
+            np.tanh(cell, out=cell)  # (the values stay bounded from call to call)
+
+    layer = nn.LSTM(E, HID, batch_first=True)
+    x = at.tensor(u(B, T, E), requires_grad=True)
+    t_layer = torch.nn.LSTM(E, HID, batch_first=True)
+    xt_t = torch.tensor(x.numpy(force=True), requires_grad=True)
+
+    def fwd_ours() -> None:
+        with at.no_grad():
+            layer(x)
+
+    def fwd_theirs() -> None:
+        with torch.no_grad():
+            t_layer(xt_t)
+
+    floor = {
+        "input projection, all steps": lambda: np.matmul(w_x, xt, out=acts),
+        "recurrent GEMMs, forward": recurrent,
+        "recurrent GEMMs, backward": recurrent_back,
+        "[dW_ih | db | dW_hh], one GEMM": lambda: dz @ xk.T,
+        "dx = dZ W_ih": lambda: w_ih.T @ dz,
+    }
+    rest = {
+        "gate nonlinearities (exp, tanh)": nonlinear,
+        "layer forward, autotensor": fwd_ours,
+        "layer forward, torch": fwd_theirs,
+        "layer fwd+bwd, autotensor": lambda: layer(x)[0].sum().backward(),
+        "layer fwd+bwd, torch": lambda: t_layer(xt_t)[0].sum().backward(),
+    }
+    print(f"\nLSTM layer pieces (B {B}, T {T}, I {E}, H {HID}, float32), ms per call, "
+          f"min and median of {rounds}")  # fmt: skip
+    total = 0.0
+    for name, fn in {**floor, **rest}.items():
+        fn()
+        times = []
+        for _ in range(rounds):
+            t0 = time.process_time()
+            fn()
+            times.append((time.process_time() - t0) * 1e3)
+        lo, mid = min(times), statistics.median(times)
+        print(f"  {name:<36}{lo:>8.2f}{mid:>8.2f}")
+        if name in floor:
+            total += lo
+        if name == "dx = dZ W_ih":
+            print(f"  {'GEMM floor of fwd+bwd (sum of mins)':<36}{total:>8.2f}")
 
 
 def _interleave(f_ours, f_theirs, rounds: int) -> tuple[float, float, float, float]:
