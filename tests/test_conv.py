@@ -360,6 +360,25 @@ def test_max_pool2d_ties_nan_and_inf_as_torch() -> None:
 
 
 @needs_torch
+def test_max_pool2d_scan_without_nan_equals_the_nan_aware_one(rng) -> None:
+    """MaxPool2d scans windows NaN-aware only when its maximum holds a NaN
+    (ops.conv._window_max): without NaN both scans give the same maxima and positions, ties
+    included; with a NaN in a window the forward takes the NaN-aware one."""
+    from autotensor.ops import conv as ops_conv
+
+    x = np.round(rng.standard_normal((2, 3, 7, 6)), 1)  # many ties
+    for win in (ops_conv.as_window(2, stride=2), ops_conv.as_window(3, 1, 1)):
+        xp = win.pad(x, -np.inf)
+        oh, ow = win.out_hw(7, 6)
+        plain = ops_conv._window_max(xp, win, oh, ow, np.uint8, nan=False)
+        aware = ops_conv._window_max(xp, win, oh, ow, np.uint8, nan=True)
+        np.testing.assert_array_equal(plain[0], aware[0])
+        np.testing.assert_array_equal(plain[1], aware[1])
+    x[0, 1, 2, 3] = np.nan
+    out, idx = C.max_pool2d(at.tensor(x), 2, return_indices=True)
+    assert np.isnan(out.numpy()[0, 1, 1, 1]) and idx.numpy()[0, 1, 1, 1] == 2 * 6 + 3
+
+
 def test_max_pool2d_all_minus_inf_windows_pick_the_first_inside() -> None:
     """Padding is -inf too: a window of -inf values must still point at the input."""
     x = np.full((1, 1, 5, 4), -np.inf)

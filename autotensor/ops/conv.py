@@ -647,27 +647,16 @@ class MaxPool2d(Function):
     @staticmethod
     def forward(ctx, x, win, return_indices=False):
         oh, ow = _check_window("max_pool2d", x.shape, win)
-        n, c, h, w = x.shape
+        h, w = x.shape[2], x.shape[3]
         xp = win.pad(x, -np.inf)
         kk = win.kh * win.kw
-        pos = np.zeros((n, c, oh, ow), np.uint8 if kk < 256 else np.int32)
-        # NaN must win as in torch; `v > best` alone never picks it. One sum finds out
-        # whether any is present, so the common case pays no extra pass per position.
-        nan = x.dtype.kind == "f" and x.size and np.isnan(np.sum(x, dtype=x.dtype))
-        best = win.view(xp, 0, 0, oh, ow).copy()
-        better = np.empty(best.shape, np.bool_)
-        for p, (i, j) in enumerate(win.positions()):
-            if p == 0:
-                continue
-            v = win.view(xp, i, j, oh, ow)
-            np.greater(v, best, out=better)
-            if nan:
-                better |= np.isnan(v)
-            # Positions come in increasing order, so the last strict improvement is the
-            # largest p that improved: a running maximum. (Masked writes -- np.where,
-            # copyto(where=) -- cost ten times more than this arithmetic.)
-            np.maximum(pos, better * pos.dtype.type(p), out=pos)
-            np.maximum(best, v, out=best)
+        dtype = np.uint8 if kk < 256 else np.int32
+        best, pos = _window_max(xp, win, oh, ow, dtype, nan=False)
+        # NaN must win as in torch; `v > best` alone never picks it. np.maximum carries a
+        # window's NaN into its maximum, so one sum over the output (not the input, 4x the
+        # size for 2x2 pooling) finds out whether the NaN-aware scan must run instead.
+        if x.dtype.kind == "f" and best.size and np.isnan(np.sum(best, dtype=best.dtype)):
+            best, pos = _window_max(xp, win, oh, ow, dtype, nan=True)
         if win.padded and x.dtype.kind == "f" and np.isneginf(best).any():
             _first_inside(pos, win, h, w)
         ctx.pos, ctx.win, ctx.hw = pos, win, (h, w)
@@ -694,6 +683,31 @@ class MaxPool2d(Function):
         yield Sample(distinct(4, 4, 2, 2).T, as_window(2, stride=1), return_indices=True,
                      note="transposed")  # fmt: skip
         yield Sample(distinct(0, 2, 4, 4), as_window(2, stride=2), note="empty")
+
+
+def _window_max(xp: np.ndarray, win: Window, oh: int, ow: int, dtype: type,
+                nan: bool) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """(maximum, position of the first maximum in window order) of every window of padded
+    xp, both (N, C, OH, OW); with `nan`, a NaN counts as larger than everything (the last
+    NaN of a window is its position, as in torch)."""
+    pos: np.ndarray = np.zeros((xp.shape[0], xp.shape[1], oh, ow), dtype)
+    best = win.view(xp, 0, 0, oh, ow).copy()
+    better = np.empty(best.shape, np.bool_)
+    step = np.empty(best.shape, dtype)
+    for p, (i, j) in enumerate(win.positions()):
+        if p == 0:
+            continue
+        v = win.view(xp, i, j, oh, ow)
+        np.greater(v, best, out=better)
+        if nan:
+            better |= np.isnan(v)
+        # Positions come in increasing order, so the last strict improvement is the
+        # largest p that improved: a running maximum. (Masked writes -- np.where,
+        # copyto(where=) -- cost ten times more than this arithmetic.)
+        np.multiply(better, dtype(p), out=step)
+        np.maximum(pos, step, out=pos)
+        np.maximum(best, v, out=best)
+    return best, pos
 
 
 def _first_inside(pos: np.ndarray, win: Window, h: int, w: int) -> None:
