@@ -468,10 +468,14 @@ def preserved_copy(x: np.ndarray) -> np.ndarray:
 
 def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     """a laid out as torch's TensorIterator lays out the result of an elementwise op over
-    `operands` (arrays broadcastable to a's shape; other operands are scalars and ignored)."""
-    arrs = [o for o in operands if isinstance(o, np.ndarray) and o.ndim]
-    if a.flags.c_contiguous and all(o.flags.c_contiguous for o in arrs):
+    `operands` (arrays broadcastable to a's shape; other operands are scalars and ignored).
+    When every operand is C-contiguous a is returned as it is: numpy's result then is too."""
+    for o in operands:  # the common case first, with no further call
+        if o.__class__ is np.ndarray and not o.flags.c_contiguous:
+            break
+    else:
         return a
+    arrs = [o for o in operands if isinstance(o, np.ndarray) and o.ndim]
     nd = a.ndim
     strides = []
     for o in arrs:

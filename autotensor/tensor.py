@@ -979,7 +979,7 @@ class Tensor:
         # empty result a read-only one
         copy = (out._view is not None or np.may_share_memory(out._data, self._data)
                 or not out._data.flags.writeable)  # fmt: skip
-        return out.clone() if copy else out
+        return out.clone(memory_format=_views.contiguous_format) if copy else out  # as torch's
 
     def flip(self, *dims: Any) -> Tensor:
         return ops.Flip.apply(self, dims=_size(dims))

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from autotensor import _views
 from autotensor.function import Function
 from autotensor.testing.sample import Sample
 
@@ -20,7 +21,7 @@ class Atan2(Function):
     @staticmethod
     def forward(ctx, y, x):
         ctx.save_for_backward(y, x)
-        return np.arctan2(y, x)
+        return _views.iterator_layout(np.arctan2(y, x), y, x)  # torch's elementwise layout
 
     @staticmethod
     def backward(ctx, g):
@@ -67,7 +68,7 @@ class Erfinv(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = _erfinv(x)
+        out = _views.iterator_layout(_erfinv(x), x)  # torch's elementwise layout
         ctx.save_for_backward(out)
         return out
 
