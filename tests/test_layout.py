@@ -150,6 +150,15 @@ PENDING = {
         ELEMENTWISE,
         _MOST,
     ),
+    "sign_bool": (lambda L, x: (x > 0.5).sign(), ELEMENTWISE, _MOST),
+    "ceil_int": (lambda L, x: (x * 10).long().ceil(), ELEMENTWISE, _MOST),
+    "round_int": (lambda L, x: (x * 10).long().round(), ELEMENTWISE, _MOST),
+    "div_trunc": (
+        lambda L, x: L.div(x, x.contiguous() + 0.5, rounding_mode="trunc"),
+        ELEMENTWISE,
+        _MOST,
+    ),
+    "remainder": (lambda L, x: x % (x.contiguous() + 0.5), ELEMENTWISE, _MOST),
     "gelu": (lambda L, x: _f(L).gelu(x), ACTIVATION, _MOST),
     "gelu_tanh": (lambda L, x: _f(L).gelu(x, approximate="tanh"), ACTIVATION, _MOST),
 }
