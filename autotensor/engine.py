@@ -176,20 +176,21 @@ def _sweep(order: list, pending: dict, leaf_grads: dict, cap: _Capture | None,
             if e.__class__ is Tensor or isinstance(e, Tensor):
                 # a leaf: summed here, written to .grad after the sweep
                 ed = e._data
-                if (
-                    g.__class__ is not Tensor
-                    or g._data.shape != ed.shape
-                    or g._data.dtype != ed.dtype
-                ):
+                gd = g._data if g.__class__ is Tensor else None
+                if gd is None or gd.shape != ed.shape or gd.dtype is not ed.dtype:
                     g = _check(node, g, ed.shape, ed.dtype)
                 key = id(e)
                 cur = leaf_grads.get(key)
                 leaf_grads[key] = (e, g) if cur is None else (e, _sum(cur[1], g, create_graph))
                 continue
             # output 0 of a producer node (the node itself), or (producer node, output index)
-            n, nr = e if type(e) is tuple else (e, 0)
+            if type(e) is tuple:
+                n, nr = e
+            else:
+                n, nr = e, 0
             shape, dtype = n._out_meta[nr]
-            if g.__class__ is not Tensor or g._data.shape != shape or g._data.dtype != dtype:
+            gd = g._data if g.__class__ is Tensor else None
+            if gd is None or gd.shape != shape or gd.dtype is not dtype:
                 g = _check(node, g, shape, dtype)
             lst = pending.get(n)
             if lst is None:

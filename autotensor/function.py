@@ -155,7 +155,7 @@ class Function:
             for a in args:
                 if isinstance(a, Tensor) and a.requires_grad:
                     # graph.record's dispatch, one call shorter (Note [Recording cost])
-                    if len(args) <= 2 or len(args) == 3 and not cls.broadcasts:
+                    if len(args) <= 2:
                         return graph._record_few(cls, args, kwargs)
                     return graph._record_general(cls, args, kwargs)
         return graph.run(cls, args, kwargs)

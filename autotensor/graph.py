@@ -35,9 +35,9 @@ if TYPE_CHECKING:
     from autotensor.function import Function
 
 _WRAPPED_ERRORS = (ValueError, IndexError, TypeError)
-_TensorNew = object.__new__
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _counter = itertools.count()  # recording order of nodes: see topo_sort
+_anomaly = anomaly._anomaly  # read once per op: one attribute lookup less
 
 
 # -- running a primitive without a graph -----------------------------------------------------
@@ -59,7 +59,7 @@ def run(cls: Any, args: tuple, kwargs: dict) -> Any:
         multi = type(out) is tuple
         results = [_new(_as_array(o)) for o in (out if multi else (out,))]
         results = tuple(results) if multi else results[0]
-    if anomaly._anomaly.enabled:
+    if _anomaly.enabled:
         anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
     if cls.returns_views:
         results = _views.mark_views(results, cls, args, kwargs)
@@ -104,10 +104,9 @@ def record(cls: Any, args: tuple, kwargs: dict) -> Any:
     graph as the outputs' grad_fn.
 
     Note [Recording cost]: this runs once per op of every training step, so calls with one
-    or two positional inputs (three without broadcasting) take `_record_few`, the fast
-    helper beside the reference `_record_general` (tests/test_engine.py checks that both
-    record the same graph)."""
-    if len(args) <= 2 or len(args) == 3 and not cls.broadcasts:
+    or two positional inputs take `_record_few`, the fast helper beside the reference
+    `_record_general` (tests/test_engine.py checks that both record the same graph)."""
+    if len(args) <= 2:
         return _record_few(cls, args, kwargs)
     return _record_general(cls, args, kwargs)
 
@@ -118,6 +117,49 @@ def _record_general(cls: Any, args: tuple, kwargs: dict) -> Any:
     ctx = _node(cls, edges, needs)
     out = _forward(cls, ctx, args, fargs, kwargs)
     return _finish(ctx, _outputs(ctx, out, args, fargs), args, kwargs)
+
+
+def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
+    """`_record_general` for one or two positional inputs, the commonest calls: the same
+    steps with the inputs linked as `_link` would, without its loops, and a single array
+    output wrapped as `_outputs` would, its metadata tuple shared through `_META`. Written
+    out rather than as calls of `_link`/`_outputs` because a Python call costs as much as a
+    tenth of a small op (Note [Recording cost])."""
+    arrays = cls.takes_arrays
+    if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
+        a = args[0]
+        edges: tuple = (_edge(a),)
+        needs: tuple = _NEEDS_ONE
+        fargs: tuple = (a._data,) if arrays else args
+    else:
+        a, b = args
+        ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
+        na, nb = ta and a.requires_grad, tb and b.requires_grad
+        if cls.broadcasts and ta and tb and a._data.shape != b._data.shape:
+            a, b = args = broadcast_inputs(cls, args, (na, nb))
+        edges = (_edge(a) if na else None, _edge(b) if nb else None)
+        needs = _NEEDS_TWO[na][nb]
+        fargs = (a._data if ta else a, b._data if tb else b) if arrays else args
+    ctx = _node(cls, edges, needs)
+    if arrays and not kwargs:  # _forward's first branch, for the operators' calls
+        try:
+            out = cls.forward(ctx, *fargs)
+        except _WRAPPED_ERRORS as err:
+            raise _op_error(cls, args, kwargs, err) from err
+    else:
+        out = _forward(cls, ctx, args, fargs, kwargs)
+    if out.__class__ is not np.ndarray or ctx._non_diff:  # a scalar or several outputs
+        return _finish(ctx, _outputs(ctx, out, args, fargs), args, kwargs)
+    dt = out.dtype
+    r = _new(out, dt is _F32 or dt is _F64 or dt.kind in "fc")
+    if r.requires_grad:  # not an integer or bool result (x.long())
+        r.grad_fn = ctx
+    key = (out.shape, dt)
+    meta = _META.get(key)
+    ctx._out_meta = _one_meta(key) if meta is None else meta
+    if ctx._saved:
+        ctx._saved = _pack_saved(ctx._saved, args, fargs, (out,), (r,))
+    return _finish(ctx, r, args, kwargs)
 
 
 def _node(cls: Any, edges: tuple, needs: tuple) -> Any:
@@ -132,8 +174,9 @@ def _node(cls: Any, edges: tuple, needs: tuple) -> Any:
 def _finish(ctx: Any, results: Any, args: tuple, kwargs: dict) -> Any:
     """After the outputs exist: module scope, anomaly checks, observer, views."""
     cls = type(ctx)
-    ctx._scope = _scopes.current
-    if anomaly._anomaly.enabled:
+    # the thread-local scope is read only while some module scope is open (any thread)
+    ctx._scope = _scopes.current if _open_scopes else ()
+    if _anomaly.enabled:
         ctx._trace = traceback.extract_stack()[:-4]
         anomaly.check_forward(cls, list(results) if type(results) is tuple else [results])
     if _observer is not None:  # at.viz.trace is recording statistics
@@ -145,117 +188,8 @@ def _finish(ctx: Any, results: Any, args: tuple, kwargs: dict) -> Any:
     return results
 
 
-def _record_few(cls: Any, args: tuple, kwargs: dict) -> Any:
-    """`_record_general` for one or two positional inputs (or three of an op that does not
-    broadcast: Linear), written out without loops or helper calls; a single array output is
-    wrapped here too, with its metadata tuple shared through a cache and the usual saved
-    values (the output alone, or the first one or two inputs) packed directly. Anything else
-    after forward goes on as in the reference."""
-    arrays = cls.takes_arrays
-    if len(args) == 1:  # apply() found that this one is a Tensor that requires grad
-        a = args[0]
-        fn = a.grad_fn
-        edges: tuple = (a if fn is None else fn if a._output_nr == 0 else (fn, a._output_nr),)
-        needs: tuple = _NEEDS_ONE
-        fargs: tuple = (a._data,) if arrays else args
-    elif len(args) == 3:  # an op that does not broadcast (Linear's x, w, b)
-        a, b, c = args
-        ta, tb, tc = isinstance(a, Tensor), isinstance(b, Tensor), isinstance(c, Tensor)
-        na, nb = ta and a.requires_grad, tb and b.requires_grad
-        nc = tc and c.requires_grad
-        edges = (
-            _edge(a) if na else None,
-            _edge(b) if nb else None,
-            _edge(c) if nc else None,
-        )
-        needs = (bool(na), bool(nb), bool(nc))
-        fargs = (
-            (a._data if ta else a, b._data if tb else b, c._data if tc else c) if arrays else args
-        )
-    else:
-        a, b = args
-        ta, tb = isinstance(a, Tensor), isinstance(b, Tensor)
-        na, nb = ta and a.requires_grad, tb and b.requires_grad
-        if cls.broadcasts and ta and tb and a._data.shape != b._data.shape:
-            a, b = args = broadcast_inputs(cls, args, (na, nb))
-        if na:
-            fn = a.grad_fn
-            ea = a if fn is None else fn if a._output_nr == 0 else (fn, a._output_nr)
-        else:
-            ea = None
-        if nb:
-            fn = b.grad_fn
-            eb = b if fn is None else fn if b._output_nr == 0 else (fn, b._output_nr)
-        else:
-            eb = None
-        edges = (ea, eb)
-        # one shared tuple per combination: one object less per node for the collector
-        needs = (_NEEDS_TT if nb else _NEEDS_TF) if na else (_NEEDS_FT if nb else _NEEDS_FF)
-        fargs = (a._data if ta else a, b._data if tb else b) if arrays else args
-    ctx = cls.__new__(cls)
-    ctx.needs_input_grad = needs
-    ctx._edges = edges
-    ctx._seq = next(_counter)
-    ctx._saved = None
-    if arrays:  # _forward, inlined for the built-ins
-        try:
-            out = cls.forward(ctx, *fargs, **kwargs) if kwargs else cls.forward(ctx, *fargs)
-        except _WRAPPED_ERRORS as err:
-            raise _op_error(cls, args, kwargs, err) from err
-        if out.__class__ is not np.ndarray and isinstance(out, np.generic):
-            out = _scalar_output(ctx, out)
-    else:
-        out = _forward(cls, ctx, args, fargs, kwargs)
-    if out.__class__ is not np.ndarray or ctx._non_diff or anomaly._anomaly.enabled:
-        return _finish(ctx, _outputs(ctx, out, args, fargs), args, kwargs)
-    ctx._scope = _scopes.current
-    r = _TensorNew(Tensor)  # _new, inlined
-    r._data = out
-    r.grad = r._hooks = None
-    r._output_nr = 0
-    r._vcount = None
-    dt = out.dtype
-    if dt is _F32 or dt is _F64 or dt.kind in "fc":
-        r.requires_grad = True
-        r.grad_fn = ctx
-    else:  # an integer or bool result is not part of the graph (x.long())
-        r.requires_grad = False
-        r.grad_fn = None
-    key = (out.shape, dt)
-    meta = _META.get(key)
-    ctx._out_meta = _one_meta(key) if meta is None else meta
-    to_save = ctx._saved
-    if to_save:
-        k = len(to_save)
-        s = to_save[0]
-        if k == 1 and s is out:
-            r._vcount = vc = [0]  # shared with the Tensor saved_tensors rebuilds
-            ctx._saved = (_OUTPUT, (0, out), vc, 0)
-        elif k <= len(args) and k <= 2 and s is fargs[0] and (k == 1 or to_save[1] is fargs[1]):
-            if isinstance(a, Tensor) and (k == 1 or isinstance(b, Tensor)):
-                va = a._vcount  # _saved_input of each, inlined
-                if k == 1:
-                    ctx._saved = (_INPUT, a, None, 0 if va is None else va[0])
-                else:
-                    vb = b._vcount
-                    ctx._saved = (_INPUT, a, None, 0 if va is None else va[0],
-                                  _INPUT, b, None, 0 if vb is None else vb[0])  # fmt: skip
-            else:  # a number saved as given
-                ctx._saved = _saved_input(args[0])
-                if k == 2:
-                    ctx._saved += _saved_input(args[1])
-        else:
-            ctx._saved = _pack_saved(to_save, args, fargs, (out,), (r,))
-    if _observer is not None:
-        _observer(ctx, args, (r,))
-    if cls.returns_views:
-        r = _views.mark_views(r, cls, args, kwargs)
-    if op_observers:
-        notify(cls, args, kwargs, r)
-    return r
-
-
 def _edge(t: Tensor) -> Any:
+    """The edge to input `t`: the leaf itself, its producer node (output 0), or a pair."""
     fn = t.grad_fn
     return t if fn is None else fn if t._output_nr == 0 else (fn, t._output_nr)
 
@@ -290,13 +224,9 @@ def _outputs(ctx: Any, out: Any, args: tuple, fargs: Any) -> Any:
     return tuple(results) if multi else results[0]
 
 
+# Note [Recording cost]: shared needs_input_grad tuples, one object less per node
 _NEEDS_ONE = (True,)
-_NEEDS_TT, _NEEDS_TF, _NEEDS_FT, _NEEDS_FF = (
-    (True, True),
-    (True, False),
-    (False, True),
-    (False, False),
-)
+_NEEDS_TWO = (((False, False), (False, True)), ((True, False), (True, True)))
 
 # Note [Recording cost]: `_out_meta` of single-output nodes, shared between all the nodes
 # whose output has that shape and dtype (one object less for the garbage collector per node).
@@ -349,16 +279,13 @@ def _pack_saved(to_save: tuple, args: tuple, fargs: Any, outs: tuple, results: A
         i = 0
         while i < n_in and s is not fargs[i] and s is not args[i]:
             i += 1
-        packed += _saved_input(args[i] if i < n_in else s)
+        t = args[i] if i < n_in else s
+        if isinstance(t, Tensor):
+            vc = t._vcount  # None: never modified in place, nor sharing a counter yet
+            packed += (_INPUT, t, None, 0 if vc is None else vc[0])
+        else:
+            packed += (_CONSTANT, t, None, 0)
     return packed
-
-
-def _saved_input(s: Any) -> tuple:
-    """The entry of _pack_saved for an input (or a constant)."""
-    if isinstance(s, Tensor):
-        vc = s._vcount  # None: never modified in place, nor sharing a counter yet
-        return (_INPUT, s, None, 0 if vc is None else vc[0])
-    return (_CONSTANT, s, None, 0)
 
 
 def unpack_saved(node: Any, unused: tuple[int, ...] = ()) -> tuple:
@@ -367,11 +294,10 @@ def unpack_saved(node: Any, unused: tuple[int, ...] = ()) -> tuple:
     `unused` are neither checked nor returned (None in their place): a backward that does
     not read a saved input this time must not refuse because it changed, as torch's would
     not have saved it."""
-    saved = node._saved
     out: list = []
-    for j in range(0, len(saved), 4):
-        kind, obj = saved[j], saved[j + 1]
-        if j // 4 in unused:
+    it = iter(node._saved)
+    for j, (kind, obj, vc, version) in enumerate(zip(it, it, it, it)):  # the quadruples
+        if unused and j in unused:
             out.append(None)
             continue
         if kind == _CONSTANT:  # an array or number saved as it is
@@ -381,9 +307,7 @@ def unpack_saved(node: Any, unused: tuple[int, ...] = ()) -> tuple:
             vc = obj._vcount
             now = 0 if vc is None else vc[0]
         else:
-            vc = saved[j + 2]
             now = vc[0]
-        version = saved[j + 3]
         if now != version:
             shape = tuple(obj._data.shape if kind == _INPUT else obj[1].shape)
             dtype = (obj._data if kind == _INPUT else obj[1]).dtype
@@ -471,6 +395,7 @@ class _Scopes(threading.local):
 
 
 _scopes = _Scopes()
+_open_scopes = 0  # scopes open in all threads: while 0, recording skips the thread-local
 
 
 @contextlib.contextmanager
@@ -481,23 +406,26 @@ def scope(owner: Any) -> Iterator[None]:
     (outermost first); the visualiser groups nodes into nested boxes from it, naming each
     owner from `model.named_modules()` or, failing that, from a string owner itself.
     """
-    prev = _scopes.current
-    _scopes.current = prev + (owner,)
+    token = push_scope(owner)
     try:
         yield
     finally:
-        _scopes.current = prev
+        pop_scope(token)
 
 
 def push_scope(owner: Any) -> tuple:
     """Low-overhead form of `scope`: returns the token to pass to `pop_scope`."""
+    global _open_scopes
     prev = _scopes.current
     _scopes.current = prev + (owner,)
+    _open_scopes += 1
     return prev
 
 
 def pop_scope(token: tuple) -> None:
+    global _open_scopes
     _scopes.current = token
+    _open_scopes -= 1
 
 
 # -- broadcasting (Note [Broadcasting]) ----------------------------------------------------

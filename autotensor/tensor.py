@@ -1604,9 +1604,9 @@ def _arith(
         tb = b.__class__
         if tb is Tensor:
             if b._data.dtype is da and (a.requires_grad or b.requires_grad):
-                return _graph._record_few(op, (b, a) if reflected else (a, b), {})
+                return _graph._record_few(op, (b, a) if reflected else (a, b), _NO_KWARGS)
         elif (tb is float or tb is int) and a.requires_grad:
-            return _graph._record_few(op, (b, a) if reflected else (a, b), {})
+            return _graph._record_few(op, (b, a) if reflected else (a, b), _NO_KWARGS)
     if sub:
         dtypes.check_sub(a, b)
     return op.apply(*_operands(a, b, reflected, floats))
@@ -1702,6 +1702,7 @@ def _wrap(out: Any) -> Tensor:
 
 
 _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_NO_KWARGS: dict = {}  # the keyword arguments of an operator's node (never written to)
 
 
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:

@@ -41,9 +41,10 @@ def kept_shape(shape: tuple, dims: tuple) -> tuple:
     return tuple(1 if i in dims else s for i, s in enumerate(shape))
 
 
-def _expand_back(g: Tensor, shape: tuple, dims: tuple, keepdim: bool) -> Tensor:
-    """Broadcast a reduced gradient back over the reduced dims: the backward of a reduction."""
-    if not keepdim and g.ndim and dims != tuple(range(len(dims))):
+def _expand_back(g: Tensor, shape: tuple, dims: tuple | None, keepdim: bool) -> Tensor:
+    """Broadcast a reduced gradient back over the reduced dims (None: all of them, so `g` is
+    0-d or all 1s): the backward of a reduction."""
+    if not keepdim and dims is not None and g.ndim and dims != tuple(range(len(dims))):
         g = g.reshape(kept_shape(shape, dims))  # reduced leading dims broadcast as they are
     return g.expand(shape)  # g itself when the shapes agree
 
@@ -65,7 +66,8 @@ class Sum(Function):
 
     @staticmethod
     def forward(ctx, x, dim=None, keepdim=False):
-        dims = norm_dims(dim, x.ndim, "sum")
+        # dims None: all of them (numpy's axis=None), the commonest call, left unnormalised
+        dims = None if dim is None else norm_dims(dim, x.ndim, "sum")
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
         return np.add.reduce(x, axis=dims, keepdims=keepdim)  # np.sum minus its Python wrapper
 
