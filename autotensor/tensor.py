@@ -1635,7 +1635,7 @@ def _nograd_binary(ufunc: Any, x: Any, y: Any) -> Tensor | None:
     if dt is not _F32 and dt is not _F64:
         return None
     try:
-        out = ufunc(x, y)
+        out = _views.iterator_layout(ufunc(x, y), x, y)  # the primitive's layout too
     except ValueError:
         return None
     t = object.__new__(Tensor)  # _new, inlined

@@ -208,6 +208,8 @@ def _compare_value(name: str, tv: Any, av: Any, torch: Any, at: Any,
     d = _close(_array(tv), _array(av), _coarser(td, tol))
     if d:
         return "value", f"{name} {td}{tuple(tv.shape)} {d}"
+    if tv.is_contiguous() != av.is_contiguous():  # decides whether .view() works
+        return "layout", f"{name}: torch is_contiguous {tv.is_contiguous()} vs {av.is_contiguous()}"
     return None
 
 

@@ -226,10 +226,12 @@ def test_branch_free_select_equals_where(data: st.DataObject) -> None:
     cond = data.draw(hnp.arrays(np.bool_, shape), label="cond")
     if d.ndim >= 2 and data.draw(st.booleans(), label="transposed"):
         d, cond = d.T, cond.T  # strided operands
-    got = _select(cond, d)
-    want = np.where(cond, d, np.zeros((), dtype))
-    assert got.dtype == want.dtype and got.shape == want.shape
-    assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()  # bits
+    for invert in (False, True):
+        got = _select(cond, d, invert=invert)
+        zero = np.zeros((), dtype)
+        want = np.where(cond, zero, d) if invert else np.where(cond, d, zero)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert np.ascontiguousarray(got).tobytes() == np.ascontiguousarray(want).tobytes()
 
 
 def test_relu_gradient_is_zero_where_masked_even_for_nan_and_inf() -> None:

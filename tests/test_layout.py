@@ -119,48 +119,31 @@ OPS = {
     "sum_all": lambda L, x: x.sum(),
     "unfold": lambda L, x: x.unfold(0, 1, 1),
     "unfold_last": lambda L, x: x.unfold(-1, 2, 1) if x.shape[-1] >= 2 else x.unfold(-1, 1, 1),
-}
-
-REDUCE = "layout fix pending in autotensor/ops/reduce.py"
-ELEMENTWISE = "layout fix pending in autotensor/ops/elementwise.py"
-ACTIVATION = "layout fix pending in autotensor/ops/activation.py"
-_MOST = ("permuted", "transposed", "size1", "channels_last", "permuted4")
-_4D = ("channels_last", "permuted4")
-# op -> (fn, the pending file, the inputs on which its layout still differs from torch's)
-PENDING = {
-    "sum_dim": (lambda L, x: x.sum(0), REDUCE, _4D),
-    "sum_keepdim": (lambda L, x: x.sum(-1, keepdim=True), REDUCE, ("permuted",) + _4D),
-    "mean_keepdim": (lambda L, x: x.mean(-1, keepdim=True), REDUCE, ("permuted",) + _4D),
-    "amax": (lambda L, x: x.amax(-1), REDUCE, ("permuted",) + _4D),
-    "amin_keepdim": (lambda L, x: x.amin(0, keepdim=True), REDUCE, _4D),
-    "var": (lambda L, x: x.var(0), REDUCE, _4D),
-    "std_keepdim": (lambda L, x: x.std(-1, keepdim=True), REDUCE, ("permuted",) + _4D),
-    "norm_dim": (lambda L, x: x.norm(dim=0), REDUCE, _4D),
-    "prod": (lambda L, x: x.prod(0), REDUCE, _4D),
-    "logsumexp": (lambda L, x: x.logsumexp(0), REDUCE, _4D),
-    "cumsum": (lambda L, x: x.cumsum(0), REDUCE, _MOST),
-    "softmax": (lambda L, x: x.softmax(-1), REDUCE, _MOST),
-    "log_softmax": (lambda L, x: x.log_softmax(0), REDUCE, _MOST),
-    "clone": (lambda L, x: x.clone(), ELEMENTWISE, _MOST),
-    "to_copy": (lambda L, x: x.to(x.dtype, copy=True), ELEMENTWISE, _MOST),
-    "add_contiguous_operand": (lambda L, x: x + x.contiguous(), ELEMENTWISE, _MOST),
-    "maximum": (lambda L, x: L.maximum(x, x.contiguous()), ELEMENTWISE, _MOST),
-    "clamp_tensor_bounds": (
-        lambda L, x: x.clamp(L.zeros(x.shape[-1]), x.contiguous() + 0.1),
-        ELEMENTWISE,
-        _MOST,
-    ),
-    "sign_bool": (lambda L, x: (x > 0.5).sign(), ELEMENTWISE, _MOST),
-    "ceil_int": (lambda L, x: (x * 10).long().ceil(), ELEMENTWISE, _MOST),
-    "round_int": (lambda L, x: (x * 10).long().round(), ELEMENTWISE, _MOST),
-    "div_trunc": (
-        lambda L, x: L.div(x, x.contiguous() + 0.5, rounding_mode="trunc"),
-        ELEMENTWISE,
-        _MOST,
-    ),
-    "remainder": (lambda L, x: x % (x.contiguous() + 0.5), ELEMENTWISE, _MOST),
-    "gelu": (lambda L, x: _f(L).gelu(x), ACTIVATION, _MOST),
-    "gelu_tanh": (lambda L, x: _f(L).gelu(x, approximate="tanh"), ACTIVATION, _MOST),
+    "sum_dim": lambda L, x: x.sum(0),
+    "sum_keepdim": lambda L, x: x.sum(-1, keepdim=True),
+    "mean_keepdim": lambda L, x: x.mean(-1, keepdim=True),
+    "amax": lambda L, x: x.amax(-1),
+    "amin_keepdim": lambda L, x: x.amin(0, keepdim=True),
+    "var": lambda L, x: x.var(0),
+    "std_keepdim": lambda L, x: x.std(-1, keepdim=True),
+    "norm_dim": lambda L, x: x.norm(dim=0),
+    "prod": lambda L, x: x.prod(0),
+    "logsumexp": lambda L, x: x.logsumexp(0),
+    "cumsum": lambda L, x: x.cumsum(0),
+    "softmax": lambda L, x: x.softmax(-1),
+    "log_softmax": lambda L, x: x.log_softmax(0),
+    "clone": lambda L, x: x.clone(),
+    "to_copy": lambda L, x: x.to(x.dtype, copy=True),
+    "add_contiguous_operand": lambda L, x: x + x.contiguous(),
+    "maximum": lambda L, x: L.maximum(x, x.contiguous()),
+    "clamp_tensor_bounds": lambda L, x: x.clamp(L.zeros(x.shape[-1]), x.contiguous() + 0.1),
+    "sign_bool": lambda L, x: (x > 0.5).sign(),
+    "ceil_int": lambda L, x: (x * 10).long().ceil(),
+    "round_int": lambda L, x: (x * 10).long().round(),
+    "div_trunc": lambda L, x: L.div(x, x.contiguous() + 0.5, rounding_mode="trunc"),
+    "remainder": lambda L, x: x % (x.contiguous() + 0.5),
+    "gelu": lambda L, x: _f(L).gelu(x),
+    "gelu_tanh": lambda L, x: _f(L).gelu(x, approximate="tanh"),
 }
 
 
@@ -179,14 +162,10 @@ def _params():
     for op in OPS:
         for name in INPUTS:
             yield pytest.param(op, name, id=f"{op}-{name}")
-    for op, (_, why, differs) in PENDING.items():
-        for name in INPUTS:
-            marks = [pytest.mark.xfail(reason=why, strict=True)] if name in differs else []
-            yield pytest.param(op, name, marks=marks, id=f"{op}-{name}")
 
 
 def _fn(op: str):
-    return OPS[op] if op in OPS else PENDING[op][0]
+    return OPS[op]
 
 
 _RANDOM = {"empty_like", "rand_like", "randn_like", "randint_like"}
@@ -215,7 +194,8 @@ def _differentiable(op: str) -> bool:
     return op not in _RANDOM | {"sort_indices", "argsort", "argsort_descending",
                                 "cummin_indices", "all", "any_keepdim", "count_nonzero",
                                 "to_int64", "to_bool", "zeros_like", "ones_like",
-                                "full_like"}  # fmt: skip
+                                "full_like", "sign_bool", "ceil_int",
+                                "round_int"}  # fmt: skip
 
 
 @needs_torch
@@ -310,9 +290,7 @@ def test_layout_helpers_copy_nothing_on_the_contiguous_path() -> None:
 def _format_params():
     for op in ("clone", "contiguous", "empty_like", "zeros_like", "full_like"):
         for fmt in ("contiguous_format", "channels_last", "preserve_format"):
-            pending = op == "clone" and fmt == "preserve_format"
-            marks = [pytest.mark.xfail(reason=ELEMENTWISE, strict=True)] if pending else []
-            yield pytest.param(op, fmt, marks=marks, id=f"{op}-{fmt}")
+            yield pytest.param(op, fmt, id=f"{op}-{fmt}")
 
 
 @needs_torch

@@ -27,7 +27,7 @@ import math
 
 import numpy as np
 
-from autotensor import dtypes
+from autotensor import _views, dtypes
 from autotensor.function import Function
 from autotensor.grad_mode import _state as _grad_state
 from autotensor.tensor import _new
@@ -69,12 +69,22 @@ def _blockwise(fn, inputs: tuple, n_out: int = 1) -> tuple:
     results into the output blocks, over consecutive blocks of the flattened (equally
     shaped) inputs. The values are those of one call on whole arrays; each block's
     temporaries stay in cache, which a dozen numpy passes over megabytes do not."""
+    first = inputs[0]
+    back = None
+    if not first.flags.c_contiguous and first.ndim > 1:
+        # the results laid out as the first input, as torch's elementwise results: its dims
+        # in memory order, where it is C-contiguous (no copy) when dense
+        order = _views.stride_order(first.shape, first.strides)[::-1]
+        inputs = tuple(np.transpose(a, order) for a in inputs)
+        back = np.argsort(order)
     shape, dtype = inputs[0].shape, inputs[0].dtype
     flats = [np.ascontiguousarray(a).reshape(-1) for a in inputs]
     outs = [np.empty(flats[0].size, dtype) for _ in range(n_out)]
     for i in range(0, flats[0].size, _BLOCK):
         fn(*(f[i : i + _BLOCK] for f in flats), *(o[i : i + _BLOCK] for o in outs))
-    return tuple(o.reshape(shape) for o in outs)
+    if back is None:
+        return tuple(o.reshape(shape) for o in outs)
+    return tuple(o.reshape(shape).transpose(back) for o in outs)
 
 
 def _erf32_into(z: np.ndarray, out: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from autotensor import dtypes
+from autotensor import _views, dtypes
 from autotensor.function import Function
 from autotensor.grad_mode import _state as _grad_state
 from autotensor.tensor import Tensor, _new, _wrap
@@ -44,6 +44,15 @@ def _keep(cond: np.ndarray, g: Tensor) -> Tensor:
     return Where.apply(cond, g, 0.0)
 
 
+def _keep_unless(drop: np.ndarray, g: Tensor) -> Tensor:
+    """_keep(~drop, g): the plain backward selects with `drop` itself (two passes fewer
+    than forming ~drop and testing it for all-true: ReLU's backward, once per layer)."""
+    d = g._data
+    if not _grad_state.enabled and d.dtype.kind == "f" and _same_shape(drop, d):
+        return _new(_select(drop, d, invert=True))
+    return _keep(~drop, g)
+
+
 def _times(gd: np.ndarray, v: Any) -> Any:
     """g * v on the arrays, for the plain backward of a product, when v is a Python number
     or a tensor of g's dtype; NotImplemented otherwise (the Tensor-op rule then promotes as
@@ -65,8 +74,9 @@ def _same_shape(cond: Any, d: np.ndarray) -> bool:
     return cond.__class__ is np.ndarray and cond.shape == d.shape  # not a numpy bool scalar
 
 
-def _select(cond: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """np.where(cond, d, 0) for a float array d of cond's shape, without branches.
+def _select(cond: np.ndarray, d: np.ndarray, invert: bool = False) -> np.ndarray:
+    """np.where(cond, d, 0) for a float array d of cond's shape, without branches
+    (np.where(cond, 0, d) with invert=True, which saves forming ~cond).
 
     np.where branches on every element, and on the random masks of ReLU it costs about seven
     times a multiply; masking d's bits with all-ones or all-zeros words gives the same array
@@ -74,7 +84,10 @@ def _select(cond: np.ndarray, d: np.ndarray) -> np.ndarray:
     `tests/test_fast_paths.py` checks it against np.where."""
     u = _BITS[d.itemsize]
     m = np.empty(cond.shape, u)
-    np.negative(cond.view(np.uint8), out=m, dtype=u)  # -1 or -0: all ones or all zeros
+    if invert:  # 1 - 1 or 0 - 1: all zeros or (wrapping) all ones
+        np.subtract(cond.view(np.uint8), 1, out=m, dtype=u)
+    else:  # -1 or -0: all ones or all zeros
+        np.negative(cond.view(np.uint8), out=m, dtype=u)
     np.bitwise_and(m, d.view(u), out=m)
     return m.view(d.dtype)
 
@@ -113,7 +126,7 @@ class Add(Function):
 
     @staticmethod
     def forward(ctx, x, y):
-        return x + y
+        return _views.iterator_layout(x + y, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -131,7 +144,7 @@ class Sub(Function):
     @staticmethod
     def forward(ctx, x, y):
         dtypes.check_sub(x, y)
-        return x - y
+        return _views.iterator_layout(x - y, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -150,7 +163,7 @@ class Mul(Function):
     def forward(ctx, x, y):
         nx, ny = ctx.needs_input_grad
         ctx.save_for_backward(x if ny else None, y if nx else None)  # only what backward uses
-        return x * y
+        return _views.iterator_layout(x * y, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -175,7 +188,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, y)  # only what is used
-        return x / y
+        return _views.iterator_layout(x / y, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -205,6 +218,8 @@ class Pow(Function):
         out = _int_power(x, y) if _dtype(x, y).kind in "iu" else np.power(x, y)
         if x.__class__ is not np.ndarray and out.ndim > 1 and not out.flags.c_contiguous:
             out = np.ascontiguousarray(out)  # torch's number ** tensor is contiguous
+        else:
+            out = _views.iterator_layout(out, x, y)
         # the output as torch's pow does: with a tensor exponent (its gradient uses it)
         keep = ctx.needs_input_grad[1] or y.__class__ is np.ndarray
         ctx.save_for_backward(x, y, out if keep else None)
@@ -283,7 +298,8 @@ class Maximum(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return np.maximum(y, x)  # numpy returns its 2nd operand at a tie: x's -0.0 (torch)
+        out = np.maximum(y, x)  # numpy returns its 2nd operand at a tie: x's -0.0 (torch)
+        return _views.iterator_layout(out, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -306,7 +322,8 @@ class Minimum(Function):
     @staticmethod
     def forward(ctx, x, y):
         ctx.save_for_backward(x, y)
-        return np.minimum(y, x)  # numpy returns its 2nd operand at a tie: x's -0.0 (torch)
+        out = np.minimum(y, x)  # numpy returns its 2nd operand at a tie: x's -0.0 (torch)
+        return _views.iterator_layout(out, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -324,7 +341,7 @@ class Where(Function):
     @staticmethod
     def forward(ctx, cond, x, y):
         ctx.cond = cond
-        return np.where(cond, x, y)
+        return _views.iterator_layout(np.where(cond, x, y), cond, x, y)
 
     @staticmethod
     def backward(ctx, g):
@@ -638,7 +655,7 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, g):
         (out,) = ctx.saved_tensors
-        return _keep(~(out._data <= 0), g)  # torch: zero where out <= 0, so NaN passes g
+        return _keep_unless(out._data <= 0, g)  # torch: zero where out <= 0, so NaN passes g
 
     @staticmethod
     def sample_inputs(rng):
@@ -746,7 +763,7 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.dtype_in = x.dtype
-        return x.astype(dtype)
+        return _views.preserved_layout(x.astype(dtype), x)  # torch's to(): preserve_format
 
     @staticmethod
     def backward(ctx, g):
@@ -767,7 +784,7 @@ class Clone(Function):
 
     @staticmethod
     def forward(ctx, x):
-        return x.copy()
+        return _views.preserved_copy(x)  # torch's clone: preserve_format
 
     @staticmethod
     def backward(ctx, g):
@@ -799,7 +816,7 @@ class Sign(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         if x.dtype == np.bool_:  # torch: sign of a bool tensor is itself
-            return x.copy()
+            return _views.preserved_copy(x)
         out = np.sign(x)
         if out.dtype.kind == "f":  # torch's sign(nan) is 0, numpy's is nan
             out = np.nan_to_num(out, nan=0.0)
@@ -812,7 +829,7 @@ class Floor(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("floor", x.dtype)
-        return np.floor(x) if x.dtype.kind == "f" else x.copy()  # integers stay integers
+        return np.floor(x) if x.dtype.kind == "f" else _views.preserved_copy(x)  # ints stay
 
 
 class Ceil(_ZeroGrad):
@@ -821,7 +838,7 @@ class Ceil(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("ceil", x.dtype)
-        return np.ceil(x) if x.dtype.kind == "f" else x.copy()  # integers stay integers
+        return np.ceil(x) if x.dtype.kind == "f" else _views.preserved_copy(x)  # ints stay
 
 
 class Trunc(_ZeroGrad):
@@ -830,7 +847,7 @@ class Trunc(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("trunc", x.dtype)
-        return np.trunc(x) if x.dtype.kind == "f" else x.copy()  # integers stay integers
+        return np.trunc(x) if x.dtype.kind == "f" else _views.preserved_copy(x)  # ints stay
 
 
 class Round(_ZeroGrad):
@@ -839,7 +856,7 @@ class Round(_ZeroGrad):
     @staticmethod
     def forward(ctx, x, decimals=0):
         dtypes.check_supported("round", x.dtype)
-        return np.round(x, decimals) if x.dtype.kind == "f" else x.copy()
+        return np.round(x, decimals) if x.dtype.kind == "f" else _views.preserved_copy(x)
 
 
 # -- integer-valued binary ops ---------------------------------------------------------------
@@ -862,6 +879,10 @@ class FloorDivide(Function):
 
     @staticmethod
     def forward(ctx, x, y, mode="floor"):
+        return _views.iterator_layout(FloorDivide._values(ctx, x, y, mode), x, y)
+
+    @staticmethod
+    def _values(ctx, x, y, mode):
         base = np.asarray(x if isinstance(x, np.ndarray) else y, dtype=_dtype(x, y))
         dtypes.check_supported("floor_divide", base.dtype)
         ctx.mode = mode
@@ -903,6 +924,10 @@ class Remainder(Function):
 
     @staticmethod
     def forward(ctx, x, y):
+        return _views.iterator_layout(Remainder._values(ctx, x, y), x, y)
+
+    @staticmethod
+    def _values(ctx, x, y):
         base = np.asarray(x if isinstance(x, np.ndarray) else y, dtype=_dtype(x, y))
         dtypes.check_supported("remainder", base.dtype)
         if base.dtype.kind in "iu":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autotensor import dtypes
+from autotensor import _views, dtypes
 from autotensor.function import Function
 from autotensor.tensor import Tensor, _new
 from autotensor.testing.sample import Sample
@@ -69,7 +69,10 @@ class Sum(Function):
         # dims None: all of them (numpy's axis=None), the commonest call, left unnormalised
         dims = None if dim is None else norm_dims(dim, x.ndim, "sum")
         ctx.shape, ctx.dims, ctx.keepdim = x.shape, dims, keepdim
-        return np.add.reduce(x, axis=dims, keepdims=keepdim)  # np.sum minus its Python wrapper
+        out = np.add.reduce(x, axis=dims, keepdims=keepdim)  # np.sum minus its Python wrapper
+        if dims is None:  # one number (or keepdim's all-ones shape): contiguous already
+            return out
+        return _views.contiguous_layout(out)  # reductions, scans, softmax: torch's are contiguous
 
     @staticmethod
     def backward(ctx, g):
@@ -99,7 +102,7 @@ class Var(Function):
             out = np.asarray(s / max(n - correction, 0), dtype=x.dtype)
         ctx.save_for_backward(x)
         ctx.dims, ctx.dof, ctx.keepdim, ctx.all_dims = dims, n - correction, keepdim, all_dims
-        return out
+        return _views.contiguous_layout(out)
 
     @staticmethod
     def backward(ctx, g):
@@ -158,7 +161,7 @@ class Norm(Function):
                 out = np.max(a, **red) if p > 0 else np.min(a, **red)
             else:
                 out = np.add.reduce(a**p, **red) ** (1.0 / p)
-        out = np.asarray(out, dtype=x.dtype)
+        out = _views.contiguous_layout(np.asarray(out, dtype=x.dtype))
         ctx.p, ctx.dims, ctx.keepdim = p, dims, keepdim
         ctx.save_for_backward(x, out)
         return out
@@ -247,6 +250,7 @@ class _Extremum(Function):
             ctx.weight = mask / mask.sum(axis=dims, keepdims=True)
         ctx.shape, ctx.dims, ctx.keepdim, ctx.select = x.shape, dims, keepdim, nan_shares
         out = out if keepdim else out.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        out = _views.contiguous_layout(out)
         ctx.save_for_backward(x, out)  # as torch's rule: an in-place change of either is caught
         return out
 
@@ -374,7 +378,7 @@ class Prod(Function):
     def forward(ctx, x, dim=None, keepdim=False):
         dims = norm_dims(dim, x.ndim, "prod") if dim is not None else tuple(range(x.ndim))
         dims = dims if x.ndim else ()  # a 0-d tensor: the product of its one element
-        out = np.prod(x, axis=dims, keepdims=keepdim)
+        out = _views.contiguous_layout(np.prod(x, axis=dims, keepdims=keepdim))
         ctx.save_for_backward(x, out)
         ctx.dims, ctx.keepdim, ctx.flat = dims, keepdim, dim is None
         return out
@@ -443,8 +447,10 @@ class Cumsum(Function):
         if x.dtype.kind == "f" and x.dtype.itemsize < 8:
             # accumulated in float64 and rounded once, as torch accumulates (a float32 running
             # sum drifts by ~1e-4 relative over 1e5 elements)
-            return np.cumsum(x, axis=d, dtype=np.float64).astype(x.dtype)
-        return np.cumsum(x, axis=d)
+            out = np.cumsum(x, axis=d, dtype=np.float64).astype(x.dtype)
+        else:
+            out = np.cumsum(x, axis=d)
+        return _views.contiguous_layout(out)
 
     @staticmethod
     def backward(ctx, g):
@@ -480,7 +486,7 @@ class Softmax(Function):
             out = np.exp(x - x)  # 1, or NaN for a NaN or infinite x (as torch)
         else:
             e = np.exp(x - x.max(axis=d, keepdims=True, initial=-np.inf))  # initial: empty dims
-            out = e / e.sum(axis=d, keepdims=True)
+            out = _views.contiguous_layout(e / e.sum(axis=d, keepdims=True))
         ctx.dim = d
         ctx.save_for_backward(out)
         return out
@@ -518,7 +524,7 @@ class LogSoftmax(Function):
             out = x - x  # 0, or NaN for a NaN or infinite x (as torch)
         else:
             s = x - x.max(axis=d, keepdims=True, initial=-np.inf)  # initial: empty dims
-            out = s - np.log(np.exp(s).sum(axis=d, keepdims=True))
+            out = _views.contiguous_layout(s - np.log(np.exp(s).sum(axis=d, keepdims=True)))
         ctx.dim = d
         ctx.save_for_backward(out)
         return out
@@ -548,6 +554,7 @@ class Logsumexp(Function):
             outk = (np.log(np.exp(x - m).sum(axis=dims, keepdims=True)) + m).astype(x.dtype)
         ctx.dims, ctx.keepdim, ctx.shape = dims, keepdim, x.shape
         out = outk if keepdim else outk.reshape([s for i, s in enumerate(x.shape) if i not in dims])
+        out = _views.contiguous_layout(out)
         ctx.save_for_backward(x, out)  # the output itself: differentiable again (double backward)
         return out
 
