@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from autotensor import _views, dtypes, ops
+from autotensor.grad_mode import is_grad_enabled
 from autotensor.ops.reduce import norm_dims
 from autotensor.tensor import Tensor, _new, _operands, as_tensor
 
@@ -155,9 +156,9 @@ def cat(tensors: Sequence[Tensor], dim: int = 0) -> Tensor:
                 f"cat: tensors must have the same number of dimensions: got {nd} and {t.ndim} "
                 f"(tensor {i}, shape {tuple(t.shape)})"
             )
-    if len(tensors) == 1:
-        return tensors[0]
-    return ops.Cat.apply(*tensors, dim=dim)
+    if ref is None:  # only 1-D empty tensors: torch gives an empty one, whatever dim says
+        dim = 0
+    return ops.Cat.apply(*tensors, dim=dim)  # a new tensor, even of one input (as torch)
 
 
 concat = concatenate = cat
@@ -751,6 +752,9 @@ def _bmm(a: Tensor, b: Tensor) -> Tensor:
         )
     if a.numel() == 0 or b.numel() == 0:  # torch returns early, in batch2's dtype
         if a.dtype != b.dtype:
+            if a.requires_grad and b.dtype.kind not in "fc" and is_grad_enabled():
+                # the result would be part of the graph, in a dtype that has no gradient
+                raise RuntimeError(f"Autograd not support dtype: {dtypes.torch_name(b.dtype)}")
             a = a.to(b.dtype)
         return ops.MatMul.apply(a, b)
     _not_for_bool("bmm", a)  # the kernel is chosen by batch1's dtype, and then checks

@@ -702,3 +702,30 @@ def test_logits_changed_in_place_after_cross_entropy() -> None:
     loss.backward()
     with pytest.raises(RuntimeError, match="backward through the graph a second time"):
         loss.backward()
+
+
+def test_cat_of_one_tensor_is_a_new_tensor_and_of_legacy_empties_ignores_dim() -> None:
+    agree("x = torch.ones(2, 3, requires_grad=True)\ny = torch.cat([x])\nz = y * 2")
+    agree("x = torch.ones(2, 3)\ny = torch.cat([x.t()])\ny.add_(1.0)\nz = x * 1")
+    raises_alike("x = torch.ones(2, 3)\ny = torch.cat([x], dim=3)", IndexError, "out of range")
+    agree("x = torch.zeros(0, dtype=torch.float64, requires_grad=True)\n"
+          "y = torch.cat([x, 2 - x], dim=4)")  # fmt: skip
+    x = at.ones(2)
+    y = at.cat([x])
+    y.add_(1.0)
+    assert y is not x and x.tolist() == [1.0, 1.0]
+
+
+def test_empty_batched_matmul_into_an_integer_result_refuses_a_graph() -> None:
+    raises_alike("x = torch.zeros(0, 0, 0, 3, dtype=torch.float64, requires_grad=True)\n"
+                 "y = x @ torch.ones(1, 3, 3, dtype=torch.int64)",
+                 RuntimeError, "Autograd not support dtype: Long")  # fmt: skip
+    agree("x = torch.zeros(0, 2, 3, dtype=torch.float64)\n"
+          "y = x @ torch.ones(0, 3, 3, dtype=torch.int64)")  # fmt: skip
+    agree("x = torch.zeros(0, 2, 3, dtype=torch.int64)\n"
+          "y = x @ torch.ones(0, 3, 3, dtype=torch.float64, requires_grad=True)")  # fmt: skip
+
+
+def test_layout_after_masked_fill_of_a_permuted_tensor_lets_view_work() -> None:
+    agree("x = torch.tensor([[-1.0, -0.5], [-0.8, -0.3]], dtype=torch.float64).permute(1, 0)\n"
+          "y = (2.0 / x).masked_fill(x > 0, 1.0).neg().abs()\nz = y.view((1, -1))")  # fmt: skip
