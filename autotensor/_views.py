@@ -333,7 +333,7 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
     return False
 
 
-# -- memory layout of results (torch's strides, so that view() succeeds or raises as torch's) --
+# -- memory layout of results (Note [Result layouts]: torch's strides, so view() acts as torch's) -
 # numpy lays out a result in C order or in the input's order depending on the function, and
 # torch decides per op family. What torch does is visible to a user through stride(),
 # is_contiguous() and whether view() works, so each op states the family it belongs to with
