@@ -22,7 +22,19 @@ def _np_dtype(dtype: Any) -> np.dtype:
         raise TypeError(f"expected a dtype, got {dtype!r}") from None
 
 
-class finfo:
+class _Info:
+    """What finfo and iinfo share: equal (and hashed alike) for the same dtype."""
+
+    dtype: str
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and self.dtype == other.dtype
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self.dtype))
+
+
+class finfo(_Info):
     """Machine limits of a floating point dtype (default: the default dtype)."""
 
     def __init__(self, type: Any = None) -> None:
@@ -46,12 +58,6 @@ class finfo:
         self.resolution = 10.0 ** -int(info.precision)  # torch: 10^-(decimal digits)
         self.dtype = d.name
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, finfo) and self.dtype == other.dtype
-
-    def __hash__(self) -> int:
-        return hash(("finfo", self.dtype))
-
     def __repr__(self) -> str:
         return (
             f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
@@ -60,7 +66,7 @@ class finfo:
         )
 
 
-class iinfo:
+class iinfo(_Info):
     """Machine limits of an integer dtype."""
 
     def __init__(self, type: Any) -> None:
@@ -77,12 +83,6 @@ class iinfo:
         self.max = int(info.max)
         self.min = int(info.min)
         self.dtype = d.name
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, iinfo) and self.dtype == other.dtype
-
-    def __hash__(self) -> int:
-        return hash(("iinfo", self.dtype))
 
     def __repr__(self) -> str:
         return f"iinfo(min={self.min:g}, max={self.max:g}, dtype={self.dtype})"
