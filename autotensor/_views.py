@@ -435,10 +435,20 @@ def _laid_out(a: np.ndarray, perm: list[int]) -> bool:
 
 
 def in_order(a: np.ndarray, perm: list[int]) -> np.ndarray:
-    """a's values in a new array whose dims are laid out in `perm` order (fastest first); a
-    itself when it already is."""
-    if _laid_out(a, perm):
+    """a's values in an array whose dims are laid out in `perm` order (fastest first), with
+    torch's strides for size-1 dims too (they decide later tie-breaks): a itself when it
+    already is, a view of a when only those differ, else a new array."""
+    if a.size == 0:
         return a
+    want = [0] * a.ndim
+    step = a.itemsize
+    for d in perm:
+        want[d] = step
+        step *= a.shape[d]
+    if a.strides == tuple(want):
+        return a
+    if _laid_out(a, perm):
+        return np.lib.stride_tricks.as_strided(a, a.shape, want)
     out = _empty_ordered(a.shape, a.dtype, perm)
     out[...] = a
     return out
@@ -456,35 +466,61 @@ def preserved_layout(a: np.ndarray, like: np.ndarray) -> np.ndarray:
     return in_order(a, stride_order(like.shape, like.strides))
 
 
-def preserved_copy(x: np.ndarray) -> np.ndarray:
-    """A copy of x in x's layout (torch's clone with preserve_format): one copy, C order when
-    x is C-contiguous."""
-    if x.flags.c_contiguous:
-        return x.copy()
-    out = _empty_ordered(x.shape, x.dtype, stride_order(x.shape, x.strides))
-    out[...] = x
+def preserved_copy(x: np.ndarray, dtype: Any = None) -> np.ndarray:
+    """A copy of x (converted to `dtype`) with the strides of torch's clone/to with
+    preserve_format: x's own, those of size-1 dims included, when x is dense; else dense in
+    x's order of dims (infer_dense_strides). One copy; C order when x is plainly C-ordered."""
+    dtype = x.dtype if dtype is None else np.dtype(dtype)
+    out = np.empty(x.shape, dtype)
+    if not (x.flags.c_contiguous and _same_strides(x, out)):
+        if _dense(x):  # the same strides, of size-1 dims too: they decide later tie-breaks
+            step = dtype.itemsize
+            out = np.lib.stride_tricks.as_strided(
+                np.empty(x.size, dtype), x.shape, [s // x.itemsize * step for s in x.strides]
+            )
+        else:
+            out = _empty_ordered(x.shape, dtype, stride_order(x.shape, x.strides))
+    np.copyto(out, x, casting="unsafe")
     return out
+
+
+def _same_strides(x: np.ndarray, out: np.ndarray) -> bool:
+    if x.itemsize == out.itemsize:
+        return x.strides == out.strides
+    return all(s // x.itemsize == t // out.itemsize for s, t in zip(x.strides, out.strides))
 
 
 def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     """a laid out as torch's TensorIterator lays out the result of an elementwise op over
     `operands` (arrays broadcastable to a's shape; other operands are scalars and ignored).
-    When every operand is C-contiguous a is returned as it is: numpy's result then is too."""
+    When every operand is C-contiguous and one of them has a's shape, a is returned as it is:
+    numpy's result then is C-contiguous, and so is torch's."""
+    full = False
     for o in operands:  # the common case first, with no further call
-        if o.__class__ is np.ndarray and not o.flags.c_contiguous:
-            break
+        if o.__class__ is np.ndarray:
+            if not o.flags.c_contiguous:
+                break
+            full = full or o.shape == a.shape
     else:
-        return a
+        if full or a.ndim < 2:
+            return a
+    # mutual broadcasting decides by the tie-breaks, so even C-contiguous operands go on here
     arrs = [o for o in operands if isinstance(o, np.ndarray) and o.ndim]
+    # torch first casts an operand of another dtype than the op's (a new tensor in the
+    # operand's order of dims, dense: an expanded dim gets a stride of its own)
+    common = a.dtype if a.dtype != np.bool_ or len(operands) != 2 else dtypes.promote(*operands)
     nd = a.ndim
     strides = []
     for o in arrs:
+        st = o.strides
+        if o.dtype != common and not _dense(o):
+            st = _empty_ordered(o.shape, o.dtype, stride_order(o.shape, st)).strides
         pad = nd - o.ndim  # broadcast dims (added or of size 1) have stride 0
         strides.append(
             (0,) * pad
             + tuple(
                 0 if n == 1 and a.shape[pad + i] != 1 else s
-                for i, (n, s) in enumerate(zip(o.shape, o.strides))
+                for i, (n, s) in enumerate(zip(o.shape, st))
             )
         )
     return in_order(a, stride_order(a.shape, *strides))

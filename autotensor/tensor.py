@@ -1706,8 +1706,9 @@ _NO_KWARGS: dict = {}  # the keyword arguments of an operator's node (never writ
 
 
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
+    x, y = a._data, _arr(b)
     try:
-        out = _new(np.asarray(fn(a._data, _arr(b))))
+        out = _new(_views.iterator_layout(np.asarray(fn(x, y)), x, y))
     except ValueError:
         raise RuntimeError(
             f"{fn.__name__}: shapes {tuple(a.shape)} and {tuple(np.shape(_arr(b)))} cannot be "

@@ -1252,7 +1252,7 @@ def fmod(x: Any, y: Any) -> Tensor:
     if a.dtype.kind in "biu":
         if (np.asarray(bd) == 0).any():
             raise RuntimeError("ZeroDivisionError: fmod by zero (integer tensors)")
-        return _new(np.asarray(np.fmod(a._data, bd)))
+        return _new(_views.iterator_layout(np.asarray(np.fmod(a._data, bd)), a._data, bd))
     approx = a - (a / b).trunc() * b
     exact = np.fmod(a._data, bd)
     # the composite sets the gradient; the exact value corrects its last-bit rounding
@@ -1367,7 +1367,7 @@ def diff(x: Tensor, n: int = 1, dim: int = -1, prepend: Any = None, append: Any 
 def _logical(fn: Any, x: Any, y: Any, op: str) -> Tensor:
     a, b = _arr(x), _arr(y)
     try:
-        return _new(np.asarray(fn(a, b)))
+        return _new(_views.iterator_layout(np.asarray(fn(a, b)), a, b))
     except ValueError:
         raise RuntimeError(f"{op}: shapes {a.shape} and {b.shape} cannot be broadcast "
                            f"together") from None  # fmt: skip
@@ -1390,7 +1390,8 @@ def logical_xor(x: Any, y: Any) -> Tensor:
 
 def logical_not(x: Any) -> Tensor:
     """x == 0, elementwise (bool)."""
-    return _new(np.asarray(np.logical_not(_arr(x))))
+    a = _arr(x)
+    return _new(_views.iterator_layout(np.asarray(np.logical_not(a)), a))
 
 
 def _bitwise(name: str, x: Any, y: Any) -> Tensor:
@@ -1419,7 +1420,8 @@ def _shift(fn: Any, x: Any, y: Any, op: str) -> Tensor:
     if a.dtype.kind not in "iu":
         raise RuntimeError(f'"{op}_cpu" not implemented for '
                            f"'{dtypes.torch_name(a.dtype)}'")  # fmt: skip
-    return _new(np.asarray(fn(a._data, _arr(b))).astype(a.dtype))
+    x, y = a._data, _arr(b)
+    return _new(_views.iterator_layout(np.asarray(fn(x, y)).astype(a.dtype), x, y))
 
 
 def bitwise_left_shift(x: Any, y: Any) -> Tensor:

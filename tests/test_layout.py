@@ -455,3 +455,62 @@ def test_unfold_property_as_torch(shape, data) -> None:
     assert tuple(y.shape) == tuple(t.shape)
     assert y.stride() == t.stride()
     np.testing.assert_array_equal(y.numpy(), t.numpy())
+
+
+def _operand(lib, rng: np.random.Generator, shape: tuple, dtype: str, out: tuple):
+    """The same tensor in both libraries, made with the same view ops (a permutation, a step,
+    a size-1 dim expanded to the result's size `out`) from a tensor of dtype `dtype`."""
+    nd = len(shape)
+    perm = [int(p) for p in rng.permutation(nd)]
+    step = 2 if nd and rng.random() < 0.3 else 1
+    made = [shape[p] for p in np.argsort(perm)]
+    if nd:
+        made[perm[0]] = made[perm[0]] * step
+    base = rng.integers(-3, 4, made) if dtype != "bool" else rng.random(made) < 0.5
+    t = lib.tensor(base.astype(dtype)).permute(*perm)
+    if step > 1:
+        t = t[::step]
+    out = out[len(out) - nd :]
+    ones = [d for d in range(nd) if shape[d] == 1 and out[d] > 1]
+    if ones and rng.random() < 0.4:
+        t = t.expand(*[out[d] if d == ones[0] else -1 for d in range(nd)])
+    return t
+
+
+ITERATOR_OPS = {
+    "add": lambda L, x, y: x + y,
+    "mul": lambda L, x, y: y * x,
+    "eq": lambda L, x, y: x == y,
+    "lt": lambda L, x, y: x < y,
+    "ge": lambda L, x, y: y >= x,
+    "minimum": lambda L, x, y: L.minimum(x, y),
+    "div_trunc": lambda L, x, y: L.div(x, y + 10, rounding_mode="trunc"),
+}
+
+
+@needs_torch
+@given(seed=st.integers(0, 2**31 - 1), op=st.sampled_from(sorted(ITERATOR_OPS)))
+@settings(max_examples=300, deadline=None)
+def test_elementwise_layout_over_dtypes_and_broadcasting_as_torch(seed: int, op: str) -> None:
+    """Elementwise results are laid out as torch's when the operands broadcast each other
+    (so that even C-contiguous operands leave the order to the tie-breaks) and differ in
+    dtype (torch then casts an operand first, which gives an expanded dim a stride)."""
+    rng = np.random.default_rng(seed)
+    nd = int(rng.integers(1, 5))
+    shape = tuple(int(n) for n in rng.integers(1, 4, nd))
+    other = tuple(1 if rng.random() < 0.4 else n for n in shape)[int(rng.integers(0, nd)) :]
+    if rng.random() < 0.5:
+        shape, other = other, shape
+    dts = [str(d) for d in rng.choice(["float32", "float64", "int64", "bool"], 2)]
+    if op == "div_trunc":
+        dts = [d if d != "bool" else "int64" for d in dts]
+    res = []
+    for lib in (torch, at):
+        r = np.random.default_rng(seed + 1)
+        out = np.broadcast_shapes(shape, other)
+        x, y = _operand(lib, r, shape, dts[0], out), _operand(lib, r, other, dts[1], out)
+        res.append(ITERATOR_OPS[op](lib, x, y))
+    t, ours = res
+    np.testing.assert_array_equal(ours.numpy(), t.numpy())
+    assert ours.is_contiguous() == t.is_contiguous(), (shape, other, dts)
+    assert _seen(ours.stride(), t.shape) == _seen(t.stride(), t.shape), (shape, other, dts)

@@ -763,7 +763,7 @@ class Cast(Function):
     @staticmethod
     def forward(ctx, x, dtype):
         ctx.dtype_in = x.dtype
-        return _views.preserved_layout(x.astype(dtype), x)  # torch's to(): preserve_format
+        return _views.preserved_copy(x, dtype)  # torch's to(): preserve_format
 
     @staticmethod
     def backward(ctx, g):
@@ -987,7 +987,7 @@ def bitwise(op: str, x: Any, y: Any) -> Tensor:
     fn = {"bitwise_and": np.bitwise_and, "bitwise_or": np.bitwise_or,
           "bitwise_xor": np.bitwise_xor}[op]  # fmt: skip
     try:
-        return _new(np.asarray(fn(xd, yd)))
+        return _new(_views.iterator_layout(np.asarray(fn(xd, yd)), xd, yd))
     except ValueError:
         raise RuntimeError(
             f"{op}: shapes {np.shape(xd)} and {np.shape(yd)} cannot be broadcast together"
