@@ -338,7 +338,7 @@ def index_put(x: Tensor, index: Any, value: Any) -> Tensor:
     if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
         value = ops.movement.strip_leading_ones(value)  # as torch's setitem
     if isinstance(value, Tensor) and value.dtype != x.dtype:
-        ops.movement.check_put_dtype(x.dtype, index, value)
+        ops.movement.check_put_dtype(x.dtype, index, value, x._data.shape)
         value = value.to(x.dtype)
     return ops.IndexPut.apply(x, value, index=index)
 

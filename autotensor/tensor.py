@@ -1521,7 +1521,7 @@ def _arr(x: Any) -> Any:
 def _write(d: np.ndarray, index: Any, value: Any) -> None:
     """d[index] = value, with numpy's index and shape errors naming the tensor's shape."""
     if isinstance(value, Tensor):
-        ops.movement.check_put_dtype(d.dtype, index, value)
+        ops.movement.check_put_dtype(d.dtype, index, value, d.shape)
     try:
         ops.movement.put(d, index, _arr(value))
     except (IndexError, ValueError, TypeError) as err:

@@ -729,3 +729,96 @@ def test_empty_batched_matmul_into_an_integer_result_refuses_a_graph() -> None:
 def test_layout_after_masked_fill_of_a_permuted_tensor_lets_view_work() -> None:
     agree("x = torch.tensor([[-1.0, -0.5], [-0.8, -0.3]], dtype=torch.float64).permute(1, 0)\n"
           "y = (2.0 / x).masked_fill(x > 0, 1.0).neg().abs()\nz = y.view((1, -1))")  # fmt: skip
+
+
+# -- layouts of elementwise and indexing results (Note [Result layouts]) -------------------
+@pytest.mark.parametrize(
+    "src",
+    [
+        # operands that broadcast each other: the tie-breaks decide, even when C-contiguous
+        "a = torch.tensor(np.arange(3).reshape(3, 1, 1))\n"
+        "b = torch.tensor(np.ones((3, 1, 1, 1))).permute(3, 2, 1, 0)\ny = b + a",
+        "a = torch.tensor(np.array([[-3], [-1]]))\n"
+        "b = torch.tensor(np.ones((3, 1, 1), np.float32)).permute(2, 1, 0)\ny = b - a",
+        "a = torch.tensor(np.array([[[1, 3]]])).permute(2, 1, 0)\n"
+        "y = torch.minimum(a, a.amax(dim=-1))",
+        # comparisons: torch's elementwise layout, after its cast of the other dtype
+        "a = torch.tensor(np.ones((3, 3))).t().requires_grad_()\n"
+        "y = a < torch.tensor(np.ones((3, 3), np.float32))",
+        "a = torch.tensor(np.ones((2, 2))).t()\ny = a == a.movedim(-2, -1)",
+        "a = torch.tensor(np.ones((1, 3, 4, 1), np.float32)).permute(3, 2, 1, 0)\n"
+        "y = a >= torch.tensor(np.zeros((4, 3, 1), np.int64))",
+        # bitwise results feed a division: their layout decides the next one's
+        "a = torch.tensor(np.ones((3, 1, 2, 3), np.int64)).permute(3, 2, 1, 0)\n"
+        "b = a & torch.tensor(np.ones((3, 1, 1, 3), np.int64))\n"
+        "y = torch.div(torch.ones(2, 2, 1, requires_grad=True), b, rounding_mode='trunc')",
+        # an expanded operand of another dtype: torch's cast gives the expanded dim a stride
+        "a = torch.ones(2, 1).expand(2, 3)\ny = a == torch.zeros(3, 2, dtype=torch.int64).t()",
+    ],
+)  # fmt: skip
+def test_elementwise_layout_of_broadcast_and_mixed_dtype_operands(src: str) -> None:
+    agree(src)
+
+
+def test_index_layout_reads_the_strides_of_size1_dims() -> None:
+    agree(
+        "a = torch.tensor(np.zeros((3, 2, 1, 1), bool)).permute(3, 1, 0, 2)\n"
+        "y = a[-2::2, [-1, -1, 1]]"
+    )
+
+
+def test_none_in_an_index_gives_unsqueeze_strides() -> None:
+    x = at.zeros(2, 3)
+    t = torch.zeros(2, 3)
+    for idx in [None, (slice(None), None), (None, slice(None, None, 2)), (Ellipsis, None),
+                (None, 0), (0, None)]:  # fmt: skip
+        assert x[idx].stride() == t[idx].stride(), idx
+    agree("x = torch.zeros(2, 3)\ny = x[None] + x[:, None]")
+
+
+def test_getitem_backward_with_an_empty_ellipsis_between_index_arrays() -> None:
+    agree(
+        "x = torch.tensor(np.ones((3, 3, 1))).permute(2, 1, 0).requires_grad_()\n"
+        "y = x[0:3:3, torch.tensor([2]), ..., torch.tensor([0, 1])]"
+    )
+
+
+def test_setitem_out_of_bounds_on_a_size0_dim_before_the_dtype_check() -> None:
+    raises_alike(
+        "x = torch.zeros(3, 2, 0, dtype=torch.float64)\n"
+        "x[..., [1, 1], torch.tensor([1, 1])] = torch.tensor(1.0)",
+        IndexError,
+        "out of bounds for dimension with size 0",
+    )
+
+
+def test_linear_weight_changed_in_place_when_no_gradient_reads_it() -> None:
+    # torch's linear saves the weight only for the input's gradient: with an input that
+    # does not require grad, changing the weight afterwards is no error
+    agree(
+        "w = torch.ones(2, 3, requires_grad=True).clone()\n"
+        "y = F.linear(torch.ones(4, 3), w)\nw[...] = torch.tensor(2.0)"
+    )
+    raises_alike(
+        "w = torch.ones(2, 3, requires_grad=True).clone()\n"
+        "y = F.linear(torch.ones(4, 3, requires_grad=True), w)\nw[...] = torch.tensor(2.0)\n"
+        "y.sum().backward()",
+        RuntimeError,
+        "modified by an inplace operation",
+    )
+
+
+def test_in_place_through_a_none_index_view_writes_through() -> None:
+    agree("x = torch.tensor([1.5], requires_grad=True)\ny = x.neg()\ny[None, 0].mul_(0.5)")
+
+
+def test_expand_gives_torch_strides_to_size1_dims() -> None:
+    cases = [((3, 1, 1, 3), (3, 1, 3, 3)), ((3,), (1, 2, 1, 3)), ((1, 3), (1, 1, 3)),
+             ((2, 1), (2, 4)), ((), (1, 1))]  # fmt: skip
+    for shape, to in cases:
+        assert at.zeros(*shape).expand(*to).stride() == torch.zeros(*shape).expand(*to).stride()
+    assert at.zeros(3)[::2].expand(1, 2).stride() == torch.zeros(3)[::2].expand(1, 2).stride()
+    agree(
+        "a = torch.zeros(3, 1, 1, 3, dtype=torch.int64).permute(0, 1, 3, 2).expand(3, 1, 3, 3)\n"
+        "y = a + torch.ones(3, 3, 3, 1).permute(1, 3, 2, 0)"
+    )

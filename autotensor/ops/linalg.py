@@ -106,8 +106,10 @@ class Linear(Function):
                 f"linear: input {x.shape} and weight {w.shape} do not fit: expected a weight "
                 f"(out_features, {x.shape[-1] if x.ndim else '?'})"
             )
-        # x is only needed for dw (x's shape is g's with in_features last)
-        ctx.save_for_backward(x if ctx.needs_input_grad[1] else None, w)
+        # each only for the other's gradient, as torch's addmm/mm save them: an in-place
+        # change of one that no gradient reads is no error
+        need = ctx.needs_input_grad
+        ctx.save_for_backward(x if need[1] else None, w if need[0] else None)
         if x.ndim > 2:
             # one (N*T, in) GEMM, not numpy's loop of N small batched ones (twice as slow
             # for a (16, 64, 128) activation)
@@ -127,29 +129,30 @@ class Linear(Function):
         if not _grad_state.enabled:
             # A plain backward (no create_graph): the same three formulas on the arrays,
             # without recording; the Tensor-op path below is the differentiable one.
-            gd, wd = g._data, w._data
+            gd, wd = g._data, w._data if nx else None
             if gd.ndim == 2:
                 g2d = gd
             else:
                 rows = math.prod(gd.shape[:-1])  # not -1: ambiguous when a dim is 0
-                g2d = gd.reshape(rows, wd.shape[0])
+                g2d = gd.reshape(rows, gd.shape[-1])
             gx = np.matmul(g2d, wd) if nx else None
             if nx and gd.ndim != 2:
                 gx = gx.reshape(gd.shape[:-1] + wd.shape[1:])
+            xd = x._data if nw else None
             return (
                 _new(gx) if nx else None,
-                _new(np.matmul(g2d.T, x._data.reshape(g2d.shape[0], wd.shape[1]))) if nw else None,
+                _new(np.matmul(g2d.T, xd.reshape(g2d.shape[0], xd.shape[-1]))) if nw else None,
                 _new(_column_sums(g2d)) if nb else None,
             )
         rows = int(np.prod(g.shape[:-1]))  # not -1: ambiguous when a dim is 0
-        g2 = g if g.ndim == 2 else g.reshape(rows, w.shape[0])
+        g2 = g if g.ndim == 2 else g.reshape(rows, g.shape[-1])
         gx = gw = gb = None
         if nx:
             gx = MatMul.apply(g2, w)
             if g.ndim != 2:
                 gx = gx.reshape(g.shape[:-1] + w.shape[1:])
         if nw:
-            x2 = x if x.ndim == 2 else x.reshape(rows, w.shape[1])
+            x2 = x if x.ndim == 2 else x.reshape(rows, x.shape[-1])
             gw = MatMul.apply(g2.transpose(0, 1), x2)
         if nb:
             gb = g2.sum(0)

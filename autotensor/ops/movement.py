@@ -114,7 +114,7 @@ def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
     if x.ndim == 0:
         strides: tuple = (0,) * lead
     else:
-        st = [0] * lead
+        st = []
         for s, t, k in zip(x.shape, shape[lead:], x.strides):
             if s == t:
                 st.append(k)
@@ -122,10 +122,19 @@ def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
                 st.append(0)
             else:
                 raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to {shape}")
+        st = [0] * lead + st
+        for i in range(lead - 1, -1, -1):
+            # torch's new leading dims: stride 0 when expanded, else the span of the next
+            # (never read for memory, but later layout tie-breaks read it)
+            st[i] = shape[i + 1] * st[i + 1] if shape[i] == 1 else 0
         strides = tuple(st)
     if not x.flags.c_contiguous or x.size == 0 or 0 in shape:
-        return np.broadcast_to(x, shape)
-    out = np.ndarray(shape, x.dtype, x, 0, strides)
+        out = np.broadcast_to(x, shape)
+        if out.strides == strides or not out.size:
+            return out
+        out = _strided_view(x, shape, strides)  # numpy zeroes the strides of size-1 dims
+    else:
+        out = np.ndarray(shape, x.dtype, x, 0, strides)
     out.flags.writeable = False
     return out
 
@@ -211,7 +220,31 @@ def _take(x: np.ndarray, index) -> np.ndarray:
         # a copy (advanced indexing): laid out as torch's, whose numpy's may not be
         # (x[:, [0, 1]] can come out transposed), or a later view() would differ
         out = _index_layout(src, index, out)
+    elif index is None or (type(index) is tuple and any(i is None for i in index)):
+        out = _new_dim_strides(src, index, out)
     return out
+
+
+def _new_dim_strides(x: np.ndarray, index, out: np.ndarray) -> np.ndarray:
+    """out = x[index] (a view when the index is basic) with torch's strides for the dims
+    that None makes: numpy gives them 0, torch's unsqueeze the size times the stride of the
+    dim of x that follows (the item size at the end). They never move through memory, but
+    the layout of later elementwise results reads them (Note [Result layouts])."""
+    items = index if type(index) is tuple else (index,)
+    if not np.may_share_memory(out, x) or any(_is_advanced(i) for i in items):
+        return out
+    n_ell = x.ndim - sum(_width(i) for i in items)
+    strides = list(out.strides)
+    d = p = 0  # the next dim of x and of out
+    for i in items:
+        if i is None:
+            strides[p] = x.shape[d] * x.strides[d] if d < x.ndim else x.itemsize
+            p += 1
+        elif i is Ellipsis:
+            d, p = d + n_ell, p + n_ell
+        else:  # a slice keeps its dim, an integer removes it
+            d, p = d + 1, p + isinstance(i, slice)
+    return _strided_view(out, out.shape, tuple(strides))
 
 
 def _index_layout(src: np.ndarray, index, out: np.ndarray) -> np.ndarray:
@@ -257,9 +290,17 @@ def _index_layout(src: np.ndarray, index, out: np.ndarray) -> np.ndarray:
         return _views.contiguous_layout(out)
     src_strides = tuple(v.strides[d] if d is not None else 0 for d in dims)
     idx_strides = []
+    nb = len(b_shape)
     for a in arrays:
         bs = np.broadcast_to(a, b_shape).strides
-        idx_strides.append(tuple(0 if d is not None else bs[k - at_] for k, d in enumerate(dims)))
+        # torch views each index as (1,)*before + b_shape + (1,)*after: its view strides for
+        # those size-1 dims (the whole index's span before, its last stride after) take part
+        # in the order's tie-breaks
+        lead, tail = (b_shape[0] * bs[0], bs[-1]) if nb else (a.itemsize, a.itemsize)
+        idx_strides.append(tuple(
+            bs[k - at_] if d is None else (lead if k < at_ else tail) if v.shape[d] == 1 else 0
+            for k, d in enumerate(dims)
+        ))  # fmt: skip
     return _views.in_order(out, _views.stride_order(out.shape, src_strides, *idx_strides))
 
 
@@ -288,17 +329,21 @@ def _clip_index(index, shape: tuple, ndim: int):
     return tuple(out)
 
 
-def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
+def check_put_dtype(out_dtype: np.dtype, index, value, shape: tuple) -> None:
     """torch's index_put (an index with integer arrays or masks) takes a value tensor only of
     the destination's dtype; basic indexing casts (copy_), and so does a single mask with a
-    one-element value, which torch writes with masked_fill."""
+    one-element value, which torch writes with masked_fill. `shape` is the destination's."""
     vd = getattr(value, "dtype", None)
     if vd is None or vd == out_dtype:
         return
     items = index if isinstance(index, tuple) else (index,)
     adv = [i for i in items if _is_advanced(i)]
     if adv and not is_masked_fill(adv, value):
-        _check_index_shapes(adv)  # torch broadcasts the indices before it looks at dtypes
+        # torch broadcasts the indices, and refuses a size-0 dim indexed by a non-empty
+        # index, before it looks at dtypes
+        b_shape = _check_index_shapes(adv)
+        if 0 not in b_shape and 0 in _indexed_sizes(items, shape):
+            raise IndexError("index is out of bounds for dimension with size 0")
         raise RuntimeError(
             f"Index put requires the source and destination dtypes match, got "
             f"{dtypes.torch_name(out_dtype)} for the destination and {dtypes.torch_name(vd)} for "
@@ -306,7 +351,7 @@ def check_put_dtype(out_dtype: np.dtype, index, value) -> None:
         )
 
 
-def _check_index_shapes(adv: list) -> None:
+def _check_index_shapes(adv: list) -> tuple:
     """IndexError when the index arrays (a mask counts as one array per dim) do not broadcast
     together."""
     shapes: list[tuple] = []
@@ -314,12 +359,26 @@ def _check_index_shapes(adv: list) -> None:
         a = np.asarray(i)
         shapes += [(int(a.sum()),)] * a.ndim if a.dtype == np.bool_ else [a.shape]
     try:
-        np.broadcast_shapes(*shapes)
+        return np.broadcast_shapes(*shapes)
     except ValueError:
         raise IndexError(
             "shape mismatch: indexing tensors could not be broadcast together with shapes "
             + ", ".join(str(list(sh)) for sh in shapes)
         ) from None
+
+
+def _indexed_sizes(items: tuple, shape: tuple) -> list[int]:
+    """The sizes of the dims of `shape` that the advanced items of an index read."""
+    n_ell = len(shape) - sum(_width(i) for i in items)
+    sizes: list[int] = []
+    d = 0
+    for i in items:
+        if i is Ellipsis:
+            d += n_ell
+        elif _is_advanced(i):
+            sizes += shape[d : d + _width(i)]
+        d += _width(i)
+    return sizes
 
 
 def strip_leading_ones(value):
@@ -436,6 +495,7 @@ class IndexAccumulate(Function):
     def forward(ctx, g, index, shape):
         ctx.index = index
         out = np.zeros(shape, dtype=g.dtype)
+        index = _drop_empty_ellipsis(index, len(shape))  # as GetItem's take() reads it
         if _is_basic(index):
             out[index] = g
         elif type(index) is np.ndarray and index.dtype.kind in "iu":
