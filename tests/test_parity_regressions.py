@@ -816,7 +816,7 @@ def test_expand_gives_torch_strides_to_size1_dims() -> None:
     cases = [((3, 1, 1, 3), (3, 1, 3, 3)), ((3,), (1, 2, 1, 3)), ((1, 3), (1, 1, 3)),
              ((2, 1), (2, 4)), ((), (1, 1))]  # fmt: skip
     for shape, to in cases:
-        assert at.zeros(*shape).expand(*to).stride() == torch.zeros(*shape).expand(*to).stride()
+        assert at.zeros(shape).expand(*to).stride() == torch.zeros(shape).expand(*to).stride()
     assert at.zeros(3)[::2].expand(1, 2).stride() == torch.zeros(3)[::2].expand(1, 2).stride()
     agree(
         "a = torch.zeros(3, 1, 1, 3, dtype=torch.int64).permute(0, 1, 3, 2).expand(3, 1, 3, 3)\n"
