@@ -298,7 +298,10 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
                     src = np.broadcast_to(src, region.shape)
                 except ValueError:
                     return False  # the write itself names the shape mismatch
-        check_overlap(region, src, "__setitem__", value is t)
+        # t[...] is t itself; any other region is a new view, fully overlapping the value
+        # only with the same strides (of size-1 dims too, as torch compares them)
+        same = value is t and all(i is Ellipsis for i in items)
+        check_overlap(region, src, "__setitem__", same)
         return False
     # torch slices with the basic part first (ints, slices, None), then index_put_s the rest
     basic: list = []
@@ -495,6 +498,8 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     `operands` (arrays broadcastable to a's shape; other operands are scalars and ignored).
     When every operand is C-contiguous and one of them has a's shape, a is returned as it is:
     numpy's result then is C-contiguous, and so is torch's."""
+    if a.ndim < 2:  # nothing to order (and no loop on the hot path of small tensors)
+        return a if a.flags.c_contiguous else np.ascontiguousarray(a)
     full = False
     for o in operands:  # the common case first, with no further call
         if o.__class__ is np.ndarray:
@@ -502,7 +507,7 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
                 break
             full = full or o.shape == a.shape
     else:
-        if full or a.ndim < 2:
+        if full:
             return a
     # mutual broadcasting decides by the tie-breaks, so even C-contiguous operands go on here
     arrs = [o for o in operands if isinstance(o, np.ndarray) and o.ndim]

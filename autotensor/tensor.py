@@ -605,15 +605,12 @@ class Tensor:
             )
         if isinstance(alpha, bool) and rt.kind != "b":
             raise RuntimeError("Boolean alpha only supported for Boolean results.")
-        scaled = other * alpha
-        if isinstance(scaled, Tensor) and scaled.dtype != rt:
-            scaled = scaled.to(rt)
-        elif rt.kind == "b" and not isinstance(scaled, Tensor):
-            scaled = bool(scaled)  # alpha * other is computed in the bool result dtype
-        return self + scaled
+        return self + _scaled(other, alpha, rt)
 
     def sub(self, other: Any, alpha: Any = 1) -> Tensor:
-        return self - (other * alpha if alpha != 1 else other)
+        if type(alpha) is int and alpha == 1:
+            return self - other
+        return self - _scaled(other, alpha, dtypes.promote(self, other))
 
     def mul(self, other: Any) -> Tensor:
         return self * other
@@ -1022,6 +1019,9 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         index = _index(index, self)
+        if self.requires_grad and self.grad_fn is None and _state.enabled:
+            # torch selects the integers of the index before it refuses a leaf's in-place
+            ops.movement.check_int_items(self._data.shape, index)
         if _views.check_setitem(self, index, value):  # torch's memory-overlap rules
             return
         _inplace(self, lambda x: F.index_put(x, index, value), value, "__setitem__",
@@ -1705,6 +1705,19 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 _NO_KWARGS: dict = {}  # the keyword arguments of an operator's node (never written to)
 
 
+def _scaled(other: Any, alpha: Any, rt: np.dtype) -> Any:
+    """alpha * other computed in the result dtype `rt`, as torch's add/sub: a number times
+    alpha in floating point too (0 * -1 is -0.0, which x + (-0.0) keeps -0 for x = -0)."""
+    if isinstance(other, Tensor):
+        scaled = other * alpha
+        return scaled.to(rt) if scaled.dtype != rt else scaled
+    if rt.kind == "b":
+        return bool(other * alpha)
+    if rt.kind == "f" and isinstance(other, (bool, int, float, np.number)):
+        return float(other) * alpha
+    return other * alpha
+
+
 def _compare(fn: Any, a: Tensor, b: Any) -> Tensor:
     x, y = a._data, _arr(b)
     try:
@@ -1732,15 +1745,21 @@ def _mask_or_index(a: np.ndarray) -> np.ndarray:
 
 def _index(index: Any, x: Tensor) -> Any:
     """Convert Tensors inside an index to arrays; check bounds with a clear message."""
-    if isinstance(index, Tensor):
-        return _mask_or_index(index._data)
+    if isinstance(index, (Tensor, np.ndarray)):
+        m = _mask_or_index(_arr(index))
+        if m.dtype == np.bool_:
+            ops.movement.check_masks(x._data.shape, m)
+        return m
     if isinstance(index, slice):
         _check_step(index)
     if isinstance(index, tuple):
         for i in index:
             if isinstance(i, slice):
                 _check_step(i)
-        return tuple(_mask_or_index(i._data) if isinstance(i, Tensor) else i for i in index)
+        out = tuple(_mask_or_index(i._data) if isinstance(i, Tensor) else i for i in index)
+        if any(i.__class__ is np.ndarray and i.dtype == np.bool_ for i in out):
+            ops.movement.check_masks(x._data.shape, out)
+        return out
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):
         return [i._data if isinstance(i, Tensor) else i for i in index]
     return index

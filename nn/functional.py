@@ -773,7 +773,8 @@ def _nll(
         # a -inf log-probability of a class that is not picked must not make 0 * -inf = nan
         logp = ops.Where.apply(pick != 0, logp, 0.0)
     if reduction == "none":
-        return (logp * np.negative(pick, out=pick)).sum(1 if logp.ndim >= 2 else 0)
+        # negated after the sum: -(w[t] logp[t]) exactly, -0 for a zero as torch's
+        return -(logp * pick).sum(1 if logp.ndim >= 2 else 0)
     scale = -1.0
     if reduction == "mean":
         total_w = float(w_t.sum(dtype=np.float64))

@@ -822,3 +822,53 @@ def test_expand_gives_torch_strides_to_size1_dims() -> None:
         "a = torch.zeros(3, 1, 1, 3, dtype=torch.int64).permute(0, 1, 3, 2).expand(3, 1, 3, 3)\n"
         "y = a + torch.ones(3, 3, 3, 1).permute(1, 3, 2, 0)"
     )
+
+
+# -- signed zeros, integer powers, index checks in torch's order ----------------------------
+def test_a_zero_cross_entropy_is_plus_zero() -> None:
+    agree(
+        "x = torch.tensor([[0.99], [2.75]], requires_grad=True)\n"
+        "y = 1 / F.cross_entropy(x, torch.tensor([0, 0]))\n"
+        "z = 1 / F.cross_entropy(x, torch.tensor([0, 0]), reduction='none')"
+    )
+    assert float(1 / F_at().cross_entropy(at.tensor([[0.5]]), at.tensor([0]))) == float("inf")
+
+
+def F_at():
+    return at.nn.functional
+
+
+@pytest.mark.parametrize("expr", ["torch.add(x, False, alpha=-1)", "torch.sub(x, 0, alpha=-1)",
+                                  "x.sub(0.0, alpha=2)", "x.add(0, alpha=-2)"])  # fmt: skip
+def test_add_sub_scale_a_number_by_alpha_in_floating_point(expr: str) -> None:
+    agree(f"x = torch.tensor([-0.0, 1.5, float('inf')])\ny = 3.0 / {expr}")
+
+
+def test_integer_power_with_the_lowest_int64_exponent() -> None:
+    agree("e = torch.tensor([-2**63, -3, 2])\ny = 1 ** e\nz = (-1) ** e\nw = e ** 0")
+
+
+def test_setitem_on_a_leaf_checks_the_integers_of_the_index_first() -> None:
+    raises_alike(
+        "x = torch.zeros(3, 3, 0, 1).requires_grad_()\nx[..., [-1, -2], -3] = torch.tensor(1.0)",
+        IndexError,
+        "out of bounds",
+    )
+
+
+def test_setitem_of_a_tensor_into_a_strided_view_of_itself_overlaps() -> None:
+    raises_alike("x = torch.ones(1, 4).neg()\nx[0::3] = x", RuntimeError, "memory location")
+    agree("x = torch.ones(1, 4).neg()\nx[:] = x\nx[...] = x")
+
+
+@pytest.mark.parametrize("index", ["[..., torch.zeros(0, dtype=torch.bool)]",
+                                   "[torch.zeros(3, dtype=torch.bool)]"])  # fmt: skip
+def test_a_mask_of_the_wrong_shape_raises_even_on_an_empty_tensor(index: str) -> None:
+    raises_alike(f"x = torch.zeros(2, 0, 4)\ny = x{index}", IndexError, "shape of the mask")
+
+
+def test_backward_of_an_empty_index_with_an_index_out_of_range() -> None:
+    agree(
+        "x = torch.ones(1, 1, 4, 2, requires_grad=True)\n"
+        "y = x[None, -2:-1:2, ..., torch.tensor([-1, 3])]"
+    )

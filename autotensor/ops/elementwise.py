@@ -272,7 +272,8 @@ def _int_power(x: Any, y: Any) -> np.ndarray:
     if not (ya < 0).any():
         return np.power(x, y)
     xa = np.asarray(x)
-    pos = np.power(xa, np.abs(ya))  # the magnitude, used only where the exponent is >= 0
+    pos = np.power(xa, np.maximum(ya, 0))  # used only where the exponent is >= 0 (abs of
+    # the lowest int64 is negative)
     neg = np.where(xa == 1, 1, np.where(xa == -1, np.where(ya % 2 == 0, 1, -1), 0))
     return np.where(ya < 0, neg, pos).astype(pos.dtype)
 

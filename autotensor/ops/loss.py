@@ -93,7 +93,8 @@ class CrossEntropy(Function):
         loss, p = (_ce_columns if c <= _FEW_CLASSES else _ce_rows)(x, t)
         if ctx.needs_input_grad[0]:
             ctx.save_for_backward(x, p, t)  # p: softmax(x), kept for the plain backward
-        return np.asarray(-loss / np.asarray(n, dtype=x.dtype))
+        # 0 - loss, not -loss: a zero loss is +0 as torch's sum gives it (1/loss is +inf)
+        return np.asarray((0.0 - loss) / np.asarray(n, dtype=x.dtype))
 
     @staticmethod
     def backward(ctx, g):

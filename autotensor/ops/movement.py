@@ -367,6 +367,40 @@ def _check_index_shapes(adv: list) -> tuple:
         ) from None
 
 
+def check_masks(shape: tuple, index) -> None:
+    """IndexError, as torch's, for a bool mask whose shape is not that of the dims it
+    indexes (numpy lets a mismatch through when the tensor is empty)."""
+    items = index if type(index) is tuple else (index,)
+    n_ell = len(shape) - sum(_width(i) for i in items)
+    d = 0
+    for i in items:
+        if i is Ellipsis:
+            d += n_ell
+            continue
+        if isinstance(i, np.ndarray) and i.dtype == np.bool_ and i.ndim:
+            for k, n in enumerate(i.shape):
+                if d + k < len(shape) and n != shape[d + k]:
+                    raise IndexError(
+                        f"The shape of the mask {list(i.shape)} at index {k} does not match "
+                        f"the shape of the indexed tensor {list(shape)} at index {d + k}"
+                    )
+        d += _width(i)
+
+
+def check_int_items(shape: tuple, index) -> None:
+    """IndexError, as torch's, for an integer of an index out of range of its dim."""
+    items = index if type(index) is tuple else (index,)
+    n_ell = len(shape) - sum(_width(i) for i in items)
+    d = 0
+    for i in items:
+        if i is Ellipsis:
+            d += n_ell
+        elif _is_int(i) and d < len(shape) and not -shape[d] <= int(i) < shape[d]:
+            raise IndexError(f"index {int(i)} is out of bounds for dimension {d} with size "
+                             f"{shape[d]}")  # fmt: skip
+        d += _width(i)
+
+
 def _indexed_sizes(items: tuple, shape: tuple) -> list[int]:
     """The sizes of the dims of `shape` that the advanced items of an index read."""
     n_ell = len(shape) - sum(_width(i) for i in items)
@@ -496,6 +530,8 @@ class IndexAccumulate(Function):
         ctx.index = index
         out = np.zeros(shape, dtype=g.dtype)
         index = _drop_empty_ellipsis(index, len(shape))  # as GetItem's take() reads it
+        if g.size == 0:  # nothing to add (and an index out of range read nothing: no error)
+            return out
         if _is_basic(index):
             out[index] = g
         elif type(index) is np.ndarray and index.dtype.kind in "iu":
