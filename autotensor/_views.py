@@ -257,6 +257,24 @@ def check_overlap(d: np.ndarray, src: np.ndarray, name: str, same: bool = False,
         raise RuntimeError(f"{name}: {_PARTIAL}")
 
 
+def _whole(items: tuple, shape: tuple) -> bool:
+    """The basic index `items` (slices and Ellipsis only) is one that torch's slicing answers
+    with the tensor itself: every slice covers its whole dim with step 1."""
+    n_ell = len(shape) - sum(1 for i in items if i is not Ellipsis)
+    d = 0
+    for i in items:
+        if i is Ellipsis:
+            d += n_ell
+        elif not isinstance(i, slice) or d >= len(shape):
+            return False
+        else:
+            start, stop, step = i.indices(shape[d])
+            if start != 0 or step != 1 or stop < shape[d]:
+                return False
+            d += 1
+    return True
+
+
 def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
     """torch's memory checks for t[index] = value (index with arrays for tensors). torch
     writes a basic index (ints, slices) with copy_ into the region t[index] (refused when the
@@ -287,7 +305,7 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
             return True
         if src is None or src.ndim == 0 and np.ndim(d[index]) != 0:
             return False  # a 0-d value is written with fill_, which clones an alias first
-        region = d[index]
+        region = ops.movement.take(d, index)  # with torch's strides for None's dims
         if src.shape != region.shape:
             k = 0
             while k < src.ndim and src.shape[k] == 1:  # torch drops leading 1s, then expands
@@ -295,12 +313,13 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
             src = src.reshape(src.shape[k:])
             if src.shape != region.shape:
                 try:
-                    src = np.broadcast_to(src, region.shape)
-                except ValueError:
+                    src = ops.movement.broadcast_view(src, region.shape, True)  # expand's strides
+                except (ValueError, RuntimeError):
                     return False  # the write itself names the shape mismatch
-        # t[...] is t itself; any other region is a new view, fully overlapping the value
-        # only with the same strides (of size-1 dims too, as torch compares them)
-        same = value is t and all(i is Ellipsis for i in items)
+        # a region that torch's slicing returns as t itself is the same tensor; any other is
+        # a new view, fully overlapping the value only with the same strides (size-1 dims'
+        # too, as torch compares them)
+        same = value is t and _whole(items, d.shape)
         check_overlap(region, src, "__setitem__", same)
         return False
     # torch slices with the basic part first (ints, slices, None), then index_put_s the rest
@@ -319,7 +338,7 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
             rest.append(slice(None))
         else:  # an int selects: its dim is gone
             basic.append(i)
-    trivial = all(i is Ellipsis or i == slice(None) for i in basic)
+    trivial = _whole(tuple(basic), d.shape)
     if not trivial and not d.flags.writeable and has_shared_elements(d):
         t[tuple(basic)][tuple(rest)] = value  # only that region is written (and rebased)
         return True

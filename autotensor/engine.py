@@ -231,13 +231,26 @@ def _write_leaves(leaf_grads: dict, cap: _Capture | None, accumulate: bool,
             elif leaf.grad is None:
                 leaf.grad = _new(_own_array(g._data, given))
             else:
-                leaf.grad = _sum(leaf.grad, g, False)
+                _accumulate(leaf, g)
     if accumulate and cap is not None and cap.nodes:  # backward(inputs=[non-leaf])
         for t, g in zip(cap.tensors, captured):
             if t.grad_fn is not None and g is not None:
                 g = g if create_graph else g.detach()
                 t.grad = g if t.grad is None else t.grad + g
     return captured
+
+
+def _accumulate(leaf: Tensor, g: Tensor) -> None:
+    """leaf.grad += g in place, as torch's AccumulateGrad without create_graph (so a
+    reference to the old .grad sees the sum too); a .grad that cannot take it in place (a
+    read-only or other-shaped one set by hand) is replaced by the sum."""
+    d, gd = leaf.grad._data, g._data  # type: ignore[union-attr]
+    if d.shape == gd.shape and d.dtype == gd.dtype and d.flags.writeable:
+        np.add(d, gd, out=d)
+        if leaf.grad._vcount is not None:  # type: ignore[union-attr]
+            leaf.grad._vc[0] += 1  # type: ignore[union-attr]
+    else:
+        leaf.grad = _sum(leaf.grad, g, False)  # type: ignore[arg-type]
 
 
 def _own_array(d: np.ndarray, given: set) -> np.ndarray:

@@ -53,6 +53,8 @@ def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
     if target == x.shape:
         return x
     out = ops.BroadcastTo.apply(x, target)
+    if 1 in target[:lead]:  # the same view with torch's expand strides for new size-1 dims
+        out._data = ops.movement.broadcast_view(x._data, target, lead_span=True)
     # a view of x (Note [Views]); BroadcastTo itself is not marked, as the broadcasting in
     # front of binary ops (Note [Broadcasting]) never writes
     return out if out._view is not None else _views.mark_view(out, x, ops.BroadcastTo, target)

@@ -959,7 +959,7 @@ class Tensor:
                 return self
             if -1 not in shape:
                 try:
-                    return _wrap(ops.movement.broadcast_view(self._data, shape))
+                    return _wrap(ops.movement.broadcast_view(self._data, shape, True))
                 except (RuntimeError, ValueError, TypeError):  # F.expand names the problem
                     pass
         return F.expand(self, _size(sizes))
@@ -1018,8 +1018,9 @@ class Tensor:
         return ops.GetItem.apply(self, index=_index(index, self))
 
     def __setitem__(self, index: Any, value: Any) -> None:
-        index = _index(index, self)
-        if self.requires_grad and self.grad_fn is None and _state.enabled:
+        leaf = self.requires_grad and self.grad_fn is None and _state.enabled
+        index = _index(index, self, masks=not leaf)  # a leaf: refused before masks are read
+        if leaf:
             # torch selects the integers of the index before it refuses a leaf's in-place
             ops.movement.check_int_items(self._data.shape, index)
         if _views.check_setitem(self, index, value):  # torch's memory-overlap rules
@@ -1709,8 +1710,10 @@ def _scaled(other: Any, alpha: Any, rt: np.dtype) -> Any:
     """alpha * other computed in the result dtype `rt`, as torch's add/sub: a number times
     alpha in floating point too (0 * -1 is -0.0, which x + (-0.0) keeps -0 for x = -0)."""
     if isinstance(other, Tensor):
-        scaled = other * alpha
-        return scaled.to(rt) if scaled.dtype != rt else scaled
+        if rt.kind == "b":
+            scaled = other * alpha
+            return scaled.to(rt) if scaled.dtype != rt else scaled
+        return (other.to(rt) if other.dtype != rt else other) * alpha
     if rt.kind == "b":
         return bool(other * alpha)
     if rt.kind == "f" and isinstance(other, (bool, int, float, np.number)):
@@ -1743,11 +1746,12 @@ def _mask_or_index(a: np.ndarray) -> np.ndarray:
     return a.astype(bool) if a.dtype == np.uint8 else a
 
 
-def _index(index: Any, x: Tensor) -> Any:
-    """Convert Tensors inside an index to arrays; check bounds with a clear message."""
+def _index(index: Any, x: Tensor, masks: bool = True) -> Any:
+    """Convert Tensors inside an index to arrays; check bounds with a clear message (the
+    shapes of masks too, unless `masks` is False)."""
     if isinstance(index, (Tensor, np.ndarray)):
         m = _mask_or_index(_arr(index))
-        if m.dtype == np.bool_:
+        if masks and m.dtype == np.bool_:
             ops.movement.check_masks(x._data.shape, m)
         return m
     if isinstance(index, slice):
@@ -1757,7 +1761,7 @@ def _index(index: Any, x: Tensor) -> Any:
             if isinstance(i, slice):
                 _check_step(i)
         out = tuple(_mask_or_index(i._data) if isinstance(i, Tensor) else i for i in index)
-        if any(i.__class__ is np.ndarray and i.dtype == np.bool_ for i in out):
+        if masks and any(i.__class__ is np.ndarray and i.dtype == np.bool_ for i in out):
             ops.movement.check_masks(x._data.shape, out)
         return out
     if isinstance(index, list) and any(isinstance(i, Tensor) for i in index):

@@ -872,3 +872,33 @@ def test_backward_of_an_empty_index_with_an_index_out_of_range() -> None:
         "x = torch.ones(1, 1, 4, 2, requires_grad=True)\n"
         "y = x[None, -2:-1:2, ..., torch.tensor([-1, 3])]"
     )
+
+
+def test_add_alpha_scales_a_tensor_in_the_result_dtype() -> None:
+    agree("x = torch.ones(3, dtype=torch.float64)\ny = torch.add(x, torch.tensor(1e-3), alpha=3)")
+    agree("y = torch.add(torch.tensor([True, False]), torch.tensor(False), alpha=True)")
+
+
+def test_maximum_of_broadcast_inputs_that_require_grad_keeps_torch_layout() -> None:
+    agree(
+        "a = torch.ones(3, 1, 1).permute(2, 1, 0).requires_grad_()\n"
+        "b = torch.ones(3, 1, requires_grad=True)\ny = torch.maximum(b, a)"
+    )
+
+
+def test_a_leaf_setitem_with_a_mask_refuses_the_leaf_first() -> None:
+    raises_alike(
+        "x = torch.ones(4, 1, dtype=torch.float64, requires_grad=True)\n"
+        "x[..., torch.tensor([False, False, False, True])] = torch.tensor(1.0)",
+        RuntimeError,
+        "leaf Variable",
+    )
+
+
+def test_setitem_from_itself_through_none_and_whole_slices() -> None:
+    agree("x = torch.ones(1, 3, 4).neg()\nx[None] = x")
+    raises_alike(
+        "x = torch.zeros(0, 1, dtype=torch.int64)\nx[0:3, torch.tensor([], dtype=torch.int64)] = x",
+        RuntimeError,
+        "memory location",
+    )

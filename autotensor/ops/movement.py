@@ -104,10 +104,12 @@ class BroadcastTo(Function):
         yield Sample(rng.normal(size=(3, 2)).T[:1], (4, 3), note="transposed")
 
 
-def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
+def broadcast_view(x: np.ndarray, shape: tuple, lead_span: bool = False) -> np.ndarray:
     """x broadcast to shape as a read-only view (np.broadcast_to, several times cheaper for
     the contiguous arrays of the hot path: a 0-d gradient expanded back over a summed input
-    is the commonest case)."""
+    is the commonest case). New leading dims have stride 0, as an elementwise op sees its
+    operands' missing dims; with `lead_span`, torch's expand's: a new dim of size 1 spans
+    the next one (never read for memory, but later layout tie-breaks read it)."""
     lead = len(shape) - x.ndim
     if lead < 0:
         raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to {shape}")
@@ -123,9 +125,7 @@ def broadcast_view(x: np.ndarray, shape: tuple) -> np.ndarray:
             else:
                 raise RuntimeError(f"expand: the shape {x.shape} cannot be expanded to {shape}")
         st = [0] * lead + st
-        for i in range(lead - 1, -1, -1):
-            # torch's new leading dims: stride 0 when expanded, else the span of the next
-            # (never read for memory, but later layout tie-breaks read it)
+        for i in range(lead - 1, -1, -1) if lead_span else ():
             st[i] = shape[i + 1] * st[i + 1] if shape[i] == 1 else 0
         strides = tuple(st)
     if not x.flags.c_contiguous or x.size == 0 or 0 in shape:
