@@ -267,9 +267,10 @@ def _whole(items: tuple, shape: tuple) -> bool:
             d += n_ell
         elif not isinstance(i, slice) or d >= len(shape):
             return False
-        else:
-            start, stop, step = i.indices(shape[d])
-            if start != 0 or step != 1 or stop < shape[d]:
+        else:  # torch reads the slice as written: x[-2:] is never x itself
+            if i.start not in (None, 0) or i.step not in (None, 1):
+                return False
+            if i.stop is not None and i.stop < shape[d]:
                 return False
             d += 1
     return True

@@ -902,3 +902,11 @@ def test_setitem_from_itself_through_none_and_whole_slices() -> None:
         RuntimeError,
         "memory location",
     )
+
+
+@pytest.mark.parametrize("index", ["[0:3, i]", "[:, i]", "[-2:10, i]", "[0:10, i]", "[1:, i]"])
+def test_setitem_from_itself_reads_slices_as_written(index: str) -> None:
+    # torch's slicing answers x itself only for a slice written from 0 (or none) to at least
+    # the dim's length with step 1; index_put_ then refuses a value that is x
+    agree(f"x = torch.zeros(0, 1)\ni = torch.tensor([], dtype=torch.int64)\nx{index} = x")
+    agree(f"x = torch.zeros(2, 1)\ni = torch.tensor([0], dtype=torch.int64)\nx{index} = x")
