@@ -311,7 +311,7 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
             k = 0
             while k < src.ndim and src.shape[k] == 1:  # torch drops leading 1s, then expands
                 k += 1
-            src = src.reshape(src.shape[k:])
+            src = src[(0,) * k]  # a view keeping the other dims' strides, as torch's view
             if src.shape != region.shape:
                 try:
                     src = ops.movement.broadcast_view(src, region.shape, True)  # expand's strides

@@ -910,3 +910,8 @@ def test_setitem_from_itself_reads_slices_as_written(index: str) -> None:
     # the dim's length with step 1; index_put_ then refuses a value that is x
     agree(f"x = torch.zeros(0, 1)\ni = torch.tensor([], dtype=torch.int64)\nx{index} = x")
     agree(f"x = torch.zeros(2, 1)\ni = torch.tensor([0], dtype=torch.int64)\nx{index} = x")
+
+
+def test_setitem_from_itself_with_leading_ones_dropped_as_a_view() -> None:
+    agree("x = torch.zeros(1, 3, 1, dtype=torch.int64).permute(2, 1, 0)\nx[-1, ...] = x")
+    agree("x = torch.zeros(1, 2, 3)\nx[0] = x")
