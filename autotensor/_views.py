@@ -520,14 +520,16 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     numpy's result then is C-contiguous, and so is torch's."""
     if a.ndim < 2:  # nothing to order (and no loop on the hot path of small tensors)
         return a if a.flags.c_contiguous else np.ascontiguousarray(a)
-    full = False
+    full = None
     for o in operands:  # the common case first, with no further call
         if o.__class__ is np.ndarray:
             if not o.flags.c_contiguous:
                 break
-            full = full or o.shape == a.shape
+            if full is None and o.shape == a.shape:
+                full = o
     else:
-        if full:
+        # numpy's strides for size-1 dims are torch's when they are that operand's
+        if full is not None and (1 not in a.shape or full.strides == a.strides):
             return a
     # mutual broadcasting decides by the tie-breaks, so even C-contiguous operands go on here
     arrs = [o for o in operands if isinstance(o, np.ndarray) and o.ndim]

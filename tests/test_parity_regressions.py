@@ -915,3 +915,18 @@ def test_setitem_from_itself_reads_slices_as_written(index: str) -> None:
 def test_setitem_from_itself_with_leading_ones_dropped_as_a_view() -> None:
     agree("x = torch.zeros(1, 3, 1, dtype=torch.int64).permute(2, 1, 0)\nx[-1, ...] = x")
     agree("x = torch.zeros(1, 2, 3)\nx[0] = x")
+
+
+def test_pow_by_a_0d_tensor_half_is_c_pow_and_by_a_number_half_is_sqrt() -> None:
+    agree(
+        "x = torch.tensor([1.0, -float('inf'), -0.5, 0.0, -0.0])\n"
+        "y = 1 / (x ** torch.tensor(0.5))\nz = 1 / (x ** 0.5)\n"
+        "w = x.clone()\nw.pow_(torch.tensor(0.5))"
+    )
+
+
+def test_elementwise_result_keeps_the_strides_of_size1_dims_of_its_operand() -> None:
+    agree(
+        "a = torch.tensor(np.ones((1, 1, 1, 4))).permute(3, 2, 1, 0).requires_grad_()\n"
+        "b = -1.5 - a\ny = torch.ones(2, 1, requires_grad=True) == b"
+    )

@@ -215,7 +215,7 @@ class Pow(Function):
     @staticmethod
     def forward(ctx, x, y):
         dtypes.check_supported("pow", _dtype(x, y))  # the base's (a bool exponent is fine)
-        out = _int_power(x, y) if _dtype(x, y).kind in "iu" else np.power(x, y)
+        out = _int_power(x, y) if _dtype(x, y).kind in "iu" else _float_power(x, y)
         if x.__class__ is not np.ndarray and out.ndim > 1 and not out.flags.c_contiguous:
             out = np.ascontiguousarray(out)  # torch's number ** tensor is contiguous
         else:
@@ -261,6 +261,20 @@ class Pow(Function):
         yield Sample(2.0, u(-1, 1, (3,)), note="scalar base")
         yield Sample(u(0.5, 2, (4, 3)).T, u(-2, 2, (3, 1)), note="transposed, size-1")
         yield Sample(u(0.5, 2, (0, 3)), u(-2, 2, (3,)), note="empty")
+
+
+def _float_power(x: Any, y: Any) -> np.ndarray:
+    """np.power as torch's: numpy takes a square root for an exponent of 0.5, as torch does
+    for a Python number, but a 0-d tensor exponent is C's pow in torch, which gives +inf at
+    -inf and +0 at -0 where the root gives nan and -0."""
+    out = np.power(x, y)
+    if y.__class__ is not np.ndarray or y.ndim or x.__class__ is not np.ndarray or y != 0.5:
+        return out
+    out += 0.0  # -0 + 0 is +0
+    ninf = x == -np.inf
+    if ninf.any():
+        out[ninf] = np.inf
+    return out
 
 
 def _int_power(x: Any, y: Any) -> np.ndarray:
