@@ -901,7 +901,7 @@ class Tensor:
         return F.reshape(self, _size(shape))
 
     def view_as(self, other: Tensor) -> Tensor:
-        return F.reshape(self, other.shape)
+        return self.view(tuple(other.shape))  # a view, or torch's error (never a copy)
 
     def reshape_as(self, other: Tensor) -> Tensor:
         return F.reshape(self, other.shape)

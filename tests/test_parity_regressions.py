@@ -930,3 +930,9 @@ def test_elementwise_result_keeps_the_strides_of_size1_dims_of_its_operand() -> 
         "a = torch.tensor(np.ones((1, 1, 1, 4))).permute(3, 2, 1, 0).requires_grad_()\n"
         "b = -1.5 - a\ny = torch.ones(2, 1, requires_grad=True) == b"
     )
+
+
+def test_view_as_of_a_transposed_tensor_raises_as_view() -> None:
+    raises_alike("x = torch.ones(4, 2)\ny = (-1.5 * x).t().view_as(x)", RuntimeError,
+                 "view size is not compatible")  # fmt: skip
+    agree("x = torch.ones(4, 2)\ny = x.view_as(torch.ones(8))")
