@@ -936,3 +936,10 @@ def test_view_as_of_a_transposed_tensor_raises_as_view() -> None:
     raises_alike("x = torch.ones(4, 2)\ny = (-1.5 * x).t().view_as(x)", RuntimeError,
                  "view size is not compatible")  # fmt: skip
     agree("x = torch.ones(4, 2)\ny = x.view_as(torch.ones(8))")
+
+
+def test_power_minus_half_is_rsqrt_in_values_and_in_the_gradient_of_sqrt() -> None:
+    agree(
+        "x = torch.tensor([-float('inf'), -0.0, 4.0, -1.0, 0.0, float('inf')], "
+        "dtype=torch.float64, requires_grad=True)\ny = x ** 0.5\nz = x.detach() ** -0.5"
+    )

@@ -267,6 +267,9 @@ def _float_power(x: Any, y: Any) -> np.ndarray:
     """np.power as torch's: numpy takes a square root for an exponent of 0.5, as torch does
     for a Python number, but a 0-d tensor exponent is C's pow in torch, which gives +inf at
     -inf and +0 at -0 where the root gives nan and -0."""
+    if (y.__class__ is float or y.__class__ is int) and y == -0.5 and x.__class__ is np.ndarray:
+        # torch's x ** -0.5 is rsqrt: nan at -inf and -inf at -0, where C's pow gives 0, +inf
+        return np.reciprocal(np.sqrt(x))
     out = np.power(x, y)
     if y.__class__ is not np.ndarray or y.ndim or x.__class__ is not np.ndarray or y != 0.5:
         return out
