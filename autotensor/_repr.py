@@ -117,8 +117,13 @@ def tensor_repr(t: Any) -> str:
         summarize = a.size > THRESHOLD
         fmt = _Formatter(_summarized(a) if summarize else a)
         body = _body(a, indent, summarize, fmt)
-    if t.grad_fn is not None:
-        suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
+    try:
+        fn = t.grad_fn
+        fn_name = None if fn is None else fn.name()
+    except RuntimeError:  # a view whose history cannot be rebuilt (torch prints the same)
+        fn_name = "Invalid"
+    if fn_name is not None:
+        suffixes.append(f"grad_fn=<{fn_name}>")
     elif t.requires_grad:
         suffixes.append("requires_grad=True")
     out = prefix + body

@@ -22,6 +22,7 @@ Note [Views] and Note [In-place] in docs/design.md describe the model; in short:
 
 from __future__ import annotations
 
+import warnings
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -172,6 +173,16 @@ _IDEMPOTENT = frozenset({"zero_", "masked_fill_", "index_fill_", "__setitem__"})
 # written tensor is refused; the very same memory (x *= x) is fine.
 _ELEMENTWISE = frozenset({"add_", "sub_", "mul_", "div_", "pow_", "copy_", "clamp_min_",
                           "clamp_max_"})  # fmt: skip
+# torch writes these into an expanded tensor, warning that it will stop doing so
+_DEPRECATED_ON_EXPANDED = {
+    name: f"Use of {op} on expanded tensors is deprecated. Please clone() the tensor before "
+    f"performing this operation. This also applies to advanced indexing e.g. {example}"
+    for name, op, example in (
+        ("__setitem__", "index_put_", "tensor[indices] = tensor"),
+        ("masked_fill_", "masked_fill_", "tensor[mask] = scalar"),
+        ("index_fill_", "index_fill_", "tensor[mask] = scalar"),
+    )
+}
 _INTERNAL = (
     "unsupported operation: more than one element of the written-to tensor refers to a single "
     "memory location. Please clone() the tensor before performing the operation."
@@ -311,7 +322,7 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
             k = 0
             while k < src.ndim and src.shape[k] == 1:  # torch drops leading 1s, then expands
                 k += 1
-            src = src[(0,) * k]  # a view keeping the other dims' strides, as torch's view
+            src = src[(0,) * k + (...,)]  # a view (0-d too) keeping the other strides, as torch
             if src.shape != region.shape:
                 try:
                     src = ops.movement.broadcast_view(src, region.shape, True)  # expand's strides
@@ -521,13 +532,20 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     if a.ndim < 2:  # nothing to order (and no loop on the hot path of small tensors)
         return a if a.flags.c_contiguous else np.ascontiguousarray(a)
     full = None
+    same = True  # every operand an array of a's shape (a scalar is a 0-d operand of torch's)
     for o in operands:  # the common case first, with no further call
         if o.__class__ is np.ndarray:
             if not o.flags.c_contiguous:
                 break
-            if full is None and o.shape == a.shape:
+            if o.shape != a.shape:
+                same = False
+            elif full is None:
                 full = o
+        else:
+            same = False
     else:
+        if same and full is not None:  # torch's fast setup: a new C-contiguous tensor
+            return a if 1 not in a.shape else in_order(a, list(range(a.ndim - 1, -1, -1)))
         # numpy's strides for size-1 dims are torch's when they are that operand's
         if full is not None and (1 not in a.shape or full.strides == a.strides):
             return a
@@ -537,6 +555,10 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     # operand's order of dims, dense: an expanded dim gets a stride of its own)
     common = a.dtype if a.dtype != np.bool_ or len(operands) != 2 else dtypes.promote(*operands)
     nd = a.ndim
+    if all(o.__class__ is np.ndarray and o.shape == a.shape for o in operands):
+        fast = _fast_setup(a, [_cast_layout(o, common) for o in operands])
+        if fast is not None:
+            return fast
     strides = []
     for o in arrs:
         st = o.strides
@@ -553,6 +575,34 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
     return in_order(a, stride_order(a.shape, *strides))
 
 
+def _cast_layout(o: np.ndarray, dtype: Any) -> np.ndarray:
+    """o, or (its layout only) torch's cast of it to `dtype`: dense in o's order of dims."""
+    if o.dtype == dtype or _dense(o):
+        return o
+    return _empty_ordered(o.shape, o.dtype, stride_order(o.shape, o.strides))
+
+
+def _fast_setup(a: np.ndarray, operands: list[np.ndarray]) -> np.ndarray | None:
+    """torch's TensorIterator fast setup, for operands that all have a's shape: when all
+    are C-contiguous, a new C-contiguous result; all channels_last, a channels_last one; all
+    dense with the same strides, those strides (of size-1 dims too). None otherwise: the
+    general rule (reorder_dimensions) then decides."""
+    nd = a.ndim
+    if all(o.flags.c_contiguous for o in operands):
+        return in_order(a, list(range(nd - 1, -1, -1)))
+    if nd in (4, 5) and all(_laid_out(o, _format_perm(nd)) for o in operands):
+        return in_order(a, _format_perm(nd))
+    first = operands[0]
+    if _dense(first) and all(_same_strides(first, o) for o in operands[1:]):
+        want = tuple(s // first.itemsize * a.itemsize for s in first.strides)
+        if a.strides == want:
+            return a
+        out = np.lib.stride_tricks.as_strided(np.empty(a.size, a.dtype), a.shape, want)
+        out[...] = a
+        return out
+    return None
+
+
 def suggest_memory_format(a: np.ndarray) -> memory_format:
     """torch's suggest_memory_format: channels_last for a 4-d array whose strides order the
     dims (N, H, W, C) from slowest to fastest (channels_last_3d likewise for 5-d), else
@@ -560,12 +610,7 @@ def suggest_memory_format(a: np.ndarray) -> memory_format:
     if a.ndim not in (4, 5):
         return contiguous_format
     order = (1, 3, 2, 0) if a.ndim == 4 else (1, 4, 3, 2, 0)
-    st = [s // a.itemsize for s in a.strides]
-    # torch's rule reads the strides of size-1 dims too, which numpy sets freely: they are
-    # taken as torch's view/unsqueeze sets them (the next dim's stride times its size)
-    for d in range(a.ndim - 1, -1, -1):
-        if a.shape[d] == 1:
-            st[d] = st[d + 1] * a.shape[d + 1] if d + 1 < a.ndim else 1
+    st = [s // a.itemsize for s in a.strides]  # size-1 dims' too: they are torch's
     if st[1] == 0:
         return contiguous_format
     low = 0
@@ -629,6 +674,8 @@ def inplace(
     whose requires_grad matters (or None)."""
     d = t._data
     if not d.flags.writeable:  # an expanded tensor (Note [In-place]: memory overlap)
+        if name in _DEPRECATED_ON_EXPANDED and has_shared_elements(d):
+            warnings.warn(_DEPRECATED_ON_EXPANDED[name], UserWarning, stacklevel=3)
         d = writable_data(t, name, internal_ok=name in _IDEMPOTENT
                           or (name == "copy_" and other is t)  # torch: x.copy_(x) does nothing
                           or (name == "fill_" and not isinstance(other, Tensor)))  # fmt: skip

@@ -61,7 +61,8 @@ def expand(x: Tensor, sizes: Sequence[int]) -> Tensor:
 
 
 def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    if x.ndim == 0:
+    if x.ndim == 0:  # the dims are still checked, as those of a 1-D tensor
+        norm_dims(start_dim, 0, "flatten"), norm_dims(end_dim, 0, "flatten")
         return x.reshape(1)
     (s,) = norm_dims(start_dim, x.ndim, "flatten")
     (e,) = norm_dims(end_dim, x.ndim, "flatten")
@@ -72,11 +73,28 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
 
 
 def unflatten(x: Tensor, dim: int, sizes: Sequence[int]) -> Tensor:
-    d = dim % x.ndim
-    sizes = list(sizes)
+    if x.ndim == 0:
+        raise RuntimeError(f"unflatten: Dimension specified as {dim} but tensor has no dimensions")
+    (d,) = norm_dims(dim, x.ndim, "unflatten")
+    sizes = [int(n) for n in sizes]
+    if not sizes:
+        raise RuntimeError("unflatten: sizes must be non-empty")
+    n = x.shape[d]
+    known = int(np.prod([s for s in sizes if s != -1]))
+    if sizes.count(-1) > 1:
+        raise RuntimeError(f"unflatten: only one dimension can be inferred (sizes {sizes})")
+    if -1 in sizes and known == 0:
+        raise RuntimeError(
+            f"unflatten: cannot reshape tensor of 0 elements into shape {sizes} because the "
+            f"unspecified dimension size -1 can be any value and is ambiguous"
+        )
+    if (n % known if -1 in sizes else n - known) != 0:
+        raise RuntimeError(
+            f"unflatten: Provided sizes {sizes} don't multiply up to the size of dim {d} ({n}) "
+            f"in the input tensor"
+        )
     if -1 in sizes:
-        known = int(np.prod([s for s in sizes if s != -1]))
-        sizes[sizes.index(-1)] = x.shape[d] // known
+        sizes[sizes.index(-1)] = n // known
     return reshape(x, x.shape[:d] + tuple(sizes) + x.shape[d + 1 :])
 
 
@@ -96,7 +114,8 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
             f"{dim}) (in unsqueeze)"
         )
     d = dim % n
-    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+    # indexing with None gives the new dim unsqueeze's stride (a reshape would give view's)
+    return ops.GetItem.apply(x, index=(slice(None),) * d + (None,))
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
@@ -274,15 +293,8 @@ def roll(x: Tensor, shifts: Any, dims: Any = None) -> Tensor:
     dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
     if len(shifts) != len(dims):
         raise RuntimeError(f"roll: {len(shifts)} shifts but {len(dims)} dims")
-    out = x
-    for shift, dim in zip(shifts, dims):
-        (d,) = _one_dim(x, dim, "roll")
-        n = x.shape[d]
-        if n:
-            out = out[(slice(None),) * d + ((np.arange(n) - shift) % n,)]
-    # torch's layout: x's suggested memory format (channels_last or contiguous)
-    fmt = _views.suggest_memory_format(x._data)
-    return out if _views.has_format(out._data, fmt) else out.contiguous(memory_format=fmt)
+    dims = tuple(_one_dim(x, dim, "roll")[0] for dim in dims)
+    return ops.Roll.apply(x, shifts=tuple(int(s) for s in shifts), dims=dims)
 
 
 def _triangle(x: Tensor, diagonal: int, lower: bool, op: str) -> Tensor:
@@ -335,8 +347,21 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
     return out.contiguous()  # torch's index_select allocates a contiguous result
 
 
-def index_put(x: Tensor, index: Any, value: Any) -> Tensor:
-    """x with x[index] = value, out of place (what __setitem__ records)."""
+def index_put(x: Tensor, index: Any, value: Any, accumulate: bool = False) -> Tensor:
+    """x with x[index] = value, out of place (what __setitem__ records); with `accumulate`,
+    x + (value broadcast to x[index]'s shape, scattered with repeated positions summed)."""
+    if accumulate:
+        shape = ops.movement.take(x._data, index).shape
+        if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
+            value = ops.movement.strip_leading_ones(value)
+        try:
+            v = value.expand(shape)
+        except RuntimeError:
+            raise RuntimeError(
+                f"index_put_: shape mismatch: value tensor of shape {list(value.shape)} cannot "
+                f"be broadcast to indexing result of shape {list(shape)}"
+            ) from None
+        return x + ops.IndexAccumulate.apply(v, index=index, shape=x._data.shape)
     if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
         value = ops.movement.strip_leading_ones(value)  # as torch's setitem
     if isinstance(value, Tensor) and value.dtype != x.dtype:
@@ -661,6 +686,13 @@ def _matmul_kernels(x: Tensor, y: Tensor) -> Tensor:
         return _mm(x.reshape(1, -1) if x.shape[0] else x.reshape(1, 0), y).squeeze(0)
     if d1 == 2 and d2 == 2:
         return _mm(x, y)
+    if d1 == 3 and d2 == 3 and x.shape[0] != y.shape[0]:
+        # torch drops the batch of one of an operand that requires grad, so that the other
+        # operand is folded into one mm
+        if x.shape[0] == 1 and x.requires_grad:
+            x, d1 = x.squeeze(0), 2
+        elif y.shape[0] == 1 and y.requires_grad:
+            y, d2 = y.squeeze(0), 2
     if _should_fold(x, y):
         transpose = d2 > d1
         t1 = y.mT if transpose else x

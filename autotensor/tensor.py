@@ -345,7 +345,16 @@ class Tensor:
         check(dev, "Tensor.to")
         out = self
         if dtype is not None and dtypes.as_dtype(dtype) != self._data.dtype:
-            return ops.Cast.apply(self, dtypes.as_dtype(dtype))  # a cast is already a copy
+            dt = dtypes.as_dtype(dtype)
+            if dt.kind not in "fc" and _state.enabled:
+                # no gradient reaches an integer or bool result, so torch records nothing
+                # (nor reads this tensor's grad_fn)
+                _state.enabled = False
+                try:
+                    return ops.Cast.apply(self, dt)
+                finally:
+                    _state.enabled = True
+            return ops.Cast.apply(self, dt)  # a cast is already a copy
         return out.clone() if copy else out
 
     # float(), double(), half(), long(), int(), bool(), type(): at the end of the class, since
@@ -1028,6 +1037,27 @@ class Tensor:
         _inplace(self, lambda x: F.index_put(x, index, value), value, "__setitem__",
                  fast=lambda d: _write(d, index, value))  # fmt: skip
 
+    def index_put_(self, indices: tuple | list, values: Tensor, accumulate: bool = False
+                   ) -> Tensor:  # fmt: skip
+        """self[indices] = values, in place; with `accumulate`, self[indices] += values
+        with repeated positions summed. `indices`: a tuple of index tensors (long or bool),
+        one per leading dim; values broadcasts to the shape of self[indices]."""
+        index = _put_indices(indices, values, self._data.dtype)
+        if accumulate:
+            idx = _index(index, self)
+            return _inplace(self, lambda x: F.index_put(x, idx, values, True), values,
+                            "index_put_")  # fmt: skip
+        self[index] = values
+        return self
+
+    def index_put(self, indices: tuple | list, values: Tensor, accumulate: bool = False
+                  ) -> Tensor:  # fmt: skip
+        """Out of place index_put_: a copy of self with self[indices] = values (or +=)."""
+        index = _put_indices(indices, values, self._data.dtype)
+        if accumulate:
+            return F.index_put(self, _index(index, self), values, True)
+        return F.index_put(self, _index(index, self), values)
+
     def gather(self, dim: int, index: Any) -> Tensor:
         return F.gather(self, dim, index)
 
@@ -1519,15 +1549,48 @@ def _arr(x: Any) -> Any:
     return x._data if isinstance(x, Tensor) else x
 
 
+def _put_indices(indices: Any, values: Any, dtype: np.dtype) -> tuple:
+    """index_put's arguments checked as torch does: a tuple of Tensors, a Tensor of values of
+    the destination's dtype."""
+    if not isinstance(indices, (tuple, list)):
+        raise TypeError(
+            f"index_put_(): argument 'indices' (position 1) must be tuple of Tensors, not "
+            f"{type(indices).__name__}"
+        )
+    for i, t in enumerate(indices):
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"index_put_(): expected Tensor as element {i} in argument 0, but got "
+                f"{type(t).__name__}"
+            )
+    if not isinstance(values, Tensor):
+        raise TypeError(
+            f"index_put_(): argument 'values' (position 2) must be Tensor, not "
+            f"{type(values).__name__}"
+        )
+    if values._data.dtype != dtype:
+        raise RuntimeError(
+            f"Index put requires the source and destination dtypes match, got "
+            f"{dtypes.torch_name(dtype)} for the destination and "
+            f"{dtypes.torch_name(values._data.dtype)} for the source."
+        )
+    if not indices:
+        raise RuntimeError("index_put_: at least one index tensor is needed")
+    return tuple(indices)
+
+
 def _write(d: np.ndarray, index: Any, value: Any) -> None:
     """d[index] = value, with numpy's index and shape errors naming the tensor's shape."""
     if isinstance(value, Tensor):
         ops.movement.check_put_dtype(d.dtype, index, value, d.shape)
     try:
         ops.movement.put(d, index, _arr(value))
-    except (IndexError, ValueError, TypeError) as err:
-        etype = IndexError if isinstance(err, IndexError) else RuntimeError
-        raise etype(
+    except IndexError as err:  # the index itself (its dtype, a bound, too many)
+        raise IndexError(
+            f"__setitem__: {err} (index {index!r} of a tensor of shape {d.shape})"
+        ) from None
+    except (ValueError, TypeError) as err:
+        raise RuntimeError(
             f"__setitem__: shape mismatch: cannot assign a value of shape {np.shape(_arr(value))} "
             f"at index "
             f"{index!r} of a tensor of shape {d.shape}: {err}"

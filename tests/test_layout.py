@@ -485,6 +485,10 @@ ITERATOR_OPS = {
     "ge": lambda L, x, y: y >= x,
     "minimum": lambda L, x, y: L.minimum(x, y),
     "div_trunc": lambda L, x, y: L.div(x, y + 10, rounding_mode="trunc"),
+    # a Python scalar is a 0-d operand of torch's: no fast setup
+    "scalar": lambda L, x, y: (y * 1.5) + x,
+    "unary": lambda L, x, y: L.exp(y.double()) + x,
+    "roll": lambda L, x, y: (x + y).roll(1, -1),
 }
 
 

@@ -943,3 +943,113 @@ def test_power_minus_half_is_rsqrt_in_values_and_in_the_gradient_of_sqrt() -> No
         "x = torch.tensor([-float('inf'), -0.0, 4.0, -1.0, 0.0, float('inf')], "
         "dtype=torch.float64, requires_grad=True)\ny = x ** 0.5\nz = x.detach() ** -0.5"
     )
+
+
+def test_cast_to_an_integer_of_a_multi_view_whose_base_changed_in_place() -> None:
+    # no gradient reaches an integer result, so the cast never reads the view's grad_fn
+    # (which torch cannot rebuild for an output of chunk after its base changed)
+    src = (
+        "x = torch.tensor([[-1.5, 2.0]], requires_grad=True)\ny = x.log_softmax(dim=1)\n"
+        "v = y.chunk(1, dim=1)[-1]\ny.add_(torch.tensor(0.0))\nz = v.long()\nb = v.bool()"
+    )
+    agree(src)
+    raises_alike(src + "\nw = v.sum()", RuntimeError, "Output 0 of .* is a view and its base")
+    x = at.tensor([[-1.5, 2.0]], requires_grad=True)
+    y = x * 1
+    v = y.chunk(1)[0]
+    y.add_(at.tensor(0.0))
+    assert repr(v).endswith("grad_fn=<Invalid>)")  # torch's repr of such a view
+
+
+def test_setitem_overlap_with_a_value_of_only_size1_dims() -> None:
+    # torch drops every leading 1 of the value (leaving a 0-d view of it) before expanding
+    raises_alike("x = torch.zeros(1)\nv = x.unsqueeze(-2)\nv[-2:10:2, ..., -1] = v",
+                 RuntimeError, "refer to a single memory location")  # fmt: skip
+    agree("x = torch.zeros(1)\nv = x.unsqueeze(-2)\nv[0:1, ..., -1] = v.clone()")
+
+
+def test_advanced_setitem_into_an_expanded_tensor_with_a_value_that_needs_grad() -> None:
+    # the base needs no gradient, so the expanded region is only read (for the value's)
+    agree(
+        "v = torch.tensor(-0.25, requires_grad=True)\nb = torch.tensor([[-0.25, 0.5, -1.25]])\n"
+        "e = b.expand(2, 3)\n"
+        "e[..., torch.tensor([-2, 1, 0]), torch.tensor([True, False, False])] = v"
+    )
+    with pytest.warns(UserWarning, match="Use of index_put_ on expanded tensors"):
+        at.zeros(1, 3).expand(2, 3)[at.tensor([0])] = 1.0
+    with pytest.warns(UserWarning, match="Use of masked_fill_ on expanded tensors"):
+        at.zeros(1, 3).expand(2, 3).masked_fill_(at.tensor([True, False, False]), 1.0)
+
+
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_index_put_as_torch(accumulate: bool) -> None:
+    agree(
+        "x = torch.ones(3, 4, dtype=torch.float64, requires_grad=True)\n"
+        "v = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64, requires_grad=True)\n"
+        f"y = (x * 2).index_put((torch.tensor([0, 0, 2]), torch.tensor([1, 1, 3])), v, "
+        f"accumulate={accumulate})\n"
+        "z = x * 3\n"
+        f"z.index_put_((torch.tensor([2, 0, 2]),), v[:, None] * 1, accumulate={accumulate})\n"
+        f"w = torch.zeros(3, 4).index_put((torch.tensor([True, False, True]),), "
+        f"torch.tensor(5.0), accumulate={accumulate})"
+    )
+    raises_alike("x = torch.zeros(3)\nx.index_put_((torch.tensor([0]),), 1.0)", TypeError,
+                 "must be Tensor, not float")  # fmt: skip
+    raises_alike("x = torch.zeros(3)\nx.index_put_((torch.tensor([0]),), torch.ones(1).double())",
+                 RuntimeError, "got Float for the destination and Double")  # fmt: skip
+    raises_alike("x = torch.zeros(3, 2)\nx.index_put_((torch.tensor([0, 1]),), torch.ones(3), "
+                 f"accumulate={accumulate})", RuntimeError, "shape mismatch")  # fmt: skip
+    raises_alike("x = torch.zeros(3)\nx.index_put_(torch.tensor([0]), torch.ones(1))",
+                 TypeError, "must be tuple of Tensors")  # fmt: skip
+
+
+def test_elementwise_result_of_same_shape_operands_takes_torch_fast_setup() -> None:
+    # all C-contiguous: a new C-contiguous result (its size-1 dims' strides too); all
+    # channels_last: a channels_last result
+    agree(
+        "a = torch.tensor([[True, False]]).permute(1, 0)\nb = torch.clamp(a, min=a)\n"
+        "x = torch.tensor([[[-0.5, 1.5]]]).permute(2, 1, 0).requires_grad_()\n"
+        "y = torch.clamp(b, min=x)"
+    )
+    agree(
+        "x = torch.tensor(np.ones((2, 1, 4, 1))).permute(3, 2, 1, 0).requires_grad_()\n"
+        "y = x.sqrt() >= torch.tensor(0.5)\nz = (x * x).roll(1, 3)"
+    )
+
+
+def test_roll_is_laid_out_as_torch_cat_of_its_two_parts() -> None:
+    # a shift that is a multiple of the size leaves one part empty: contiguous
+    agree(
+        "x = torch.tensor(np.ones((3, 1, 3, 3))).permute(0, 3, 2, 1).requires_grad_()\n"
+        "y = (x + 1).roll(1, 3)\nz = (x + 1).roll(2, 2)\nw = (x + 1).roll((1, -1), (1, 2))"
+    )
+    assert at.ones(2, 3, 4).unsqueeze(-1).stride() == (12, 4, 1, 1)  # unsqueeze's strides
+
+
+@pytest.mark.parametrize("rg", ["x", "y", "both", "none"])
+def test_matmul_drops_a_batch_of_one_of_an_operand_that_requires_grad(rg: str) -> None:
+    # torch then folds the other operand into one mm: the kernel (and its dtype check and
+    # message) is mm's, not bmm's, even when nothing is multiplied
+    rx, ry = rg in ("x", "both"), rg in ("y", "both")
+    for a, b in [((1, 4, 3), (2, 3, 5)), ((2, 4, 3), (1, 3, 5)), ((1, 4, 1), (4, 1, 0))]:
+        agree(
+            f"x = torch.ones({a}, requires_grad={rx})\n"
+            f"y = torch.ones({b}, dtype=torch.float64, requires_grad={ry})\nz = x @ y"
+        )
+        agree(
+            f"x = torch.ones({a}, requires_grad={rx})\ny = torch.ones({b}, requires_grad={ry})\n"
+            "z = x @ y"
+        )
+
+
+def test_flatten_and_unflatten_check_their_arguments_as_torch() -> None:
+    raises_alike("x = torch.tensor(True)\ny = x.flatten(3)", IndexError, "range of \\[-1, 0\\]")
+    agree("x = torch.tensor(1.5)\ny = x.flatten(0, -1)\nz = x.flatten(-1, 0)")
+    raises_alike("x = torch.ones(2, 6)\ny = x.unflatten(1, (2, 4))", RuntimeError,
+                 "don't multiply up to the size of dim 1")  # fmt: skip
+    raises_alike("x = torch.ones(2, 6)\ny = x.unflatten(1, (-1, 4))", RuntimeError,
+                 "don't multiply up")  # fmt: skip
+    raises_alike("x = torch.ones(2, 6)\ny = x.unflatten(2, (2, 3))", IndexError, "out of range")
+    raises_alike("x = torch.ones(2, 6)\ny = x.unflatten(1, ())", RuntimeError, "non-empty")
+    raises_alike("x = torch.ones(2, 0)\ny = x.unflatten(1, (-1, 0))", RuntimeError, "ambiguous")
+    agree("x = torch.ones(2, 6, requires_grad=True)\ny = x.unflatten(-1, (-1, 3))")

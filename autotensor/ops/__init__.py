@@ -54,6 +54,7 @@ from autotensor.ops.movement import (
     Pad,
     Permute,
     Reshape,
+    Roll,
     ScatterAdd,
     Split,
     Unfold,
@@ -76,6 +77,6 @@ __all__ = [
 ]  # fmt: skip
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
 __all__ += ["CopySlices"]  # ops/inplace.py
-__all__ += ["Unfold", "UnfoldBackward"]  # ops/movement.py
+__all__ += ["Roll", "Unfold", "UnfoldBackward"]  # ops/movement.py
 __all__ += ["BinaryCrossEntropy", "CrossEntropy"]  # ops/loss.py
 __all__ += ["Gelu", "LayerNorm"]  # ops/activation.py, ops/normalization.py

@@ -32,6 +32,15 @@ def _dtype(x: Any, y: Any) -> np.dtype:
     return np.asarray(x).dtype
 
 
+def _unary_layout(out: Any, x: Any) -> Any:
+    """out, numpy's result of an elementwise op on x alone, laid out as torch's (its
+    TensorIterator over x, Note [Result layouts]): they can differ only when x is not
+    C-contiguous, in the strides of size-1 and expanded dims and in tie-breaks."""
+    if x.__class__ is not np.ndarray or x.flags.c_contiguous or out.__class__ is not np.ndarray:
+        return out
+    return _views.iterator_layout(out, x)
+
+
 def _keep(cond: np.ndarray, g: Tensor) -> Tensor:
     """g where cond, else exactly 0: a gradient that is not selected stays 0 even where g is
     inf or NaN (multiplying by a 0/1 mask would turn those into NaN), as torch's where-based
@@ -389,7 +398,7 @@ class Neg(Function):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("neg", x.dtype)
-        return -x
+        return _unary_layout(-x, x)
 
     @staticmethod
     def backward(ctx, g):
@@ -405,7 +414,7 @@ class Exp(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.exp(x)
+        out = _unary_layout(np.exp(x), x)
         ctx.save_for_backward(out)
         return out
 
@@ -425,7 +434,7 @@ class Log(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.log(x)
+        return _unary_layout(np.log(x), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -445,7 +454,7 @@ class Log1p(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.log1p(x)
+        return _unary_layout(np.log1p(x), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -464,7 +473,7 @@ class Sqrt(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.sqrt(x)
+        out = _unary_layout(np.sqrt(x), x)
         ctx.save_for_backward(out)
         return out
 
@@ -485,7 +494,7 @@ class Rsqrt(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.reciprocal(np.sqrt(x))
+        out = _unary_layout(np.reciprocal(np.sqrt(x)), x)
         ctx.save_for_backward(out)
         return out
 
@@ -513,7 +522,7 @@ class Softplus(Function):
             out = np.where(bx > threshold, x, np.log1p(np.exp(bx)) / beta)
         ctx.save_for_backward(x)
         ctx.beta, ctx.threshold = beta, threshold
-        return np.asarray(out, dtype=x.dtype)
+        return _unary_layout(np.asarray(out, dtype=x.dtype), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -541,7 +550,7 @@ class Elu(Function):
             out = np.where(x > 0, x, neg)
         ctx.save_for_backward(x)
         ctx.alpha = alpha
-        return np.asarray(out, dtype=x.dtype)
+        return _unary_layout(np.asarray(out, dtype=x.dtype), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -564,7 +573,7 @@ class Reciprocal(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.reciprocal(x)
+        out = _unary_layout(np.reciprocal(x), x)
         ctx.save_for_backward(out)
         return out
 
@@ -587,7 +596,7 @@ class Sin(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.sin(x)
+        return _unary_layout(np.sin(x), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -605,7 +614,7 @@ class Cos(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return np.cos(x)
+        return _unary_layout(np.cos(x), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -622,7 +631,7 @@ class Tanh(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.tanh(x)
+        out = _unary_layout(np.tanh(x), x)
         ctx.save_for_backward(out)
         return out
 
@@ -647,6 +656,7 @@ class Sigmoid(Function):
         # exp of a non-positive number never overflows: use the form that keeps it so.
         e = np.exp(-np.abs(x))
         out = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False)
+        out = _unary_layout(out, x)
         ctx.save_for_backward(out)
         return out
 
@@ -666,7 +676,7 @@ class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("relu", x.dtype)
-        out = np.maximum(0, x)  # x's own zero at a tie: relu(-0.0) is -0.0 (torch)
+        out = _unary_layout(np.maximum(0, x), x)  # x's own zero at a tie: relu(-0.0) is -0.0
         ctx.save_for_backward(out)
         return out
 
@@ -707,7 +717,7 @@ class Erf(Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return _erf(x)
+        return _unary_layout(_erf(x), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -726,7 +736,7 @@ class Abs(Function):
     def forward(ctx, x):
         dtypes.check_supported("abs", x.dtype)
         ctx.save_for_backward(x)
-        return np.abs(x)
+        return _unary_layout(np.abs(x), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -747,7 +757,7 @@ class Clamp(Function):
         ctx.lo, ctx.hi = min, max
         # max then min, each keeping x's own zero at a tie (torch's clamp(-0.0, min=0) is -0.0)
         out = x if min is None else np.maximum(min, x)
-        return out if max is None else np.minimum(max, out)
+        return _unary_layout(out if max is None else np.minimum(max, out), x)
 
     @staticmethod
     def backward(ctx, g):
@@ -838,7 +848,7 @@ class Sign(_ZeroGrad):
         out = np.sign(x)
         if out.dtype.kind == "f":  # torch's sign(nan) is 0, numpy's is nan
             out = np.nan_to_num(out, nan=0.0)
-        return out
+        return _unary_layout(out, x)
 
 
 class Floor(_ZeroGrad):
@@ -847,7 +857,9 @@ class Floor(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("floor", x.dtype)
-        return np.floor(x) if x.dtype.kind == "f" else _views.preserved_copy(x)  # ints stay
+        if x.dtype.kind != "f":
+            return _views.preserved_copy(x)  # ints stay
+        return _unary_layout(np.floor(x), x)
 
 
 class Ceil(_ZeroGrad):
@@ -856,7 +868,9 @@ class Ceil(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("ceil", x.dtype)
-        return np.ceil(x) if x.dtype.kind == "f" else _views.preserved_copy(x)  # ints stay
+        if x.dtype.kind != "f":
+            return _views.preserved_copy(x)  # ints stay
+        return _unary_layout(np.ceil(x), x)
 
 
 class Trunc(_ZeroGrad):
@@ -865,7 +879,9 @@ class Trunc(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         dtypes.check_supported("trunc", x.dtype)
-        return np.trunc(x) if x.dtype.kind == "f" else _views.preserved_copy(x)  # ints stay
+        if x.dtype.kind != "f":
+            return _views.preserved_copy(x)  # ints stay
+        return _unary_layout(np.trunc(x), x)
 
 
 class Round(_ZeroGrad):
@@ -874,7 +890,9 @@ class Round(_ZeroGrad):
     @staticmethod
     def forward(ctx, x, decimals=0):
         dtypes.check_supported("round", x.dtype)
-        return np.round(x, decimals) if x.dtype.kind == "f" else _views.preserved_copy(x)
+        if x.dtype.kind != "f":
+            return _views.preserved_copy(x)
+        return _unary_layout(np.round(x, decimals), x)
 
 
 # -- integer-valued binary ops ---------------------------------------------------------------

@@ -58,9 +58,10 @@ class CopySlices(Function):
     @staticmethod
     def backward(ctx, g):
         steps = ctx.steps
-        if ctx.shared:
+        if ctx.shared and ctx.needs_input_grad[0]:
             # torch writes the view's gradient into that region of the base's: refused when
-            # the region is an expanded one, whose elements share memory
+            # the region is an expanded one, whose elements share memory (the value's
+            # gradient alone reads the region, which is fine)
             raise RuntimeError(
                 "CopySlices: unsupported operation: more than one element of the written-to "
                 "tensor refers to a single memory location. Please clone() the tensor before "

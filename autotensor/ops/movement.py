@@ -795,6 +795,53 @@ class Flip(Function):
         yield Sample(rng.normal(size=(0, 3)), dims=(0, 1), note="empty")
 
 
+class Roll(Function):
+    """out = x shifted by shifts[i] along dims[i] (cyclically: out[(j + s) % n] = x[j]);
+    dx = g shifted back. Shapes: out and dx have x's shape."""
+
+    takes_arrays = True
+
+    @staticmethod
+    def forward(ctx, x, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        if x.size == 0 or not dims:
+            return _views.preserved_copy(x)  # torch: a clone, before the dims are read
+        out = x
+        for shift, dim in zip(shifts, dims):
+            out = _roll_one(out, shift, dim)  # a new array each time
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return Roll.apply(g, shifts=tuple(-s for s in ctx.shifts[::-1]), dims=ctx.dims[::-1])
+
+    @staticmethod
+    def sample_inputs(rng):
+        yield Sample(rng.normal(size=(3, 4)), shifts=(1,), dims=(1,))
+        yield Sample(rng.normal(size=(2, 3, 4)), shifts=(-2, 5), dims=(0, 2))
+        yield Sample(rng.normal(size=(4, 1, 2)).T, shifts=(1, 3), dims=(0, 1),
+                     note="transposed, size-1")  # fmt: skip
+        yield Sample(rng.normal(size=(0, 3)), shifts=(1,), dims=(1,), note="empty")
+        yield Sample(rng.normal(size=()), shifts=(), dims=(), note="0-d")
+
+
+def _roll_one(x: np.ndarray, shift: int, dim: int) -> np.ndarray:
+    """x rolled along one dim as torch does it: the cat of x[start:] and x[:start] along dim,
+    so laid out in their common suggested memory format (contiguous when start is 0, since
+    one part is then empty)."""
+    n = x.shape[dim]
+    start = (n - shift) % n
+    lead = (slice(None),) * dim
+    head, tail = x[lead + (slice(start, None),)], x[lead + (slice(0, start),)]
+    fmt = _views.suggest_memory_format(head)
+    if fmt is not _views.suggest_memory_format(tail):
+        fmt = _views.contiguous_format
+    out = _views.empty_in_format(x.shape, x.dtype, fmt)
+    out[lead + (slice(0, n - start),)] = head
+    out[lead + (slice(n - start, None),)] = tail
+    return out
+
+
 def _scatter_index(index: np.ndarray, dim: int) -> tuple:
     """The full advanced index that addresses, for each element of `index`, its target."""
     grids = np.indices(index.shape, sparse=True)
