@@ -225,6 +225,14 @@ class Tensor:
     def is_contiguous(self) -> bool:
         return bool(self._data.flags.c_contiguous)
 
+    def data_ptr(self) -> int:
+        """The address of the first element (torch's data_ptr; 0 when there is none): two
+        tensors with the same address and numel > 0 share memory."""
+        d = self._data
+        if isinstance(d, np.generic):  # a numpy scalar has no address of its own: pin one
+            d = self._data = np.array(d)
+        return 0 if d.size == 0 else int(d.__array_interface__["data"][0])
+
     def stride(self, dim: int | None = None) -> Any:
         s = tuple(x // self._data.itemsize for x in self._data.strides)
         return s if dim is None else s[dim]

@@ -1053,3 +1053,29 @@ def test_flatten_and_unflatten_check_their_arguments_as_torch() -> None:
     raises_alike("x = torch.ones(2, 6)\ny = x.unflatten(1, ())", RuntimeError, "non-empty")
     raises_alike("x = torch.ones(2, 0)\ny = x.unflatten(1, (-1, 0))", RuntimeError, "ambiguous")
     agree("x = torch.ones(2, 6, requires_grad=True)\ny = x.unflatten(-1, (-1, 3))")
+
+
+def test_linear_of_an_input_that_cannot_be_viewed_as_a_matrix_saves_a_copy() -> None:
+    # torch folds such an input with a reshape that copies, and saves that copy for the
+    # weight's gradient: changing the input in place afterwards is then no error
+    agree(
+        "w = torch.tensor(np.eye(3), requires_grad=True)\n"
+        "x = torch.tensor(np.ones((3, 3, 3))).permute(1, 0, 2) * 2\n"
+        "y = F.linear(x, w, torch.ones(3, dtype=torch.float64))\nx += 1"
+    )
+    raises_alike(  # a contiguous input is saved itself (a view of it), as torch's
+        "w = torch.tensor(np.eye(3), requires_grad=True)\nx = torch.ones(3, 3, 3).double() * 2\n"
+        "y = F.linear(x, w)\nx += 1\ny.sum().backward()",
+        RuntimeError, "modified by an inplace operation",
+    )  # fmt: skip
+    x = at.ones(2, 3)
+    assert x.data_ptr() == x[0].data_ptr() != x[1].data_ptr() and at.ones(0).data_ptr() == 0
+
+
+@pytest.mark.parametrize("index", ["[..., [], -1]", "[:, [0], -1]", "[[], -1]"])
+def test_setitem_checks_integers_and_shapes_before_the_value_dtype(index: str) -> None:
+    # torch selects with the integers first, then broadcasts the value, then compares dtypes
+    agree(
+        "x = torch.zeros(1, 3, 0, dtype=torch.bool)\n"
+        f"v = torch.ones(4, 3, 1, requires_grad=True)\nx{index} = v"
+    )

@@ -344,6 +344,16 @@ def check_put_dtype(out_dtype: np.dtype, index, value, shape: tuple) -> None:
         b_shape = _check_index_shapes(adv)
         if 0 not in b_shape and 0 in _indexed_sizes(items, shape):
             raise IndexError("index is out of bounds for dimension with size 0")
+        check_int_items(shape, items)  # torch selects with the integers first
+        region = take(np.empty(shape, np.bool_), index).shape
+        vs = strip_leading_ones(value).shape if value.ndim else ()
+        try:
+            np.broadcast_shapes(tuple(vs), region)
+        except ValueError:
+            raise RuntimeError(
+                f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast "
+                f"to indexing result of shape {list(region)}"
+            ) from None
         raise RuntimeError(
             f"Index put requires the source and destination dtypes match, got "
             f"{dtypes.torch_name(out_dtype)} for the destination and {dtypes.torch_name(vd)} for "
