@@ -652,9 +652,12 @@ def common_format(arrays: Any) -> memory_format:
 
 
 def format_layout(a: np.ndarray, fmt: memory_format) -> np.ndarray:
-    """a laid out in memory format `fmt` (a itself when it already is)."""
+    """a laid out in memory format `fmt` with the strides of torch's new tensor in it, those
+    of size-1 dims too (a itself when it already is, a view when only those differ)."""
     if fmt is contiguous_format or a.ndim not in (4, 5):
-        return contiguous_layout(a)
+        if a.flags.c_contiguous and (a.ndim < 2 or 1 not in a.shape):
+            return a
+        return in_order(a, list(range(a.ndim - 1, -1, -1)))
     return in_order(a, _format_perm(a.ndim))
 
 

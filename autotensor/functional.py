@@ -385,8 +385,11 @@ def where(condition: Any, x: Any, y: Any) -> Tensor:
 
 def masked_fill(x: Tensor, mask: Any, value: Any) -> Tensor:
     out = fill_where(x, mask, value)
-    # torch fills a contiguous clone of x (expanded to the mask's shape)
-    return out if out._data.flags.c_contiguous else out.contiguous()
+    # torch fills a contiguous clone of x (expanded to the mask's shape): its size-1 dims
+    # too have C strides
+    if out._data.flags.c_contiguous and 1 not in out._data.shape:
+        return out
+    return out.clone(memory_format=_views.contiguous_format)
 
 
 def fill_where(x: Tensor, mask: Any, value: Any) -> Tensor:

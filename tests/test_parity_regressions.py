@@ -1079,3 +1079,49 @@ def test_setitem_checks_integers_and_shapes_before_the_value_dtype(index: str) -
         "x = torch.zeros(1, 3, 0, dtype=torch.bool)\n"
         f"v = torch.ones(4, 3, 1, requires_grad=True)\nx{index} = v"
     )
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "x = torch.tensor(np.arange(48.0).reshape(4, 4, 3))\nv = x.select(1, -2)\nx.copy_(v)",
+        "x = torch.tensor(np.arange(1.0, 10.0).reshape(3, 3)).t()\nv = x[-2::2]\nx.pow_(v)",
+    ],
+)
+def test_inplace_from_an_operand_overlapping_the_target_is_a_deliberate_difference(
+    src: str,
+) -> None:
+    # torch's loops read elements they wrote earlier; autotensor reads the operand first, so
+    # the result is the formula's on the tensors as they were (docs/design.md)
+    m = fuzzlib.compare(_program(src), torch, at)
+    assert m is not None and m.kind == "overlap_order" and fuzzlib.is_deliberate(m), m
+    ns = {"torch": at, "np": np}
+    exec(src.replace("x.copy_(v)", "e = v.clone()\nx.copy_(v)").replace(
+        "x.pow_(v)", "e = x.clone() ** v.clone()\nx.pow_(v)"), ns)  # fmt: skip
+    want = np.broadcast_to(ns["e"].numpy(), ns["x"].shape)
+    np.testing.assert_array_equal(ns["x"].numpy(), want)
+
+
+def test_gradient_of_a_power_of_zero_is_zero_even_where_the_incoming_one_is_inf() -> None:
+    agree(
+        "x = torch.tensor([-0.25, -1.0, 0.0], requires_grad=True)\ny = x ** 0\n"
+        "y.div_(torch.tensor([False, True, False]))\nz = x ** 0.0 * float('inf')"
+    )
+
+
+def test_integer_rounding_and_sign_are_elementwise_copies_laid_out_as_torch() -> None:
+    # torch's floor/ceil/trunc/round of an integer tensor and sign of a bool one run its
+    # elementwise copy: a C-contiguous input gives a new C-contiguous result
+    for op in ("round()", "floor()", "ceil()", "trunc()", "bool().sign()"):
+        agree(f"x = torch.tensor(np.array([[[-4]], [[-3]], [[2]]])).permute(2, 1, 0)\ny = x.{op}\n"
+              "z = torch.tensor([False]) @ y")  # fmt: skip  (mv's check when it folds)
+
+
+def test_masked_fill_and_clone_to_contiguous_give_c_strides_to_size1_dims() -> None:
+    agree(
+        "x = torch.tensor(np.array([[[True], [False]]])).permute(2, 1, 0)\n"
+        "a = x.masked_fill(x, True)\nb = x.movedim(-2, -3)\nc = torch.where(x + x, b, a)\n"
+        "d = torch.where(x + x, b, x.clone(memory_format=torch.contiguous_format))"
+    )
+    x = at.tensor(np.ones((2, 1, 1))).permute(2, 1, 0)
+    assert x.clone(memory_format=at.contiguous_format).stride() == (2, 2, 1)

@@ -245,7 +245,9 @@ class Pow(Function):
                 if zero.any():  # torch: 0 where y == 0 (x == 0 would give 0 * inf = nan)
                     gx = Where.apply(zero, 0.0, gx)
             elif y == 0 and not isinstance(y, (bool, np.bool_)):
-                gx = g * 0.0  # (torch: ** False is not "== 0", its rule gives 0 * x**-1)
+                # torch: zeros, even where g is inf or nan (** False is not "== 0": its
+                # rule gives 0 * x**-1)
+                gx = _new(np.zeros_like(g._data))
             else:
                 gx = g * float(y) * x ** (float(y) - 1.0)
         if ctx.needs_input_grad[1]:
@@ -844,7 +846,7 @@ class Sign(_ZeroGrad):
     @staticmethod
     def forward(ctx, x):
         if x.dtype == np.bool_:  # torch: sign of a bool tensor is itself
-            return _views.preserved_copy(x)
+            return _unary_layout(np.copy(x), x)
         out = np.sign(x)
         if out.dtype.kind == "f":  # torch's sign(nan) is 0, numpy's is nan
             out = np.nan_to_num(out, nan=0.0)
@@ -858,7 +860,7 @@ class Floor(_ZeroGrad):
     def forward(ctx, x):
         dtypes.check_supported("floor", x.dtype)
         if x.dtype.kind != "f":
-            return _views.preserved_copy(x)  # ints stay
+            return _unary_layout(np.copy(x), x)  # ints stay
         return _unary_layout(np.floor(x), x)
 
 
@@ -869,7 +871,7 @@ class Ceil(_ZeroGrad):
     def forward(ctx, x):
         dtypes.check_supported("ceil", x.dtype)
         if x.dtype.kind != "f":
-            return _views.preserved_copy(x)  # ints stay
+            return _unary_layout(np.copy(x), x)  # ints stay
         return _unary_layout(np.ceil(x), x)
 
 
@@ -880,7 +882,7 @@ class Trunc(_ZeroGrad):
     def forward(ctx, x):
         dtypes.check_supported("trunc", x.dtype)
         if x.dtype.kind != "f":
-            return _views.preserved_copy(x)  # ints stay
+            return _unary_layout(np.copy(x), x)  # ints stay
         return _unary_layout(np.trunc(x), x)
 
 
@@ -891,7 +893,7 @@ class Round(_ZeroGrad):
     def forward(ctx, x, decimals=0):
         dtypes.check_supported("round", x.dtype)
         if x.dtype.kind != "f":
-            return _views.preserved_copy(x)
+            return _unary_layout(np.copy(x), x)
         return _unary_layout(np.round(x, decimals), x)
 
 
