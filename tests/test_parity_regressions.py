@@ -1113,8 +1113,10 @@ def test_integer_rounding_and_sign_are_elementwise_copies_laid_out_as_torch() ->
     # torch's floor/ceil/trunc/round of an integer tensor and sign of a bool one run its
     # elementwise copy: a C-contiguous input gives a new C-contiguous result
     for op in ("round()", "floor()", "ceil()", "trunc()", "bool().sign()"):
-        agree(f"x = torch.tensor(np.array([[[-4]], [[-3]], [[2]]])).permute(2, 1, 0)\ny = x.{op}\n"
-              "z = torch.tensor([False]) @ y")  # fmt: skip  (mv's check when it folds)
+        agree(
+            f"x = torch.tensor(np.array([[[-4]], [[-3]], [[2]]])).permute(2, 1, 0)\ny = x.{op}\n"
+            "z = torch.tensor([False]) @ y"
+        )  # fmt: skip  (mv's check when it folds)
 
 
 def test_masked_fill_and_clone_to_contiguous_give_c_strides_to_size1_dims() -> None:
