@@ -186,6 +186,68 @@ def round(x, decimals=0):
     return x.round(decimals)
 
 
+def rsub(x, y, alpha=1):
+    """y - alpha * x (torch.rsub: sub with its operands swapped)."""
+    return as_tensor(y).sub(x, alpha=alpha)
+
+
+def tan(x):
+    return x.tan()
+
+
+def sinh(x):
+    return x.sinh()
+
+
+def cosh(x):
+    return x.cosh()
+
+
+def asin(x):
+    return x.asin()
+
+
+def acos(x):
+    return x.acos()
+
+
+def atan(x):
+    return x.atan()
+
+
+def asinh(x):
+    return x.asinh()
+
+
+def acosh(x):
+    return x.acosh()
+
+
+def atanh(x):
+    return x.atanh()
+
+
+def expm1(x):
+    return x.expm1()
+
+
+def exp2(x):
+    return x.exp2()
+
+
+def log2(x):
+    return x.log2()
+
+
+def log10(x):
+    return x.log10()
+
+
+# torch's aliases
+subtract, multiply, divide, negative, absolute, fix = sub, mul, div, neg, abs, trunc
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
 def maximum(x, y):
     return as_tensor(x).maximum(y)
 
@@ -284,6 +346,9 @@ def gt(x, y):
 
 def ge(x, y):
     return as_tensor(x) >= y
+
+
+not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
 
 
 def is_tensor(x):

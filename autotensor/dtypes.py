@@ -197,8 +197,10 @@ def check_supported(op: str, *dts: np.dtype) -> None:
 
 def dtype_of(x: Any) -> np.dtype | None:
     """The dtype of a Tensor or array operand; None for a Python scalar."""
-    d = getattr(x, "_data", x)
-    return d.dtype if isinstance(d, np.ndarray) else None
+    d = getattr(x, "_data", None)
+    if d is not None:  # a Tensor (its array, or the numpy scalar some 0-d results hold)
+        return d.dtype
+    return x.dtype if isinstance(x, np.ndarray) else None
 
 
 def check_sub(a: Any, b: Any) -> None:

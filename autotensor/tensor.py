@@ -646,6 +646,8 @@ class Tensor:
     def true_divide(self, other: Any) -> Tensor:
         return self / other
 
+    subtract, multiply, divide = sub, mul, div
+
     def pow(self, exponent: Any) -> Tensor:
         return self**exponent
 
@@ -701,6 +703,8 @@ class Tensor:
     def ge(self, other: Any) -> Tensor:
         return self >= other
 
+    not_equal, less, less_equal, greater, greater_equal = ne, lt, le, gt, ge
+
     def equal(self, other: Any) -> bool:
         o = _arr(other)
         return bool(self._data.shape == np.shape(o) and np.array_equal(self._data, o))
@@ -742,6 +746,8 @@ class Tensor:
 
     def abs(self) -> Tensor:
         return ops.Abs.apply(self)
+
+    absolute = abs
 
     def exp(self) -> Tensor:
         if not _state.enabled:  # Note [No-grad arithmetic]
@@ -802,6 +808,159 @@ class Tensor:
 
     def round(self, decimals: int = 0) -> Tensor:
         return ops.Round.apply(self, decimals=decimals)
+
+    fix = trunc
+
+    def tan(self) -> Tensor:
+        return ops.Tan.apply(_floating(self))
+
+    def sinh(self) -> Tensor:
+        return ops.Sinh.apply(_floating(self))
+
+    def cosh(self) -> Tensor:
+        return ops.Cosh.apply(_floating(self))
+
+    def asin(self) -> Tensor:
+        return ops.Asin.apply(_floating(self))
+
+    def acos(self) -> Tensor:
+        return ops.Acos.apply(_floating(self))
+
+    def atan(self) -> Tensor:
+        return ops.Atan.apply(_floating(self))
+
+    def asinh(self) -> Tensor:
+        return ops.Asinh.apply(_floating(self))
+
+    def acosh(self) -> Tensor:
+        return ops.Acosh.apply(_floating(self))
+
+    def atanh(self) -> Tensor:
+        return ops.Atanh.apply(_floating(self))
+
+    arcsin, arccos, arctan = asin, acos, atan
+    arcsinh, arccosh, arctanh = asinh, acosh, atanh
+
+    def expm1(self) -> Tensor:
+        return ops.Expm1.apply(_floating(self))
+
+    def exp2(self) -> Tensor:
+        return ops.Exp2.apply(_floating(self))
+
+    def log2(self) -> Tensor:
+        return ops.Log2.apply(_floating(self))
+
+    def log10(self) -> Tensor:
+        return ops.Log10.apply(_floating(self))
+
+    # in-place forms of the elementwise functions: the function, written back (Note [In-place])
+    def neg_(self) -> Tensor:
+        return _inplace(self, lambda x: x.neg(), None, "neg_")
+
+    negative_ = neg_
+
+    def abs_(self) -> Tensor:
+        return _inplace(self, lambda x: x.abs(), None, "abs_")
+
+    absolute_ = abs_
+
+    def exp_(self) -> Tensor:
+        return _inplace(self, lambda x: x.exp(), None, "exp_")
+
+    def log_(self) -> Tensor:
+        return _inplace(self, lambda x: x.log(), None, "log_")
+
+    def log1p_(self) -> Tensor:
+        return _inplace(self, lambda x: x.log1p(), None, "log1p_")
+
+    def sqrt_(self) -> Tensor:
+        return _inplace(self, lambda x: x.sqrt(), None, "sqrt_")
+
+    def rsqrt_(self) -> Tensor:
+        return _inplace(self, lambda x: x.rsqrt(), None, "rsqrt_")
+
+    def square_(self) -> Tensor:
+        return _inplace(self, lambda x: x.square(), None, "square_")
+
+    def sin_(self) -> Tensor:
+        return _inplace(self, lambda x: x.sin(), None, "sin_")
+
+    def cos_(self) -> Tensor:
+        return _inplace(self, lambda x: x.cos(), None, "cos_")
+
+    def tanh_(self) -> Tensor:
+        return _inplace(self, lambda x: x.tanh(), None, "tanh_")
+
+    def sigmoid_(self) -> Tensor:
+        return _inplace(self, lambda x: x.sigmoid(), None, "sigmoid_")
+
+    def relu_(self) -> Tensor:
+        return _inplace(self, lambda x: x.relu(), None, "relu_")
+
+    def reciprocal_(self) -> Tensor:
+        return _inplace(self, lambda x: x.reciprocal(), None, "reciprocal_")
+
+    def sign_(self) -> Tensor:
+        return _inplace(self, lambda x: x.sign(), None, "sign_")
+
+    def floor_(self) -> Tensor:
+        return _inplace(self, lambda x: x.floor(), None, "floor_")
+
+    def ceil_(self) -> Tensor:
+        return _inplace(self, lambda x: x.ceil(), None, "ceil_")
+
+    def trunc_(self) -> Tensor:
+        return _inplace(self, lambda x: x.trunc(), None, "trunc_")
+
+    fix_ = trunc_
+
+    def round_(self, decimals: int = 0) -> Tensor:
+        return _inplace(self, lambda x: x.round(decimals), None, "round_")
+
+    def erf_(self) -> Tensor:
+        return _inplace(self, lambda x: x.erf(), None, "erf_")
+
+    def tan_(self) -> Tensor:
+        return _inplace(self, lambda x: x.tan(), None, "tan_")
+
+    def sinh_(self) -> Tensor:
+        return _inplace(self, lambda x: x.sinh(), None, "sinh_")
+
+    def cosh_(self) -> Tensor:
+        return _inplace(self, lambda x: x.cosh(), None, "cosh_")
+
+    def asin_(self) -> Tensor:
+        return _inplace(self, lambda x: x.asin(), None, "asin_")
+
+    def acos_(self) -> Tensor:
+        return _inplace(self, lambda x: x.acos(), None, "acos_")
+
+    def atan_(self) -> Tensor:
+        return _inplace(self, lambda x: x.atan(), None, "atan_")
+
+    def asinh_(self) -> Tensor:
+        return _inplace(self, lambda x: x.asinh(), None, "asinh_")
+
+    def acosh_(self) -> Tensor:
+        return _inplace(self, lambda x: x.acosh(), None, "acosh_")
+
+    def atanh_(self) -> Tensor:
+        return _inplace(self, lambda x: x.atanh(), None, "atanh_")
+
+    arcsin_, arccos_, arctan_ = asin_, acos_, atan_
+    arcsinh_, arccosh_, arctanh_ = asinh_, acosh_, atanh_
+
+    def expm1_(self) -> Tensor:
+        return _inplace(self, lambda x: x.expm1(), None, "expm1_")
+
+    def exp2_(self) -> Tensor:
+        return _inplace(self, lambda x: x.exp2(), None, "exp2_")
+
+    def log2_(self) -> Tensor:
+        return _inplace(self, lambda x: x.log2(), None, "log2_")
+
+    def log10_(self) -> Tensor:
+        return _inplace(self, lambda x: x.log10(), None, "log10_")
 
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return F.clamp(self, min, max)

@@ -281,11 +281,11 @@ def _inplace_overlap(code: str, ns: dict, lib: Any) -> bool:
     target = ns.get(m.group(1)) if m else None
     if not _is_tensor(lib, target):
         return False
-    d = target.detach().numpy()
+    d = np.asarray(target.detach().numpy())
     for name in set(re.findall(r"\b[a-z]\w*\b", code[m.end() :])):
         v = ns.get(name)
         if _is_tensor(lib, v) and v is not target:
-            o = v.detach().numpy()
+            o = np.asarray(v.detach().numpy())
             same = o.shape == d.shape and o.strides == d.strides and o.ctypes.data == d.ctypes.data
             if not same and np.shares_memory(o, d):
                 return True
@@ -666,7 +666,7 @@ class Generator:
                           "trunc", "round", "reciprocal", "clamp", "clamp_t", "float",
                           "double", "long", "bool", "softmax", "log_softmax", "F.relu",
                           "F.gelu", "F.softplus", "F.elu", "F.leaky_relu", "isnan",
-                          "logical_not", ])  # fmt: skip
+                          "logical_not", "atan", "expm1", "log2", "sinh", "asinh"])  # fmt: skip
         out = self.name()
         x = v.name
         if op == "clamp":

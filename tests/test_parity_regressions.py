@@ -1072,7 +1072,7 @@ def test_linear_of_an_input_that_cannot_be_viewed_as_a_matrix_saves_a_copy() -> 
     assert x.data_ptr() == x[0].data_ptr() != x[1].data_ptr() and at.ones(0).data_ptr() == 0
 
 
-@pytest.mark.parametrize("index", ["[..., [], -1]", "[:, [0], -1]", "[[], -1]"])
+@pytest.mark.parametrize("index", ["[..., [], -1]", "[:, [0], -1]", "[[], -1]", "[..., [-3, 3]]"])
 def test_setitem_checks_integers_and_shapes_before_the_value_dtype(index: str) -> None:
     # torch selects with the integers first, then broadcasts the value, then compares dtypes
     agree(
@@ -1127,3 +1127,11 @@ def test_masked_fill_and_clone_to_contiguous_give_c_strides_to_size1_dims() -> N
     )
     x = at.tensor(np.ones((2, 1, 1))).permute(2, 1, 0)
     assert x.clone(memory_format=at.contiguous_format).stride() == (2, 2, 1)
+
+
+def test_cumsum_is_never_minus_zero_as_torch_running_sum_from_plus_zero() -> None:
+    agree(
+        "x = torch.tensor([[-0.0, 1.0], [-0.0, -0.0], [0.0, -0.0]], requires_grad=True)\n"
+        "y = torch.div(torch.tensor([2, -2]), x.cumsum(0), rounding_mode='trunc')\n"
+        "z = 1 / x.float().cumsum(1)\nw = 1 / torch.tensor(-0.0).cumsum(0)"
+    )

@@ -35,8 +35,9 @@ def _all_subclasses(cls: type) -> list[type]:
 
 
 def _is_abstract(cls: type) -> bool:
-    """Shared bases (such as the zero-gradient family) define no forward of their own."""
-    return cls.forward is Function.forward
+    """Shared bases (the zero-gradient family, the one-ufunc elementwise family) are private
+    (a leading underscore) or define no forward of their own; they are never applied."""
+    return cls.forward is Function.forward or cls.__name__.startswith("_")
 
 
 PRIMITIVES = sorted(

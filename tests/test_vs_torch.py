@@ -162,6 +162,16 @@ CASES = {
     "rsqrt": (lambda m, x: x.rsqrt() + m.rsqrt(x), [pos(3, 4)]),
     "sin_cos": (lambda m, x: x.sin() * x.cos() + m.sin(x) - m.cos(x), [real(3, 4)]),
     "tanh": (lambda m, x: x.tanh() + m.tanh(x), [real(3, 4)]),
+    "trig": (lambda m, x: x.tan() * m.atan(x) + m.arcsin(x * 0.3) - x.acos(), [away(3, 4)]),
+    "hyperbolic": (
+        lambda m, x: x.sinh() * m.cosh(x) + m.asinh(x) + (x * 0.3).atanh() + (x * x + 1.5).acosh(),
+        [real(3, 4)],
+    ),
+    "exp_log_bases": (lambda m, x: x.expm1() + m.exp2(x) + x.log2() * m.log10(x), [pos(3, 4)]),
+    "inplace_functions": (
+        lambda m, x: (x * 1).exp_() + (x * 2).log_() + (x * 0.5).atan_() * (x + 1).sqrt_(),
+        [pos(3, 4)],
+    ),
     "sigmoid": (lambda m, x: x.sigmoid() + m.sigmoid(x), [real(3, 4)]),
     "sigmoid_extreme": (lambda m, x: (x * 50).sigmoid(), [real(20)]),
     "relu": (lambda m, x: x.relu() + m.relu(x), [away(3, 4)]),
@@ -520,6 +530,10 @@ SECOND_ORDER = {
     "sin": (lambda m, x: x.sin(), "real"),
     "cos": (lambda m, x: x.cos(), "real"),
     "tanh": (lambda m, x: x.tanh(), "real"),
+    "tan": (lambda m, x: (x * 0.5).tan(), "real"),
+    "atan_asinh": (lambda m, x: x.atan() * x.asinh(), "real"),
+    "sinh_cosh": (lambda m, x: x.sinh() * x.cosh(), "real"),
+    "log2_expm1": (lambda m, x: x.log2() * x.expm1(), "pos"),
     "sigmoid": (lambda m, x: x.sigmoid(), "real"),
     "pow": (lambda m, x: x**2.5, "pos"),
     "rpow": (lambda m, x: 1.7**x, "real"),
@@ -838,3 +852,43 @@ def test_sweep_small_api_gaps() -> None:
     ga, gt = _grads(lambda lib, e, a: lib.cat([e, a], 1), np.zeros(0), x)
     for a, t in zip(ga, gt):
         _same(a, t)
+
+
+# -- the one-ufunc elementwise family (ops/special.py) over shapes and layouts ----------------
+_FAMILY = ["tan", "sinh", "cosh", "asin", "acos", "atan", "asinh", "acosh", "atanh", "expm1",
+           "exp2", "log2", "log10"]  # fmt: skip
+
+
+@needs_torch
+@pytest.mark.parametrize("name", _FAMILY)
+def test_elementwise_family_over_shapes_and_layouts_as_torch(name: str) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+    from hypothesis.extra import numpy as hnp
+
+    lo, hi = getattr(at.ops, name.capitalize()).domain
+
+    @settings(max_examples=25, deadline=None)
+    @given(
+        shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=3),
+        seed=st.integers(0, 2**31 - 1),
+        dtype=st.sampled_from(["float32", "float64"]),
+    )
+    def check(shape: tuple, seed: int, dtype: str) -> None:
+        rng = np.random.default_rng(seed)
+        perm = [int(p) for p in rng.permutation(len(shape))]
+        a = rng.uniform(lo, hi, shape).astype(dtype)
+        w = rng.normal(size=[shape[p] for p in perm]).astype(dtype)
+        res = []
+        for lib in (at, torch):
+            x = lib.tensor(a, requires_grad=True)
+            y = getattr(x.permute(*perm) if perm else x, name)()  # a strided input
+            (y * lib.tensor(w)).sum().backward()
+            res.append((y, x.grad))
+        (y, g), (ty, tg) = res
+        np.testing.assert_allclose(y.detach().numpy(), ty.detach().numpy(), **TOL[dtype])
+        np.testing.assert_allclose(g.numpy(), tg.numpy(), **TOL[dtype])
+        assert y.dtype == at.float32 if dtype == "float32" else y.dtype == at.float64
+        assert y.is_contiguous() == ty.is_contiguous()
+
+    check()

@@ -63,7 +63,23 @@ from autotensor.ops.movement import (
 from autotensor.ops.normalization import LayerNorm
 from autotensor.ops.reduce import Amax, Amin, Cumsum, LogSoftmax, MaxDim, MinDim, Prod, Softmax, Sum
 from autotensor.ops.scan import Cumprod
-from autotensor.ops.special import Atan2, Erfinv
+from autotensor.ops.special import (
+    Acos,
+    Acosh,
+    Asin,
+    Asinh,
+    Atan,
+    Atan2,
+    Atanh,
+    Cosh,
+    Erfinv,
+    Exp2,
+    Expm1,
+    Log2,
+    Log10,
+    Sinh,
+    Tan,
+)
 
 __all__ = [
     "Abs", "Add", "Amax", "Amin", "BroadcastTo", "Cast", "Cat", "Ceil", "Clamp", "Clone", "Col2Im",
@@ -76,6 +92,8 @@ __all__ = [
     "Trunc", "Where", "WindowGather", "WindowScatter",
 ]  # fmt: skip
 __all__ += ["Atan2", "Cumprod", "Erfinv"]  # ops/scan.py, ops/special.py
+__all__ += ["Acos", "Acosh", "Asin", "Asinh", "Atan", "Atanh", "Cosh", "Exp2", "Expm1", "Log2",
+            "Log10", "Sinh", "Tan"]  # ops/special.py  # fmt: skip
 __all__ += ["CopySlices"]  # ops/inplace.py
 __all__ += ["Roll", "Unfold", "UnfoldBackward"]  # ops/movement.py
 __all__ += ["BinaryCrossEntropy", "CrossEntropy"]  # ops/loss.py

@@ -345,10 +345,14 @@ def check_put_dtype(out_dtype: np.dtype, index, value, shape: tuple) -> None:
         if 0 not in b_shape and 0 in _indexed_sizes(items, shape):
             raise IndexError("index is out of bounds for dimension with size 0")
         check_int_items(shape, items)  # torch selects with the integers first
-        region = take(np.empty(shape, np.bool_), index).shape
+        try:  # (an index array out of range is found only later, when torch writes)
+            region = take(np.empty(shape, np.bool_), index).shape
+        except IndexError:
+            region = None
         vs = strip_leading_ones(value).shape if value.ndim else ()
         try:
-            np.broadcast_shapes(tuple(vs), region)
+            if region is not None:
+                np.broadcast_shapes(tuple(vs), region)
         except ValueError:
             raise RuntimeError(
                 f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast "

@@ -443,13 +443,15 @@ class Cumsum(Function):
         (d,) = norm_dims(dim, x.ndim, "cumsum") or (0,)
         ctx.dim = d
         if not x.ndim:
-            return x.copy()
+            return x.copy()  # (torch copies a 0-d tensor, -0 included)
         if x.dtype.kind == "f" and x.dtype.itemsize < 8:
             # accumulated in float64 and rounded once, as torch accumulates (a float32 running
             # sum drifts by ~1e-4 relative over 1e5 elements)
             out = np.cumsum(x, axis=d, dtype=np.float64).astype(x.dtype)
         else:
             out = np.cumsum(x, axis=d)
+        if out.dtype.kind == "f":
+            out += 0.0  # torch's running sum starts at +0, so it is never -0
         return _views.contiguous_layout(out)
 
     @staticmethod

@@ -1,4 +1,5 @@
-"""Elementwise primitives of two further functions: atan2 and the inverse error function."""
+"""Further elementwise primitives: atan2, the inverse error function, and the trigonometric,
+hyperbolic, exponential and logarithmic functions of one tensor."""
 
 from __future__ import annotations
 
@@ -85,3 +86,178 @@ class Erfinv(Function):
         yield Sample(u(-0.9, 0.9, (1, 3, 1)), note="size-1 dims")
         yield Sample(u(-0.9, 0.9, (4, 3)).T, note="transposed")
         yield Sample(u(-0.9, 0.9, (0, 2)), note="empty")
+
+
+# -- trigonometric, hyperbolic, exponential and logarithmic functions -------------------------
+class _Elementwise(Function):
+    """out = fn(x) for a numpy ufunc `fn`, laid out as torch's; dx = g * derivative(x, out).
+    Each subclass names its ufunc, its derivative (in Tensor ops, so that it is itself
+    differentiable) and the interval its samples are drawn from."""
+
+    takes_arrays = True
+    fn: np.ufunc
+    domain: tuple[float, float] = (-2.0, 2.0)
+
+    @staticmethod
+    def forward(ctx, x):
+        out = np.asarray(type(ctx).fn(x))
+        if x.__class__ is np.ndarray and not x.flags.c_contiguous:
+            out = _views.iterator_layout(out, x)  # torch's layout for a strided input
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, out = ctx.saved_tensors
+        return g * type(ctx).derivative(x, out)
+
+    @staticmethod
+    def derivative(x, out):
+        raise NotImplementedError
+
+    @classmethod
+    def sample_inputs(cls, rng):
+        lo, hi = cls.domain
+        u = rng.uniform
+        yield Sample(u(lo, hi, (3, 4)))
+        yield Sample(u(lo, hi, ()), note="0-d")
+        yield Sample(u(lo, hi, (1, 3, 1)), note="size-1 dims")
+        yield Sample(u(lo, hi, (4, 3)).T, note="transposed")
+        yield Sample(u(lo, hi, (0, 2)), note="empty")
+
+
+class Tan(_Elementwise):
+    """out = tan(x);  dx = g (1 + out^2)."""
+
+    fn = np.tan
+    domain = (-1.2, 1.2)
+
+    @staticmethod
+    def derivative(x, out):
+        return out * out + 1.0
+
+
+class Sinh(_Elementwise):
+    """out = sinh(x);  dx = g cosh(x)."""
+
+    fn = np.sinh
+
+    @staticmethod
+    def derivative(x, out):
+        return Cosh.apply(x)
+
+
+class Cosh(_Elementwise):
+    """out = cosh(x);  dx = g sinh(x)."""
+
+    fn = np.cosh
+
+    @staticmethod
+    def derivative(x, out):
+        return Sinh.apply(x)
+
+
+class Asin(_Elementwise):
+    """out = asin(x) on [-1, 1];  dx = g / sqrt(1 - x^2)."""
+
+    fn = np.arcsin
+    domain = (-0.9, 0.9)
+
+    @staticmethod
+    def derivative(x, out):
+        return (1.0 - x * x).rsqrt()
+
+
+class Acos(_Elementwise):
+    """out = acos(x) on [-1, 1];  dx = -g / sqrt(1 - x^2)."""
+
+    fn = np.arccos
+    domain = (-0.9, 0.9)
+
+    @staticmethod
+    def derivative(x, out):
+        return -(1.0 - x * x).rsqrt()
+
+
+class Atan(_Elementwise):
+    """out = atan(x);  dx = g / (1 + x^2)."""
+
+    fn = np.arctan
+
+    @staticmethod
+    def derivative(x, out):
+        return (x * x + 1.0).reciprocal()
+
+
+class Asinh(_Elementwise):
+    """out = asinh(x);  dx = g / sqrt(x^2 + 1)."""
+
+    fn = np.arcsinh
+
+    @staticmethod
+    def derivative(x, out):
+        return (x * x + 1.0).rsqrt()
+
+
+class Acosh(_Elementwise):
+    """out = acosh(x) for x >= 1;  dx = g / sqrt(x^2 - 1)."""
+
+    fn = np.arccosh
+    domain = (1.1, 3.0)
+
+    @staticmethod
+    def derivative(x, out):
+        return (x * x - 1.0).rsqrt()
+
+
+class Atanh(_Elementwise):
+    """out = atanh(x) on (-1, 1);  dx = g / (1 - x^2)."""
+
+    fn = np.arctanh
+    domain = (-0.9, 0.9)
+
+    @staticmethod
+    def derivative(x, out):
+        return (1.0 - x * x).reciprocal()
+
+
+class Expm1(_Elementwise):
+    """out = exp(x) - 1 (exact for small x);  dx = g (out + 1)."""
+
+    fn = np.expm1
+
+    @staticmethod
+    def derivative(x, out):
+        return out + 1.0
+
+
+class Exp2(_Elementwise):
+    """out = 2^x;  dx = g out ln 2."""
+
+    fn = np.exp2
+
+    @staticmethod
+    def derivative(x, out):
+        return out * math.log(2.0)
+
+
+class Log2(_Elementwise):
+    """out = log2(x);  dx = g / (x ln 2)."""
+
+    fn = np.log2
+    domain = (0.5, 3.0)
+
+    @staticmethod
+    def derivative(x, out):
+        return (x * math.log(2.0)).reciprocal()
+
+
+class Log10(_Elementwise):
+    """out = log10(x);  dx = g / (x ln 10)."""
+
+    fn = np.log10
+    domain = (0.5, 3.0)
+
+    @staticmethod
+    def derivative(x, out):
+        return (x * math.log(10.0)).reciprocal()
