@@ -356,7 +356,7 @@ def check_put_dtype(out_dtype: np.dtype, index, value, shape: tuple) -> None:
         except ValueError:
             raise RuntimeError(
                 f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast "
-                f"to indexing result of shape {list(region)}"
+                f"to indexing result of shape {list(region or ())}"
             ) from None
         raise RuntimeError(
             f"Index put requires the source and destination dtypes match, got "
