@@ -508,14 +508,19 @@ def preserved_copy(x: np.ndarray, dtype: Any = None) -> np.ndarray:
     out = np.empty(x.shape, dtype)
     if not (x.flags.c_contiguous and _same_strides(x, out)):
         if _dense(x):  # the same strides, of size-1 dims too: they decide later tie-breaks
-            step = dtype.itemsize
-            out = np.lib.stride_tricks.as_strided(
-                np.empty(x.size, dtype), x.shape, [s // x.itemsize * step for s in x.strides]
-            )
+            out = _empty_strided_as(x, dtype)
         else:
             out = _empty_ordered(x.shape, dtype, stride_order(x.shape, x.strides))
     np.copyto(out, x, casting="unsafe")
     return out
+
+
+def _empty_strided_as(x: np.ndarray, dtype: Any) -> np.ndarray:
+    """A new array of x's shape and dtype `dtype` with x's strides (in elements); x dense."""
+    step = np.dtype(dtype).itemsize
+    return np.lib.stride_tricks.as_strided(
+        np.empty(x.size, dtype), x.shape, [s // x.itemsize * step for s in x.strides]
+    )
 
 
 def _same_strides(x: np.ndarray, out: np.ndarray) -> bool:
@@ -545,7 +550,7 @@ def iterator_layout(a: np.ndarray, *operands: Any) -> np.ndarray:
             same = False
     else:
         if same and full is not None:  # torch's fast setup: a new C-contiguous tensor
-            return a if 1 not in a.shape else in_order(a, list(range(a.ndim - 1, -1, -1)))
+            return format_layout(a, contiguous_format)
         # numpy's strides for size-1 dims are torch's when they are that operand's
         if full is not None and (1 not in a.shape or full.strides == a.strides):
             return a
@@ -589,15 +594,14 @@ def _fast_setup(a: np.ndarray, operands: list[np.ndarray]) -> np.ndarray | None:
     general rule (reorder_dimensions) then decides."""
     nd = a.ndim
     if all(o.flags.c_contiguous for o in operands):
-        return in_order(a, list(range(nd - 1, -1, -1)))
+        return format_layout(a, contiguous_format)
     if nd in (4, 5) and all(_laid_out(o, _format_perm(nd)) for o in operands):
-        return in_order(a, _format_perm(nd))
+        return format_layout(a, channels_last if nd == 4 else channels_last_3d)
     first = operands[0]
     if _dense(first) and all(_same_strides(first, o) for o in operands[1:]):
-        want = tuple(s // first.itemsize * a.itemsize for s in first.strides)
-        if a.strides == want:
+        if _same_strides(first, a):
             return a
-        out = np.lib.stride_tricks.as_strided(np.empty(a.size, a.dtype), a.shape, want)
+        out = _empty_strided_as(first, a.dtype)
         out[...] = a
         return out
     return None

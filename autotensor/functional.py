@@ -350,10 +350,10 @@ def index_select(x: Tensor, dim: int, index: Any) -> Tensor:
 def index_put(x: Tensor, index: Any, value: Any, accumulate: bool = False) -> Tensor:
     """x with x[index] = value, out of place (what __setitem__ records); with `accumulate`,
     x + (value broadcast to x[index]'s shape, scattered with repeated positions summed)."""
+    if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
+        value = ops.movement.strip_leading_ones(value)  # as torch's setitem
     if accumulate:
         shape = ops.movement.take(x._data, index).shape
-        if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
-            value = ops.movement.strip_leading_ones(value)
         try:
             v = value.expand(shape)
         except RuntimeError:
@@ -362,8 +362,6 @@ def index_put(x: Tensor, index: Any, value: Any, accumulate: bool = False) -> Te
                 f"be broadcast to indexing result of shape {list(shape)}"
             ) from None
         return x + ops.IndexAccumulate.apply(v, index=index, shape=x._data.shape)
-    if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
-        value = ops.movement.strip_leading_ones(value)  # as torch's setitem
     if isinstance(value, Tensor) and value.dtype != x.dtype:
         ops.movement.check_put_dtype(x.dtype, index, value, x._data.shape)
         value = value.to(x.dtype)

@@ -1221,9 +1221,7 @@ class Tensor:
                   ) -> Tensor:  # fmt: skip
         """Out of place index_put_: a copy of self with self[indices] = values (or +=)."""
         index = _put_indices(indices, values, self._data.dtype)
-        if accumulate:
-            return F.index_put(self, _index(index, self), values, True)
-        return F.index_put(self, _index(index, self), values)
+        return F.index_put(self, _index(index, self), values, accumulate)
 
     def gather(self, dim: int, index: Any) -> Tensor:
         return F.gather(self, dim, index)

@@ -66,13 +66,12 @@ def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
             f"linear: input dtype {input.dtype} and weight dtype {weight.dtype} differ"
         )
     if input.ndim > 2 and weight.requires_grad and not input.is_contiguous() and input.numel():
-        # torch's matmul folds the input into one matrix with a reshape, a copy when the
-        # layout cannot be viewed so: what it saves for the weight's gradient is then that
-        # copy, and a later in-place change of the input is no error
+        # torch's matmul folds the input into one matrix with a reshape (a copy when the
+        # layout cannot be viewed so): what it saves for the weight's gradient is that, so
+        # after a copy a later in-place change of the input is no error
         lead = tuple(input.shape[:-1])
         flat = input.reshape(math.prod(lead), input.shape[-1])
-        if flat.data_ptr() != input.data_ptr():
-            return linear(flat, weight, bias).reshape(lead + (weight.shape[0],))
+        return linear(flat, weight, bias).reshape(lead + (weight.shape[0],))
     return (
         ops.Linear.apply(input, weight) if bias is None else ops.Linear.apply(input, weight, bias)
     )

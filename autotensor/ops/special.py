@@ -9,6 +9,7 @@ import numpy as np
 
 from autotensor import _views
 from autotensor.function import Function
+from autotensor.ops.elementwise import _unary_layout, _unary_samples
 from autotensor.testing.sample import Sample
 
 
@@ -69,7 +70,7 @@ class Erfinv(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = _views.iterator_layout(_erfinv(x), x)  # torch's elementwise layout
+        out = _unary_layout(_erfinv(x), x)  # torch's elementwise layout
         ctx.save_for_backward(out)
         return out
 
@@ -80,12 +81,7 @@ class Erfinv(Function):
 
     @staticmethod
     def sample_inputs(rng):
-        u = rng.uniform
-        yield Sample(u(-0.9, 0.9, (3, 4)))
-        yield Sample(u(-0.9, 0.9, ()), note="0-d")
-        yield Sample(u(-0.9, 0.9, (1, 3, 1)), note="size-1 dims")
-        yield Sample(u(-0.9, 0.9, (4, 3)).T, note="transposed")
-        yield Sample(u(-0.9, 0.9, (0, 2)), note="empty")
+        return _unary_samples(rng, -0.9, 0.9)
 
 
 # -- trigonometric, hyperbolic, exponential and logarithmic functions -------------------------
@@ -100,9 +96,7 @@ class _Elementwise(Function):
 
     @staticmethod
     def forward(ctx, x):
-        out = np.asarray(type(ctx).fn(x))
-        if x.__class__ is np.ndarray and not x.flags.c_contiguous:
-            out = _views.iterator_layout(out, x)  # torch's layout for a strided input
+        out = _unary_layout(np.asarray(type(ctx).fn(x)), x)
         ctx.save_for_backward(x, out)
         return out
 
@@ -117,13 +111,7 @@ class _Elementwise(Function):
 
     @classmethod
     def sample_inputs(cls, rng):
-        lo, hi = cls.domain
-        u = rng.uniform
-        yield Sample(u(lo, hi, (3, 4)))
-        yield Sample(u(lo, hi, ()), note="0-d")
-        yield Sample(u(lo, hi, (1, 3, 1)), note="size-1 dims")
-        yield Sample(u(lo, hi, (4, 3)).T, note="transposed")
-        yield Sample(u(lo, hi, (0, 2)), note="empty")
+        return _unary_samples(rng, *cls.domain)
 
 
 class Tan(_Elementwise):
