@@ -1135,3 +1135,12 @@ def test_cumsum_is_never_minus_zero_as_torch_running_sum_from_plus_zero() -> Non
         "y = torch.div(torch.tensor([2, -2]), x.cumsum(0), rounding_mode='trunc')\n"
         "z = 1 / x.float().cumsum(1)\nw = 1 / torch.tensor(-0.0).cumsum(0)"
     )
+
+
+@pytest.mark.parametrize("fn", ["sinh", "atan", "asinh", "log2", "tan", "expm1", "exp2"])
+def test_elementwise_family_saves_what_torch_saves(fn: str) -> None:
+    # torch's backward keeps the input (or, for tan, expm1, exp2, the result): an in-place
+    # change of the other one is no error, of that one it is
+    for target in ("x", "y"):
+        agree(f"a = torch.tensor([0.5, 1.5], requires_grad=True)\nx = a * 1\ny = x.{fn}()\n"
+              f"{target}.mul_(2.0)")  # fmt: skip

@@ -86,27 +86,29 @@ class Erfinv(Function):
 
 # -- trigonometric, hyperbolic, exponential and logarithmic functions -------------------------
 class _Elementwise(Function):
-    """out = fn(x) for a numpy ufunc `fn`, laid out as torch's; dx = g * derivative(x, out).
-    Each subclass names its ufunc, its derivative (in Tensor ops, so that it is itself
-    differentiable) and the interval its samples are drawn from."""
+    """out = fn(x) for a numpy ufunc `fn`, laid out as torch's; dx = g * derivative(v), where
+    v is x, or out when `of_output` (what torch's backward saves, so that an in-place change
+    of the other is no error). Each subclass names its ufunc, its derivative (in Tensor ops,
+    so that it is itself differentiable) and the interval its samples are drawn from."""
 
     takes_arrays = True
     fn: np.ufunc
+    of_output = False
     domain: tuple[float, float] = (-2.0, 2.0)
 
     @staticmethod
     def forward(ctx, x):
         out = _unary_layout(np.asarray(type(ctx).fn(x)), x)
-        ctx.save_for_backward(x, out)
+        ctx.save_for_backward(out if type(ctx).of_output else x)
         return out
 
     @staticmethod
     def backward(ctx, g):
-        x, out = ctx.saved_tensors
-        return g * type(ctx).derivative(x, out)
+        (v,) = ctx.saved_tensors
+        return g * type(ctx).derivative(v)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(v):
         raise NotImplementedError
 
     @classmethod
@@ -118,10 +120,11 @@ class Tan(_Elementwise):
     """out = tan(x);  dx = g (1 + out^2)."""
 
     fn = np.tan
+    of_output = True
     domain = (-1.2, 1.2)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(out):
         return out * out + 1.0
 
 
@@ -131,7 +134,7 @@ class Sinh(_Elementwise):
     fn = np.sinh
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return Cosh.apply(x)
 
 
@@ -141,7 +144,7 @@ class Cosh(_Elementwise):
     fn = np.cosh
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return Sinh.apply(x)
 
 
@@ -152,7 +155,7 @@ class Asin(_Elementwise):
     domain = (-0.9, 0.9)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (1.0 - x * x).rsqrt()
 
 
@@ -163,7 +166,7 @@ class Acos(_Elementwise):
     domain = (-0.9, 0.9)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return -(1.0 - x * x).rsqrt()
 
 
@@ -173,7 +176,7 @@ class Atan(_Elementwise):
     fn = np.arctan
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (x * x + 1.0).reciprocal()
 
 
@@ -183,7 +186,7 @@ class Asinh(_Elementwise):
     fn = np.arcsinh
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (x * x + 1.0).rsqrt()
 
 
@@ -194,7 +197,7 @@ class Acosh(_Elementwise):
     domain = (1.1, 3.0)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (x * x - 1.0).rsqrt()
 
 
@@ -205,7 +208,7 @@ class Atanh(_Elementwise):
     domain = (-0.9, 0.9)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (1.0 - x * x).reciprocal()
 
 
@@ -213,9 +216,10 @@ class Expm1(_Elementwise):
     """out = exp(x) - 1 (exact for small x);  dx = g (out + 1)."""
 
     fn = np.expm1
+    of_output = True
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(out):
         return out + 1.0
 
 
@@ -223,9 +227,10 @@ class Exp2(_Elementwise):
     """out = 2^x;  dx = g out ln 2."""
 
     fn = np.exp2
+    of_output = True
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(out):
         return out * math.log(2.0)
 
 
@@ -236,7 +241,7 @@ class Log2(_Elementwise):
     domain = (0.5, 3.0)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (x * math.log(2.0)).reciprocal()
 
 
@@ -247,5 +252,5 @@ class Log10(_Elementwise):
     domain = (0.5, 3.0)
 
     @staticmethod
-    def derivative(x, out):
+    def derivative(x):
         return (x * math.log(10.0)).reciprocal()
