@@ -59,8 +59,26 @@ def view_of(t: Tensor) -> ViewOf | None:
 
 def increment_version(t: Tensor) -> None:
     """Record that `t` was modified in place (torch.autograd.graph.increment_version): its
-    base and views see the bump too, and a node that saved any of them refuses backward."""
-    t._vc[0] += 1
+    base and views see the bump too, and a node that saved any of them refuses backward.
+
+    No history is rebuilt: views that torch cannot re-derive then (those of a function that
+    returns several views, those made under no_grad) refuse to be used in a graph again."""
+    vc = t._vc
+    vc[0] += 1
+    if len(vc) > 1:  # the counter carries its base's list of live views (see _mark)
+        _mark_stale(vc[1], multi=True)
+
+
+def _mark_stale(live: list, multi: bool) -> None:
+    """Views in `live` whose history torch would refuse to rebuild after their base changed
+    in place: a no_grad view always, an output of split/unbind/chunk when `multi`."""
+    for ref in live:
+        v = ref()
+        if v is None or type(v) is not Tensor:
+            continue
+        info = v._view
+        if info is not None and (info.created_without_grad or (multi and info.multi)):
+            v.__class__ = _StaleView
 
 
 def mark_views(outs: Any, cls: type, args: tuple, kwargs: dict) -> Any:
@@ -90,7 +108,7 @@ def _mark(t: Tensor, base: Tensor, step: tuple, multi: str | None) -> None:
     owner = bd if bd.base is None else bd.base
     if d is bd or d.base is None or (d.base is not owner and d.base is not bd):
         return  # a copy (advanced indexing, a reshape that had to copy): no view
-    t._vcount = base._vc
+    vc = t._vcount = base._vc
     info = view_of(base)
     if info is None:
         root, steps = base, (step,)
@@ -101,6 +119,8 @@ def _mark(t: Tensor, base: Tensor, step: tuple, multi: str | None) -> None:
     live = root._live_views
     if live is None:
         live = root._live_views = []
+    if len(vc) == 1:  # so a write through any alias sharing the counter finds the views
+        vc.append(live)
     live.append(weakref.ref(t))
     n = len(live)
     if n >= 16 and n & (n - 1) == 0:  # at each power of two, forget views that have died
@@ -120,12 +140,16 @@ def _refresh_views(root: Tensor) -> None:
             if v is None:
                 continue
             info = view_of(v)
-            if info is None or info.base is not root or info.created_without_grad:
+            if info is None or info.base is not root:
+                continue
+            if info.created_without_grad:
+                if type(v) is Tensor:
+                    v.__class__ = _StaleView
                 continue
             r = ops.inplace.replay(root, info.steps)
             v.grad_fn, v._output_nr, v.requires_grad = r.grad_fn, r._output_nr, r.requires_grad
             if info.multi and r.requires_grad and type(v) is Tensor:
-                v.__class__ = _RebasedMultiView
+                v.__class__ = _StaleView
     finally:
         _state.enabled = prev
 
@@ -133,23 +157,35 @@ def _refresh_views(root: Tensor) -> None:
 _GRAD_FN = Tensor.__dict__["grad_fn"]  # the slot
 
 
-class _RebasedMultiView(Tensor):
-    """One of several views (split, unbind, chunk) whose base was then modified in place.
-    torch cannot rebuild such a view's history: reading its grad_fn, which every recorded op
-    on it does, raises (its values stay right; under no_grad it may still be used)."""
+class _StaleView(Tensor):
+    """A view whose base was modified in place in a way torch does not rebuild its history
+    for: one of several views (split, unbind, chunk), or a view made under no_grad of a base
+    that requires grad. Reading its grad_fn, which every recorded op on it does, raises
+    torch's error; its values stay right, and while the base needs no grad it is an ordinary
+    view."""
 
     __slots__ = ()
 
     @property
     def grad_fn(self) -> Any:
         info = self._view
-        nr = next((st[3] for st in info.steps if st[3] is not None), 0) if info else 0
+        if info is None or not info.base.requires_grad:
+            return _GRAD_FN.__get__(self)
+        if info.created_without_grad:
+            raise RuntimeError(
+                "A view was created in no_grad mode and its base or another view of its base "
+                "has been modified inplace with grad mode enabled. Given that this use case is "
+                "ambiguous and error-prone, it is forbidden. You can clarify your code by "
+                "moving both the view and the inplace either both inside the no_grad block (if "
+                "you don't want the inplace to be tracked) or both outside (if you want the "
+                "inplace to be tracked)."
+            )
+        nr = next((st[3] for st in info.steps if st[3] is not None), 0)
         raise RuntimeError(
-            f"Output {nr} of {info.multi if info else 'a function'} is a view and its base or "
-            f"another view of its base has been modified inplace. This view is the output of "
-            f"a function that returns multiple views. Such functions do not allow the output "
-            f"views to be modified inplace. You should replace the inplace operation by an "
-            f"out-of-place one."
+            f"Output {nr} of {info.multi} is a view and its base or another view of its base "
+            f"has been modified inplace. This view is the output of a function that returns "
+            f"multiple views. Such functions do not allow the output views to be modified "
+            f"inplace. You should replace the inplace operation by an out-of-place one."
         )
 
     @grad_fn.setter
@@ -730,7 +766,7 @@ def inplace(
                 )
             return _record_inplace(d, t, fn, info, name, fast)
     _write_inplace(d, t, fn, other, name, ufunc, fast)
-    t._vc[0] += 1
+    increment_version(t)
     return t
 
 

@@ -108,10 +108,9 @@ class Tensor:
     # -- attributes --------------------------------------------------------------------------
     @property
     def data(self) -> Tensor:
-        """The value as a detached tensor sharing memory (as torch's .data)."""
-        t = _new(self._data)
-        t._vcount = self._vc
-        return t
+        """The value as a detached tensor sharing memory, with a version counter of its own
+        (as torch's .data: an in-place change through it is invisible to autograd)."""
+        return _new(self._data)
 
     @data.setter
     def data(self, value: Any) -> None:

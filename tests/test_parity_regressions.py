@@ -1144,3 +1144,50 @@ def test_elementwise_family_saves_what_torch_saves(fn: str) -> None:
     for target in ("x", "y"):
         agree(f"a = torch.tensor([0.5, 1.5], requires_grad=True)\nx = a * 1\ny = x.{fn}()\n"
               f"{target}.mul_(2.0)")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["y.detach().add_(1.0)", "b.detach().mul_(2.0)", "y.detach()[3] = 5.0",
+     "torch.autograd.graph.increment_version(y)"],
+)  # fmt: skip
+def test_split_output_refuses_use_after_its_base_changed_without_a_record(write: str) -> None:
+    # torch cannot rebuild the history of one of several views once their shared counter has
+    # moved on, however the write was made (a detached alias shares the counter)
+    raises_alike(
+        f"x = torch.tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)\ny = x * 1\n"
+        f"a, b = y.chunk(2)\n{write}\nz = a * 2",
+        RuntimeError, "Output 0 of Split is a view and its base",
+    )  # fmt: skip
+
+
+def test_a_single_view_and_data_alias_stay_usable_after_an_unrecorded_write() -> None:
+    agree(
+        "x = torch.tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)\ny = x * 1\n"
+        "a = y[:2]\ny.detach().add_(1.0)\nz = a * 2\nc, d = y.chunk(2)\ny.data.mul_(2.0)\n"
+        "w = c * d"
+    )
+
+
+def test_data_has_a_version_counter_of_its_own_as_torch() -> None:
+    # an in-place change through .data is invisible to autograd: no error at backward
+    agree(
+        "x = torch.tensor([0.5, 1.5], requires_grad=True)\ny = x.sin()\nx.data.mul_(2.0)\n"
+        "z = y * 1"
+    )
+    x = at.tensor([0.5, 1.5], requires_grad=True)
+    y = x.sin()
+    x.data.mul_(2.0)
+    y.sum().backward()
+    assert x._version == 0 and np.allclose(x.grad.numpy(), np.cos([1.0, 3.0]))
+
+
+def test_a_view_made_under_no_grad_refuses_its_grad_fn_after_its_base_changed() -> None:
+    for T in (torch, at):
+        x = T.tensor([0.0, 1.0, 2.0, 3.0], requires_grad=True)
+        y = x * 1
+        with T.no_grad():
+            a = y[:2]
+        y.mul_(2.0)
+        with pytest.raises(RuntimeError, match="A view was created in no_grad mode"):
+            a.grad_fn  # noqa: B018

@@ -170,7 +170,7 @@ class Optimizer:
     def _bump(p: Tensor) -> None:
         """Record an in-place change of p (as torch's version counter does), so a graph that
         saved its old value refuses to backward."""
-        p._vc[0] += 1
+        at.autograd.graph.increment_version(p)
 
     # -- state dicts -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:

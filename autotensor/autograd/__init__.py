@@ -1,9 +1,10 @@
 """torch.autograd's names: `at.autograd.grad`, `backward`, `Function`, `detect_anomaly`,
-`gradcheck`, `gradgradcheck`, and the `functional` helpers for Hessian-vector products."""
+`gradcheck`, `gradgradcheck`; `graph.increment_version`."""
 
 from __future__ import annotations
 
 from autotensor.anomaly import detect_anomaly
+from autotensor.autograd import graph
 from autotensor.engine import backward, grad
 from autotensor.function import Function
 from autotensor.grad_mode import enable_grad, no_grad, set_grad_enabled
@@ -11,5 +12,5 @@ from autotensor.testing.gradcheck import gradcheck, gradgradcheck
 
 __all__ = [
     "Function", "backward", "detect_anomaly", "enable_grad", "grad", "gradcheck",
-    "gradgradcheck", "no_grad", "set_grad_enabled",
+    "gradgradcheck", "graph", "no_grad", "set_grad_enabled",
 ]  # fmt: skip
