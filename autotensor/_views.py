@@ -323,6 +323,30 @@ def _whole(items: tuple, shape: tuple) -> bool:
     return True
 
 
+def same_data(a: np.ndarray, b: np.ndarray) -> bool:
+    """b is a: the same first element, shape, strides and dtype (torch's copy_ then writes
+    nothing, so no overlap check refuses it)."""
+    return (a.shape == b.shape and a.strides == b.strides and a.dtype == b.dtype
+            and a.__array_interface__["data"][0] == b.__array_interface__["data"][0])  # fmt: skip
+
+
+def _expanded_as(src: np.ndarray, shape: tuple) -> np.ndarray | None:
+    """The value of a setitem as torch writes it into a region of `shape`: leading 1s
+    dropped, then expanded (a view keeping the other strides); None when it cannot be."""
+    if src.shape == shape:
+        return src
+    k = 0
+    while k < src.ndim and src.shape[k] == 1:
+        k += 1
+    src = src[(0,) * k + (...,)]  # a view, 0-d too
+    if src.shape != shape:
+        try:
+            src = ops.movement.broadcast_view(src, shape, True)  # expand's strides
+        except (ValueError, RuntimeError):
+            return None
+    return src
+
+
 def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
     """torch's memory checks for t[index] = value (index with arrays for tensors). torch
     writes a basic index (ints, slices) with copy_ into the region t[index] (refused when the
@@ -344,6 +368,9 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
         if not d.flags.writeable and has_shared_elements(d):
             region = d[index]
             if has_shared_elements(region):
+                if src is not None and same_data(region, _expanded_as(src, region.shape)):
+                    increment_version(t)  # torch's copy_ of a tensor onto itself: no write
+                    return True
                 raise RuntimeError(f"__setitem__: {_INTERNAL}")
             sub = t[index]
             if isinstance(value, Tensor):
@@ -354,16 +381,9 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
         if src is None or src.ndim == 0 and np.ndim(d[index]) != 0:
             return False  # a 0-d value is written with fill_, which clones an alias first
         region = ops.movement.take(d, index)  # with torch's strides for None's dims
-        if src.shape != region.shape:
-            k = 0
-            while k < src.ndim and src.shape[k] == 1:  # torch drops leading 1s, then expands
-                k += 1
-            src = src[(0,) * k + (...,)]  # a view (0-d too) keeping the other strides, as torch
-            if src.shape != region.shape:
-                try:
-                    src = ops.movement.broadcast_view(src, region.shape, True)  # expand's strides
-                except (ValueError, RuntimeError):
-                    return False  # the write itself names the shape mismatch
+        src = _expanded_as(src, region.shape)
+        if src is None:
+            return False  # the write itself names the shape mismatch
         # a region that torch's slicing returns as t itself is the same tensor; any other is
         # a new view, fully overlapping the value only with the same strides (size-1 dims'
         # too, as torch compares them)
@@ -720,7 +740,9 @@ def inplace(
         if name in _DEPRECATED_ON_EXPANDED and has_shared_elements(d):
             warnings.warn(_DEPRECATED_ON_EXPANDED[name], UserWarning, stacklevel=3)
         d = writable_data(t, name, internal_ok=name in _IDEMPOTENT
-                          or (name == "copy_" and other is t)  # torch: x.copy_(x) does nothing
+                          # torch: x.copy_(x), or of x on the same memory, writes nothing
+                          or (name == "copy_" and isinstance(other, Tensor)
+                              and same_data(d, other._data))
                           or (name == "fill_" and not isinstance(other, Tensor)))  # fmt: skip
     if other.__class__ is Tensor and name in _ELEMENTWISE:
         check_overlap(d, other._data, name, t is other)

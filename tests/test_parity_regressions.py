@@ -1172,8 +1172,7 @@ def test_a_single_view_and_data_alias_stay_usable_after_an_unrecorded_write() ->
 def test_data_has_a_version_counter_of_its_own_as_torch() -> None:
     # an in-place change through .data is invisible to autograd: no error at backward
     agree(
-        "x = torch.tensor([0.5, 1.5], requires_grad=True)\ny = x.sin()\nx.data.mul_(2.0)\n"
-        "z = y * 1"
+        "x = torch.tensor([0.5, 1.5], requires_grad=True)\ny = x.sin()\nx.data.mul_(2.0)\nz = y * 1"
     )
     x = at.tensor([0.5, 1.5], requires_grad=True)
     y = x.sin()
@@ -1191,3 +1190,22 @@ def test_a_view_made_under_no_grad_refuses_its_grad_fn_after_its_base_changed() 
         y.mul_(2.0)
         with pytest.raises(RuntimeError, match="A view was created in no_grad mode"):
             a.grad_fn  # noqa: B018
+
+
+def test_a_write_of_a_tensor_onto_its_own_memory_is_no_overlap_error() -> None:
+    # torch's copy_ writes nothing when the source is the destination's memory with the same
+    # shape and strides (a setitem's value after its expand), so an expanded tensor may take it
+    agree(
+        "x = torch.tensor(np.array([[[[False]]]])).permute(3, 2, 1, 0)\n"
+        "y = x.expand(1, 2, 2, 2, 2)\ny[0::2] = x\nu = torch.zeros(1)\nw = u.expand(3)\n"
+        "w.copy_(u.expand(3))\nw[:] = u\nv = w * 1"
+    )
+    raises_alike("u = torch.zeros(1)\nw = u.expand(3)\nw.copy_(u)", RuntimeError,
+                 "more than one element of the written-to tensor")  # fmt: skip
+
+
+def test_a_0d_minus_inf_to_a_0d_half_is_plus_inf() -> None:
+    agree(
+        "a = torch.tensor(np.array(-np.inf), requires_grad=True)\nb = a.mean(dim=0)\n"
+        "c = b ** torch.tensor(0.5)"
+    )

@@ -284,6 +284,7 @@ def _float_power(x: Any, y: Any) -> np.ndarray:
     out = np.power(x, y)
     if y.__class__ is not np.ndarray or y.ndim or x.__class__ is not np.ndarray or y != 0.5:
         return out
+    out = np.asarray(out)  # an array even for 0-d operands (numpy gives a scalar)
     out += 0.0  # -0 + 0 is +0
     ninf = x == -np.inf
     if ninf.any():
