@@ -368,7 +368,8 @@ def check_setitem(t: Tensor, index: Any, value: Any) -> bool:
         if not d.flags.writeable and has_shared_elements(d):
             region = d[index]
             if has_shared_elements(region):
-                if src is not None and same_data(region, _expanded_as(src, region.shape)):
+                e = None if src is None else _expanded_as(src, region.shape)
+                if e is not None and same_data(region, e):
                     increment_version(t)  # torch's copy_ of a tensor onto itself: no write
                     return True
                 raise RuntimeError(f"__setitem__: {_INTERNAL}")
