@@ -43,6 +43,9 @@ DELIBERATE: dict[str, str] = {
     "in a layout torch's overlap check does not rule on (one of them not dense): torch's result "
     "depends on the order its loops read and write (row by row, element by element in a short "
     "row); autotensor reads the whole operand before it writes",
+    "partial_write": "torch's indexed writes (setitem, index_put_, index_fill_, scatter_, "
+    "...) check each index as they reach it, so an out-of-range index raises after the "
+    "elements before it were written; autotensor checks every index first and writes nothing",
     "saved_version": "torch's backward saved a tensor that autotensor's rule does not keep (an "
     "operand before its dtype promotion, clamp's tensor bounds, masked_fill's mask), so only "
     "torch refuses the backward after an in-place change of it; autotensor's gradient is "
@@ -292,10 +295,23 @@ def _inplace_overlap(code: str, ns: dict, lib: Any) -> bool:
     return False
 
 
+_WRITE = re.compile(r"^(\w+)(?:\.\w+_\(| [-+*/]=|\[)")  # v.op_(...), v += ..., v[...] = ...
+
+
+def _in_failed_write(v: Any, failed: list, ns: dict, lib: Any) -> bool:
+    """v shares memory with the target of an in-place write that raised on both sides."""
+    if not _is_tensor(lib, v):
+        return False
+    d = np.asarray(v.detach().numpy())
+    return any(_is_tensor(lib, ns.get(w)) and np.shares_memory(
+        d, np.asarray(ns[w].detach().numpy())) for w in failed)  # fmt: skip
+
+
 def compare(prog: Program, torch: Any, at: Any, grads: bool = True) -> Mismatch | None:
     """Run prog on both libraries; the first difference, or None."""
     nt, na = _namespace(torch, prog), _namespace(at, prog)
     done = 0
+    failed_writes: list[str] = []  # targets of in-place writes that raised on both sides
     tol = "float64"
     for i, s in enumerate(prog.stmts):
         overlapping = _inplace_overlap(s.code, na, at)
@@ -319,6 +335,9 @@ def compare(prog: Program, torch: Any, at: Any, grads: bool = True) -> Mismatch 
                 kind = "crash" if exc_class(ea).startswith("crash") else "exception_class"
                 return Mismatch(s.op, kind, f"torch {exc_class(et)} ({et}) vs {exc_class(ea)} "
                                 f"({ea})"[:400])  # fmt: skip
+            w = _WRITE.match(s.code)
+            if w and "out of bounds" in str(et):
+                failed_writes.append(w.group(1))
             if s.out:  # both raised: the variable is not assigned on either side
                 nt.pop(s.out, None)
                 na.pop(s.out, None)
@@ -328,6 +347,8 @@ def compare(prog: Program, torch: Any, at: Any, grads: bool = True) -> Mismatch 
                 r = _compare_value(n, nt.get(n), na.get(n), torch, at, tol)
                 if r:
                     kind = "overlap_order" if overlapping and r[0] == "value" else r[0]
+                    if kind == "value" and _in_failed_write(na.get(n), failed_writes, na, at):
+                        kind = "partial_write"
                     return Mismatch(s.op, kind, r[1])
     if not grads:
         return None

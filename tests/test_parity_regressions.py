@@ -1209,3 +1209,18 @@ def test_a_0d_minus_inf_to_a_0d_half_is_plus_inf() -> None:
         "a = torch.tensor(np.array(-np.inf), requires_grad=True)\nb = a.mean(dim=0)\n"
         "c = b ** torch.tensor(0.5)"
     )
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["x[torch.tensor([0, 5])] = 1.0", "x.index_fill_(0, torch.tensor([3, 8]), 5.0)",
+     "x.scatter_(0, torch.tensor([0, 1, 9]), torch.ones(3))"],
+)  # fmt: skip
+def test_an_indexed_write_with_a_bad_index_writes_nothing(write: str) -> None:
+    # deliberate (partial_write): torch has written the elements before the bad index
+    m = fuzzlib.compare(_program(f"x = torch.zeros(4)\n{write}\ny = x * 1"), torch, at)
+    assert m is not None and m.kind == "partial_write" and fuzzlib.is_deliberate(m)
+    x = at.zeros(4)
+    with pytest.raises((IndexError, RuntimeError), match="out of bounds"):
+        exec(write, {"torch": at, "x": x})
+    assert not x.numpy().any()
