@@ -758,9 +758,9 @@ def inplace(
                 f"operation (shape {tuple(t.shape)}); wrap the update in at.no_grad() or use "
                 f"an out-of-place op"
             )
-        other_rg = isinstance(other, Tensor) and other.requires_grad
-        if other_rg and name == "copy_" and d.dtype.kind not in "fc":
-            other_rg = False  # torch's copy_: nothing differentiable to record into an int
+        # nothing differentiable is recorded into an integer or bool tensor (torch makes no
+        # differentiable views of one either, so the view checks below do not apply)
+        other_rg = isinstance(other, Tensor) and other.requires_grad and d.dtype.kind in "fc"
         base_rg = base is not None and base.requires_grad
         if info is not None and info.created_without_grad and (base_rg or other_rg):
             raise RuntimeError(

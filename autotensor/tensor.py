@@ -1194,12 +1194,18 @@ class Tensor:
 
     def __setitem__(self, index: Any, value: Any) -> None:
         leaf = self.requires_grad and self.grad_fn is None and _state.enabled
-        index = _index(index, self, masks=not leaf)  # a leaf: refused before masks are read
+        # torch's index_put_ refuses a value overlapping the target before it reads the masks
+        aliased = value is self or (
+            isinstance(value, Tensor) and np.may_share_memory(value._data, self._data)
+        )
+        index = _index(index, self, masks=not (leaf or aliased))  # a leaf: refused first
         if leaf:
             # torch selects the integers of the index before it refuses a leaf's in-place
             ops.movement.check_int_items(self._data.shape, index)
         if _views.check_setitem(self, index, value):  # torch's memory-overlap rules
             return
+        if aliased and not leaf:
+            index = _index(index, self)  # the masks' shapes
         _inplace(self, lambda x: F.index_put(x, index, value), value, "__setitem__",
                  fast=lambda d: _write(d, index, value))  # fmt: skip
 

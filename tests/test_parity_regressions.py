@@ -1224,3 +1224,27 @@ def test_an_indexed_write_with_a_bad_index_writes_nothing(write: str) -> None:
     with pytest.raises((IndexError, RuntimeError), match="out of bounds"):
         exec(write, {"torch": at, "x": x})
     assert not x.numpy().any()
+
+
+def test_a_value_that_requires_grad_written_into_a_split_of_an_int_tensor() -> None:
+    # torch makes no differentiable views of an integer or bool tensor, so the several-views
+    # rule does not apply and nothing is recorded
+    agree(
+        "x = torch.tensor(np.zeros((1, 4), dtype=np.bool_))\n"
+        "w = torch.tensor([-1.0], dtype=torch.float64, requires_grad=True)\n"
+        "v = x.chunk(2, dim=-1)[0]\nv[-2::3, -2:-1:3] = w\ni = torch.zeros(1, 4).long()\n"
+        "u = i.split(2, 1)[1]\nu[0, 1] = w[0]\nz = w * 2"
+    )
+
+
+def test_a_setitem_value_aliasing_its_target_is_refused_before_the_masks_are_read() -> None:
+    raises_alike(
+        "x = torch.tensor(np.zeros((0, 2, 3), dtype=np.bool_))\n"
+        "x[torch.zeros(0, dtype=torch.bool), ..., torch.tensor([True, False])] = x",
+        RuntimeError, "refer to a single memory location",
+    )  # fmt: skip
+    raises_alike(
+        "x = torch.tensor(np.zeros((1, 2, 3), dtype=np.bool_))\n"
+        "x[torch.ones(1, dtype=torch.bool), ..., torch.tensor([True, False])] = x[0, 0, :1]",
+        RuntimeError, "refer to a single memory location",
+    )  # fmt: skip
