@@ -54,6 +54,21 @@ from autotensor.tensor_functions import (  # torch's tensor functions beyond the
     trace, tril_indices, triu_indices, true_divide, unique, unique_consecutive, var_mean, vsplit,
     vstack, where,
 )  # fmt: skip
+from autotensor import linalg  # torch.linalg; the top-level forms below
+from autotensor.linalg_toplevel import (
+    cholesky, cholesky_inverse, cholesky_solve, det, inverse, logdet, matrix_exp, matrix_power,
+    pinverse, qr, slogdet, svd, triangular_solve,
+)  # fmt: skip
+from autotensor.special_functions import (  # torch's further elementwise math
+    copysign, deg2rad, digamma, float_power, frac, gcd, heaviside, i0, lcm, ldexp, lgamma,
+    logaddexp, logaddexp2, logit, mvlgamma, nextafter, polygamma, rad2deg, sgn, signbit, sinc,
+    xlogy,
+)  # fmt: skip
+from autotensor import special  # torch.special
+from autotensor.composites import (  # composed from the primitives
+    block_diag, cartesian_prod, combinations, cumulative_trapezoid, inner, narrow_copy, renorm,
+    trapezoid, trapz, vander, vdot,
+)  # fmt: skip
 from autotensor.random import (
     Generator, default_generator, fork_rng, get_rng_state, initial_seed, manual_seed, seed,
     set_rng_state,

@@ -486,7 +486,7 @@ class Tensor:
         return _new(np.full(_size((size,)), fill_value, dtype=d))
 
     def new_tensor(self, data: Any, dtype: Any = None) -> Tensor:
-        return Tensor(data, dtype=self._data.dtype if dtype is None else dtype)
+        return _new(to_array(data, self._data.dtype if dtype is None else dtype))
 
     # -- arithmetic --------------------------------------------------------------------------
     def __add__(self, other: Any) -> Tensor:
@@ -1164,6 +1164,21 @@ class Tensor:
     def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
         return F.split(self, split_size, dim)
 
+    def narrow_copy(self, dim: int, start: int, length: int) -> Tensor:
+        return _C.narrow_copy(self, dim, start, length)
+
+    def inner(self, other: Tensor) -> Tensor:
+        return _C.inner(self, other)
+
+    def vdot(self, other: Tensor) -> Tensor:
+        return _C.vdot(self, other)
+
+    def renorm(self, p: float, dim: int, maxnorm: float) -> Tensor:
+        return _C.renorm(self, p, dim, maxnorm)
+
+    def renorm_(self, p: float, dim: int, maxnorm: float) -> Tensor:
+        return _inplace(self, lambda x: x.renorm(p, dim, maxnorm), None, "renorm_")
+
     def narrow(self, dim: int, start: int, length: int) -> Tensor:
         return F.narrow(self, dim, start, length)
 
@@ -1521,6 +1536,43 @@ class Tensor:
     def cross(self, other: Tensor, dim: int | None = None) -> Tensor:
         return TF.cross(self, other, dim)
 
+    # linear algebra: autotensor/linalg_toplevel.py
+    def det(self) -> Tensor:
+        return LT.det(self)
+
+    def logdet(self) -> Tensor:
+        return LT.logdet(self)
+
+    def slogdet(self) -> Any:
+        return LT.slogdet(self)
+
+    def inverse(self) -> Tensor:
+        return LT.inverse(self)
+
+    def cholesky(self, upper: bool = False) -> Tensor:
+        return LT.cholesky(self, upper)
+
+    def cholesky_solve(self, input2: Tensor, upper: bool = False) -> Tensor:
+        return LT.cholesky_solve(self, input2, upper)
+
+    def cholesky_inverse(self, upper: bool = False) -> Tensor:
+        return LT.cholesky_inverse(self, upper)
+
+    def qr(self, some: bool = True) -> Any:
+        return LT.qr(self, some)
+
+    def svd(self, some: bool = True, compute_uv: bool = True) -> Any:
+        return LT.svd(self, some, compute_uv)
+
+    def matrix_power(self, n: int) -> Tensor:
+        return LT.matrix_power(self, n)
+
+    def matrix_exp(self) -> Tensor:
+        return LT.matrix_exp(self)
+
+    def pinverse(self, rcond: float = 1e-15) -> Tensor:
+        return LT.pinverse(self, rcond)
+
     def dist(self, other: Tensor, p: float = 2) -> Tensor:
         return TF.dist(self, other, p)
 
@@ -1585,6 +1637,135 @@ class Tensor:
 
     def erfinv(self) -> Tensor:
         return TF.erfinv(self)
+
+    # torch's further elementwise math: autotensor/special_functions.py (SF)
+    def logit(self, eps: float | None = None) -> Tensor:
+        return SF.logit(self, eps)
+
+    def logit_(self, eps: float | None = None) -> Tensor:
+        return _inplace(self, lambda x: SF.logit(x, eps), None, "logit_")
+
+    def xlogy(self, other: Any) -> Tensor:
+        return SF.xlogy(self, other)
+
+    def xlogy_(self, other: Any) -> Tensor:
+        return _inplace(self, lambda x: SF.xlogy(x, other), other, "xlogy_")
+
+    def logaddexp(self, other: Tensor) -> Tensor:
+        return SF.logaddexp(self, other)
+
+    def logaddexp2(self, other: Tensor) -> Tensor:
+        return SF.logaddexp2(self, other)
+
+    def copysign(self, other: Any) -> Tensor:
+        return SF.copysign(self, other)
+
+    def copysign_(self, other: Any) -> Tensor:
+        return _inplace(self, lambda x: SF.copysign(x, other), other, "copysign_")
+
+    def nextafter(self, other: Tensor) -> Tensor:
+        return SF.nextafter(self, other)
+
+    def nextafter_(self, other: Tensor) -> Tensor:
+        return _inplace(self, lambda x: SF.nextafter(x, other), other, "nextafter_")
+
+    def heaviside(self, values: Tensor) -> Tensor:
+        return SF.heaviside(self, values)
+
+    def heaviside_(self, values: Tensor) -> Tensor:
+        return _inplace(self, lambda x: SF.heaviside(x, values), values, "heaviside_")
+
+    def ldexp(self, other: Tensor) -> Tensor:
+        return SF.ldexp(self, other)
+
+    def ldexp_(self, other: Tensor) -> Tensor:
+        return _inplace(self, lambda x: SF.ldexp(x, other), other, "ldexp_")
+
+    def float_power(self, exponent: Any) -> Tensor:
+        return SF.float_power(self, exponent)
+
+    def float_power_(self, exponent: Any) -> Tensor:
+        if self._data.dtype != np.float64:
+            raise RuntimeError(
+                f"the base given to float_power_ has dtype {dtypes.torch_name(self._data.dtype)}"
+                f" but the operation's result requires dtype Double"
+            )
+        return _inplace(self, lambda x: SF.float_power(x, exponent), exponent, "float_power_")
+
+    def gcd(self, other: Tensor) -> Tensor:
+        return SF.gcd(self, other)
+
+    def gcd_(self, other: Tensor) -> Tensor:
+        return _inplace(self, lambda x: SF.gcd(x, other), other, "gcd_")
+
+    def lcm(self, other: Tensor) -> Tensor:
+        return SF.lcm(self, other)
+
+    def lcm_(self, other: Tensor) -> Tensor:
+        return _inplace(self, lambda x: SF.lcm(x, other), other, "lcm_")
+
+    def polygamma(self, n: int) -> Tensor:
+        return SF.polygamma(n, self)
+
+    def polygamma_(self, n: int) -> Tensor:
+        return _inplace(self, lambda x: SF.polygamma(n, x), None, "polygamma_")
+
+    def mvlgamma(self, p: int) -> Tensor:
+        return SF.mvlgamma(self, p)
+
+    def mvlgamma_(self, p: int) -> Tensor:
+        return _inplace(self, lambda x: SF.mvlgamma(x, p), None, "mvlgamma_")
+
+    def signbit(self) -> Tensor:
+        return SF.signbit(self)
+
+    def frac(self) -> Tensor:
+        return SF.frac(self)
+
+    def frac_(self) -> Tensor:
+        return _inplace(self, SF.frac, None, "frac_")
+
+    def deg2rad(self) -> Tensor:
+        return SF.deg2rad(self)
+
+    def deg2rad_(self) -> Tensor:
+        return _inplace(self, SF.deg2rad, None, "deg2rad_")
+
+    def rad2deg(self) -> Tensor:
+        return SF.rad2deg(self)
+
+    def rad2deg_(self) -> Tensor:
+        return _inplace(self, SF.rad2deg, None, "rad2deg_")
+
+    def lgamma(self) -> Tensor:
+        return SF.lgamma(self)
+
+    def lgamma_(self) -> Tensor:
+        return _inplace(self, SF.lgamma, None, "lgamma_")
+
+    def digamma(self) -> Tensor:
+        return SF.digamma(self)
+
+    def digamma_(self) -> Tensor:
+        return _inplace(self, SF.digamma, None, "digamma_")
+
+    def sinc(self) -> Tensor:
+        return SF.sinc(self)
+
+    def sinc_(self) -> Tensor:
+        return _inplace(self, SF.sinc, None, "sinc_")
+
+    def i0(self) -> Tensor:
+        return SF.i0(self)
+
+    def i0_(self) -> Tensor:
+        return _inplace(self, SF.i0, None, "i0_")
+
+    def sgn(self) -> Tensor:
+        return SF.sgn(self)
+
+    def sgn_(self) -> Tensor:
+        return _inplace(self, SF.sgn, None, "sgn_")
 
     def nan_to_num(self, nan: float = 0.0, posinf: float | None = None,
                    neginf: float | None = None) -> Tensor:  # fmt: skip
@@ -2010,8 +2191,11 @@ from autotensor import (  # noqa: E402
     ops,
     random,
 )
+from autotensor import composites as _C  # noqa: E402  (inner, renorm, ...)
 from autotensor import functional as F  # noqa: E402
 from autotensor import graph as _graph  # noqa: E402
+from autotensor import linalg_toplevel as LT  # noqa: E402  (det, svd, ...)
+from autotensor import special_functions as SF  # noqa: E402  (lgamma, xlogy, ...)
 from autotensor import tensor_functions as TF  # noqa: E402  (sort, scatter, einsum, ...)
 
 _inplace = _views.inplace

@@ -7,6 +7,18 @@ Tensor ops so it is differentiable again) and a `sample_inputs` the tests check 
 from autotensor.ops.activation import Gelu
 from autotensor.ops.attention import ScaledDotProductAttention
 from autotensor.ops.conv import Col2Im, Conv2d, Im2Col, MaxPool2d, WindowGather, WindowScatter
+from autotensor.ops.decomp import (
+    LinalgCholesky,
+    LinalgDet,
+    LinalgEigh,
+    LinalgInv,
+    LinalgPinv,
+    LinalgQr,
+    LinalgSlogdet,
+    LinalgSolve,
+    LinalgSolveTriangular,
+    LinalgSvd,
+)
 from autotensor.ops.elementwise import (
     Abs,
     Add,
@@ -40,6 +52,28 @@ from autotensor.ops.elementwise import (
     Trunc,
     Where,
 )  # fmt: skip
+from autotensor.ops.gamma import (
+    I0,
+    I1,
+    Copysign,
+    Digamma,
+    Entr,
+    Erfc,
+    Erfcx,
+    Heaviside,
+    I0e,
+    I1e,
+    Lgamma,
+    Logaddexp,
+    Logaddexp2,
+    Logit,
+    Ndtri,
+    Nextafter,
+    Polygamma,
+    Sinc,
+    Xlog1py,
+    Xlogy,
+)
 from autotensor.ops.inplace import CopySlices
 from autotensor.ops.linalg import Linear, MatMul
 from autotensor.ops.loss import BinaryCrossEntropy, CrossEntropy, MseLoss
@@ -98,3 +132,9 @@ __all__ += ["CopySlices"]  # ops/inplace.py
 __all__ += ["Roll", "Unfold", "UnfoldBackward"]  # ops/movement.py
 __all__ += ["BinaryCrossEntropy", "CrossEntropy"]  # ops/loss.py
 __all__ += ["Gelu", "LayerNorm"]  # ops/activation.py, ops/normalization.py
+__all__ += ["LinalgCholesky", "LinalgDet", "LinalgEigh", "LinalgInv", "LinalgPinv", "LinalgQr",
+            "LinalgSlogdet", "LinalgSolve", "LinalgSolveTriangular",
+            "LinalgSvd"]  # ops/decomp.py  # fmt: skip
+__all__ += ["Copysign", "Digamma", "Entr", "Erfc", "Erfcx", "Heaviside", "I0", "I0e", "I1",
+            "I1e", "Lgamma", "Logaddexp", "Logaddexp2", "Logit", "Ndtri", "Nextafter",
+            "Polygamma", "Sinc", "Xlog1py", "Xlogy"]  # ops/gamma.py  # fmt: skip

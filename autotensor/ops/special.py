@@ -4,6 +4,8 @@ hyperbolic, exponential and logarithmic functions of one tensor."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -86,29 +88,36 @@ class Erfinv(Function):
 
 # -- trigonometric, hyperbolic, exponential and logarithmic functions -------------------------
 class _Elementwise(Function):
-    """out = fn(x) for a numpy ufunc `fn`, laid out as torch's; dx = g * derivative(v), where
-    v is x, or out when `of_output` (what torch's backward saves, so that an in-place change
-    of the other is no error). Each subclass names its ufunc, its derivative (in Tensor ops,
-    so that it is itself differentiable) and the interval its samples are drawn from."""
+    """out = fn(x) for a numpy function `fn`, laid out as torch's; dx = g * derivative(x, out),
+    in Tensor ops so that it is itself differentiable. Only what torch's backward saves is
+    kept (`saves`: "x", "out" or both), so that an in-place change of the other is no error,
+    as in torch; the one not saved reaches `derivative` as None. Each subclass names its
+    function, its derivative and the interval its samples are drawn from."""
 
     takes_arrays = True
-    fn: np.ufunc
-    of_output = False
+    fn: Callable[[np.ndarray], Any]
+    saves: tuple[str, ...] = ("x",)
     domain: tuple[float, float] = (-2.0, 2.0)
+
+    @classmethod
+    def compute(cls, x: np.ndarray) -> np.ndarray:
+        return np.asarray(cls.fn(x))
 
     @staticmethod
     def forward(ctx, x):
-        out = _unary_layout(np.asarray(type(ctx).fn(x)), x)
-        ctx.save_for_backward(out if type(ctx).of_output else x)
+        cls = type(ctx)
+        out = _unary_layout(cls.compute(x), x)
+        ctx.save_for_backward(x if "x" in cls.saves else None,
+                              out if "out" in cls.saves else None)  # fmt: skip
         return out
 
     @staticmethod
     def backward(ctx, g):
-        (v,) = ctx.saved_tensors
-        return g * type(ctx).derivative(v)
+        x, out = ctx.saved_tensors
+        return g * type(ctx).derivative(x, out)
 
     @staticmethod
-    def derivative(v):
+    def derivative(x, out):
         raise NotImplementedError
 
     @classmethod
@@ -120,11 +129,11 @@ class Tan(_Elementwise):
     """out = tan(x);  dx = g (1 + out^2)."""
 
     fn = np.tan
-    of_output = True
+    saves = ("out",)
     domain = (-1.2, 1.2)
 
     @staticmethod
-    def derivative(out):
+    def derivative(x, out):
         return out * out + 1.0
 
 
@@ -134,7 +143,7 @@ class Sinh(_Elementwise):
     fn = np.sinh
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return Cosh.apply(x)
 
 
@@ -144,7 +153,7 @@ class Cosh(_Elementwise):
     fn = np.cosh
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return Sinh.apply(x)
 
 
@@ -155,7 +164,7 @@ class Asin(_Elementwise):
     domain = (-0.9, 0.9)
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (1.0 - x * x).rsqrt()
 
 
@@ -166,7 +175,7 @@ class Acos(_Elementwise):
     domain = (-0.9, 0.9)
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return -(1.0 - x * x).rsqrt()
 
 
@@ -176,7 +185,7 @@ class Atan(_Elementwise):
     fn = np.arctan
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (x * x + 1.0).reciprocal()
 
 
@@ -186,7 +195,7 @@ class Asinh(_Elementwise):
     fn = np.arcsinh
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (x * x + 1.0).rsqrt()
 
 
@@ -197,7 +206,7 @@ class Acosh(_Elementwise):
     domain = (1.1, 3.0)
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (x * x - 1.0).rsqrt()
 
 
@@ -208,7 +217,7 @@ class Atanh(_Elementwise):
     domain = (-0.9, 0.9)
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (1.0 - x * x).reciprocal()
 
 
@@ -216,10 +225,10 @@ class Expm1(_Elementwise):
     """out = exp(x) - 1 (exact for small x);  dx = g (out + 1)."""
 
     fn = np.expm1
-    of_output = True
+    saves = ("out",)
 
     @staticmethod
-    def derivative(out):
+    def derivative(x, out):
         return out + 1.0
 
 
@@ -227,10 +236,10 @@ class Exp2(_Elementwise):
     """out = 2^x;  dx = g out ln 2."""
 
     fn = np.exp2
-    of_output = True
+    saves = ("out",)
 
     @staticmethod
-    def derivative(out):
+    def derivative(x, out):
         return out * math.log(2.0)
 
 
@@ -241,7 +250,7 @@ class Log2(_Elementwise):
     domain = (0.5, 3.0)
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (x * math.log(2.0)).reciprocal()
 
 
@@ -252,5 +261,5 @@ class Log10(_Elementwise):
     domain = (0.5, 3.0)
 
     @staticmethod
-    def derivative(x):
+    def derivative(x, out):
         return (x * math.log(10.0)).reciprocal()
