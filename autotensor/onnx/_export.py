@@ -181,7 +181,7 @@ def _perturbed(t: Any, rng: np.random.Generator, grow: tuple[int, ...] = ()) -> 
         d = np.concatenate([d, np.take(d, [0], axis=axis)], axis=axis)
     if d.dtype.kind == "f":
         scale = float(np.std(d)) or 1.0  # fresh values of the same spread, other signs
-        new = (rng.standard_normal(d.shape) * scale + float(np.mean(d))).astype(d.dtype)
+        new = np.asarray(rng.standard_normal(d.shape) * scale + float(np.mean(d))).astype(d.dtype)
     elif d.dtype.kind in "iu":
         new = np.roll(d.reshape(-1), 1).reshape(d.shape)
         if np.array_equal(new, d):
